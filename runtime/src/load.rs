@@ -1,0 +1,658 @@
+//! Reading workflow and agent files: YAML → typed [`Workflow`], reporting every problem at once.
+//!
+//! Two passes over a spanned YAML tree ([`crate::yaml`]): the *schema* pass converts keys and
+//! values into the typed form (wrong types, missing and unknown keys, bad names), and the
+//! *semantic* pass checks what spans several places (unknown `needs`, cycles, unknown agents,
+//! template syntax, references to undeclared inputs or to nodes that are not upstream). Both
+//! passes keep going after a problem, so a user sees every problem in one go.
+//!
+//! Reading agent files is IO, which this crate does not do: the caller passes an
+//! [`AgentSource`] that looks them up.
+
+use crate::diagnostics::{Diagnostic, DiagnosticCode, Diagnostics, did_you_mean};
+use crate::graph::WorkflowGraph;
+use crate::source::{SourceFile, Span, Spanned};
+use crate::template::TemplateEngine;
+use crate::workflow::*;
+use crate::yaml::{self, YamlNode, YamlValue};
+use std::collections::BTreeMap;
+
+/// What an [`AgentSource`] found for an agent name.
+#[derive(Debug, Clone)]
+pub enum AgentLookup {
+    /// The agent file's contents.
+    Found(SourceFile),
+    /// No such agent; `searched` lists where we looked (for the hint).
+    NotFound {
+        /// The places searched, as the user would type them.
+        searched: Vec<String>,
+    },
+    /// The file exists but could not be read.
+    Unreadable(String),
+}
+
+/// Finds agent files by name (the surface implements it over the filesystem).
+pub trait AgentSource {
+    /// Looks up the agent called `name`.
+    fn lookup(&self, name: &str) -> AgentLookup;
+}
+
+/// An [`AgentSource`] over files held in memory, keyed by agent name (for tests and embedders).
+#[derive(Debug, Default, Clone)]
+pub struct InMemoryAgents(pub BTreeMap<String, SourceFile>);
+
+impl AgentSource for InMemoryAgents {
+    fn lookup(&self, name: &str) -> AgentLookup {
+        match self.0.get(name) {
+            Some(file) => AgentLookup::Found(file.clone()),
+            None => AgentLookup::NotFound { searched: vec!["(in memory)".into()] },
+        }
+    }
+}
+
+const WORKFLOW_KEYS: &[&str] = &["relavium", "name", "description", "inputs", "defaults", "nodes", "outputs"];
+const WORKFLOW_LATER_KEYS: &[&str] = &["budget"];
+const INPUT_KEYS: &[&str] = &["type", "default", "description"];
+const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature"];
+const DEFAULTS_LATER_KEYS: &[&str] = &["fallback", "retry", "timeout"];
+const NODE_KEYS: &[&str] =
+    &["description", "needs", "agent", "model", "system", "prompt", "temperature", "max_tokens"];
+const NODE_LATER_KEYS: &[&str] =
+    &["tool", "router", "map", "gate", "transform", "workflow", "when", "retry", "timeout", "output_schema", "tools"];
+const AGENT_KEYS: &[&str] = &["relavium", "name", "description", "model", "system", "temperature", "max_tokens"];
+const AGENT_LATER_KEYS: &[&str] = &["tools", "output_schema", "fallback"];
+
+/// Parses and validates the workflow in `file`, reading the agents it names through `agents`.
+pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Workflow, Diagnostics> {
+    let engine = TemplateEngine::default();
+    let (document, mut diags) = yaml::parse(file);
+    let Some(document) = document else {
+        return Err(diags);
+    };
+    let mut cx = Cx { file: file.clone(), written_ids: Vec::new(), diags: Diagnostics::new(), engine: &engine };
+    let workflow = cx.workflow(&document, agents);
+    diags.extend(cx.diags);
+    match workflow {
+        Some(workflow) if diags.is_empty() => Ok(workflow),
+        _ => Err(diags),
+    }
+}
+
+/// Parses and validates an agent file on its own (as `relavium validate` does for
+/// `*.agent.yaml`).
+pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostics> {
+    let engine = TemplateEngine::default();
+    let (document, mut diags) = yaml::parse(file);
+    let Some(document) = document else {
+        return Err(diags);
+    };
+    let mut cx = Cx { file: file.clone(), written_ids: Vec::new(), diags: Diagnostics::new(), engine: &engine };
+    let agent = cx.agent(name, &document);
+    diags.extend(cx.diags);
+    match agent {
+        Some(agent) if diags.is_empty() => Ok(agent),
+        _ => Err(diags),
+    }
+}
+
+struct Cx<'e> {
+    file: SourceFile,
+    /// Every node id written in the file, valid or not (for "the nodes are …" hints).
+    written_ids: Vec<String>,
+    diags: Diagnostics,
+    engine: &'e TemplateEngine,
+}
+
+type Entries = [(YamlNode, YamlNode)];
+
+impl Cx<'_> {
+    fn report(&mut self, code: DiagnosticCode, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::new(code, &self.file, span, message))
+    }
+
+    fn wrong_type(&mut self, node: &YamlNode, what: &str, expected: &str) {
+        let span = node.head_span(&self.file);
+        let found = node.type_name();
+        self.report(DiagnosticCode::WrongType, span, format!("{what} must be {expected}, found {found}"))
+            .label = format!("expected {expected}");
+    }
+
+    fn map<'n>(&mut self, node: &'n YamlNode, what: &str) -> Option<&'n Entries> {
+        match &node.value {
+            YamlValue::Map(entries) => Some(entries),
+            _ => {
+                self.wrong_type(node, what, "a mapping");
+                None
+            }
+        }
+    }
+
+    /// Checks the keys of a mapping: each must be a string, known, or (with a kinder message)
+    /// known to arrive in a later version.
+    fn check_keys(&mut self, entries: &Entries, what: &str, allowed: &[&str], later: &[&str]) {
+        for (key, _) in entries {
+            let Some(name) = key.as_str() else {
+                self.wrong_type(key, &format!("a key of {what}"), "a string");
+                continue;
+            };
+            if allowed.contains(&name) {
+                continue;
+            }
+            let expected = allowed.join("`, `");
+            if later.contains(&name) {
+                self.report(DiagnosticCode::UnknownKey, key.span, format!("`{name}` is not supported in {what} yet"))
+                    .hint = Some(format!("this version of relavium understands `{expected}`"));
+                continue;
+            }
+            let suggestion = did_you_mean(name, allowed.iter().copied());
+            let hint = match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("{what} may have `{expected}`"),
+            };
+            let d = self.report(DiagnosticCode::UnknownKey, key.span, format!("unknown key `{name}` in {what}"));
+            d.hint = Some(hint);
+        }
+    }
+
+    fn get<'n>(entries: &'n Entries, key: &str) -> Option<&'n YamlNode> {
+        entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+    }
+
+    fn string(&mut self, node: &YamlNode, what: &str) -> Option<Spanned<String>> {
+        match &node.value {
+            YamlValue::String(s) => Some(Spanned::new(s.clone(), node.span)),
+            _ => {
+                self.wrong_type(node, what, "a string");
+                None
+            }
+        }
+    }
+
+    fn optional_string(&mut self, entries: &Entries, key: &str, what: &str) -> Option<Spanned<String>> {
+        let node = Self::get(entries, key)?;
+        self.string(node, what)
+    }
+
+    fn temperature(&mut self, entries: &Entries, what: &str) -> Option<f64> {
+        let node = Self::get(entries, "temperature")?;
+        let value = match node.value {
+            YamlValue::Int(i) => i as f64,
+            YamlValue::Float(f) => f,
+            _ => {
+                self.wrong_type(node, &format!("`temperature` of {what}"), "a number");
+                return None;
+            }
+        };
+        if !(0.0..=2.0).contains(&value) {
+            self.report(DiagnosticCode::InvalidValue, node.span, format!("temperature {value} is out of range"))
+                .hint = Some("use a number from 0 to 2 (0 is deterministic)".into());
+            return None;
+        }
+        Some(value)
+    }
+
+    fn max_tokens(&mut self, entries: &Entries, what: &str) -> Option<u32> {
+        let node = Self::get(entries, "max_tokens")?;
+        match node.value {
+            YamlValue::Int(i) if i >= 1 && i <= i64::from(u32::MAX) => Some(i as u32),
+            YamlValue::Int(_) => {
+                self.report(DiagnosticCode::InvalidValue, node.span, "max_tokens must be at least 1").hint =
+                    Some("it caps the tokens a model may produce in one call".into());
+                None
+            }
+            _ => {
+                self.wrong_type(node, &format!("`max_tokens` of {what}"), "a whole number");
+                None
+            }
+        }
+    }
+
+    fn model(&mut self, entries: &Entries, what: &str) -> Option<Spanned<ModelRef>> {
+        let node = Self::get(entries, "model")?;
+        let text = self.string(node, &format!("`model` of {what}"))?;
+        match ModelRef::parse(&text) {
+            Ok(model) => Some(Spanned::new(model, text.span)),
+            Err(message) => {
+                self.report(DiagnosticCode::InvalidValue, text.span, message).hint =
+                    Some("write `provider/model`, e.g. `anthropic/claude-sonnet-4-5` or `scripted/echo`".into());
+                None
+            }
+        }
+    }
+
+    /// Compiles a template and records what it reads; problems with its references are
+    /// reported later, once all nodes are known.
+    fn template(&mut self, node: &YamlNode, what: &str) -> Option<Template> {
+        let source = self.string(node, what)?;
+        match self.engine.references(&source) {
+            Ok(refs) => {
+                let mut inputs = Vec::new();
+                let mut nodes = Vec::new();
+                let mut others = Vec::new();
+                for reference in refs {
+                    let mut parts = reference.split('.');
+                    match (parts.next(), parts.next(), parts.next()) {
+                        (Some("inputs"), Some(name), _) => inputs.push(name.to_owned()),
+                        (Some("inputs"), None, _) => {}
+                        (Some("nodes"), Some(name), field) => {
+                            nodes.push(name.to_owned());
+                            if let Some(field) = field.filter(|f| *f != "output") {
+                                let span = self.reference_span(&source, &reference);
+                                self.report(
+                                    DiagnosticCode::UnknownVariable,
+                                    span,
+                                    format!("`{reference}` reads a field nodes do not have"),
+                                )
+                                .hint = Some(format!(
+                                    "a node's result is `nodes.{name}.output`{}",
+                                    did_you_mean(field, ["output"]).map_or(String::new(), |_| " (did you mean `output`?)".into())
+                                ));
+                            }
+                        }
+                        (Some("nodes"), None, _) => {}
+                        _ => others.push(reference),
+                    }
+                }
+                for reference in others {
+                    let span = self.reference_span(&source, &reference);
+                    let root = reference.split('.').next().unwrap_or(&reference).to_owned();
+                    let hint = match did_you_mean(&root, ["inputs", "nodes"]) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "templates read `inputs.NAME` and `nodes.NAME.output`".to_owned(),
+                    };
+                    self.report(DiagnosticCode::UnknownVariable, span, format!("unknown variable `{root}` in {what}"))
+                        .hint = Some(hint);
+                }
+                inputs.dedup();
+                nodes.dedup();
+                Some(Template { source, inputs, nodes })
+            }
+            Err(error) => {
+                let span = match &error.range {
+                    Some(range) => self.offset_span(&source, &source.value[range.clone()]),
+                    None => source.span,
+                };
+                self.report(DiagnosticCode::TemplateSyntax, span, format!("{what} does not compile: {}", error.message))
+                    .hint = Some("templates use Jinja syntax: `{{ inputs.NAME }}`, `{% if … %}…{% endif %}`".into());
+                None
+            }
+        }
+    }
+
+    /// Where `reference` (`inputs.topic`) is written inside the template at `source`, or the
+    /// whole template when it cannot be found verbatim (escaped or folded text).
+    fn reference_span(&self, source: &Spanned<String>, reference: &str) -> Span {
+        let last = reference.rsplit('.').next().unwrap_or(reference);
+        let root = reference.split('.').next().unwrap_or(reference);
+        let raw = &self.file.text()[source.span.start..source.span.end];
+        // Find `root` … `last` as written, allowing whitespace or brackets between parts.
+        if let Some(pos) = raw.find(reference) {
+            return self.file.span_at(source.span.start + pos, reference.len());
+        }
+        if let Some(pos) = raw.find(root) {
+            let end = raw[pos..].find(last).map_or(root.len(), |p| p + last.len());
+            return self.file.span_at(source.span.start + pos, end);
+        }
+        source.span
+    }
+
+    fn offset_span(&self, source: &Spanned<String>, snippet: &str) -> Span {
+        let raw = &self.file.text()[source.span.start..source.span.end];
+        match (!snippet.is_empty()).then(|| raw.find(snippet)).flatten() {
+            Some(pos) => self.file.span_at(source.span.start + pos, snippet.len()),
+            None => source.span,
+        }
+    }
+
+    fn identifier(&mut self, key: &YamlNode, what: &str) -> Option<Spanned<String>> {
+        let name = self.string(key, what)?;
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            let suggestion: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+            self.report(DiagnosticCode::InvalidValue, name.span, format!("`{}` is not a valid {what}", name.value))
+                .hint = Some(format!(
+                "use letters, digits and `_`, starting with a letter (e.g. `{}`), so templates can write `{}.{}`",
+                suggestion.trim_start_matches(|c: char| c.is_ascii_digit()),
+                if what == "input name" { "inputs" } else { "nodes" },
+                suggestion.trim_start_matches(|c: char| c.is_ascii_digit()),
+            ));
+            return None;
+        }
+        Some(name)
+    }
+
+    fn workflow(&mut self, document: &YamlNode, agents: &dyn AgentSource) -> Option<Workflow> {
+        let entries = self.map(document, "a workflow file")?;
+        self.check_keys(entries, "a workflow", WORKFLOW_KEYS, WORKFLOW_LATER_KEYS);
+
+        match Self::get(entries, "relavium") {
+            None => {
+                self.report(DiagnosticCode::MissingKey, document.head_span(&self.file), "missing `relavium:` version")
+                    .hint = Some(format!("start the file with `relavium: {FORMAT_VERSION}`"));
+            }
+            Some(node) if node.value == YamlValue::Int(FORMAT_VERSION) => {}
+            Some(node) => {
+                self.report(DiagnosticCode::InvalidValue, node.span, "unsupported format version").hint =
+                    Some(format!("this version of relavium reads `relavium: {FORMAT_VERSION}`"));
+            }
+        }
+        let name = match Self::get(entries, "name") {
+            Some(node) => self.string(node, "`name`").map(|s| s.value),
+            None => {
+                self.report(DiagnosticCode::MissingKey, document.head_span(&self.file), "missing `name:`").hint =
+                    Some("give the workflow a name, e.g. `name: release-notes`".into());
+                None
+            }
+        };
+        let description = self.optional_string(entries, "description", "`description`").map(|s| s.value);
+        let inputs = Self::get(entries, "inputs").map(|n| self.inputs(n)).unwrap_or_default();
+        let defaults = Self::get(entries, "defaults").map(|n| self.defaults(n)).unwrap_or_default();
+
+        let nodes_yaml = Self::get(entries, "nodes");
+        let mut nodes = Vec::new();
+        match nodes_yaml {
+            None => {
+                self.report(DiagnosticCode::MissingKey, document.head_span(&self.file), "missing `nodes:`").hint =
+                    Some("a workflow needs at least one node under `nodes:`".into());
+            }
+            Some(node) => {
+                if let Some(node_entries) = self.map(node, "`nodes`") {
+                    if node_entries.is_empty() {
+                        self.report(DiagnosticCode::MissingKey, node.head_span(&self.file), "`nodes` is empty").hint =
+                            Some("add at least one node".into());
+                    }
+                    for (key, value) in node_entries {
+                        if let Some(n) = self.node(key, value, agents) {
+                            nodes.push(n);
+                        }
+                    }
+                }
+            }
+        }
+        let outputs = Self::get(entries, "outputs").map(|n| self.outputs(n)).unwrap_or_default();
+
+        let graph = self.semantics(&inputs, &nodes, &outputs, nodes_yaml);
+        Some(Workflow { file: self.file.clone(), name: name?, description, inputs, defaults, nodes, outputs, graph })
+    }
+
+    fn inputs(&mut self, node: &YamlNode) -> Vec<InputDecl> {
+        let Some(entries) = self.map(node, "`inputs`") else {
+            return Vec::new();
+        };
+        let mut inputs = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = self.identifier(key, "input name") else { continue };
+            // `topic: string` is shorthand for `topic: { type: string }`.
+            let (type_node, default, description) = match &value.value {
+                YamlValue::String(_) => (Some(value), None, None),
+                YamlValue::Map(fields) => {
+                    self.check_keys(fields, &format!("input `{}`", name.value), INPUT_KEYS, &[]);
+                    let description = self.optional_string(fields, "description", "`description`").map(|s| s.value);
+                    (Self::get(fields, "type"), Self::get(fields, "default"), description)
+                }
+                _ => {
+                    self.wrong_type(value, &format!("input `{}`", name.value), "a type name or a mapping");
+                    continue;
+                }
+            };
+            let ty = match type_node {
+                None => InputType::String,
+                Some(type_node) => {
+                    let Some(type_name) = self.string(type_node, "an input's `type`") else { continue };
+                    match InputType::from_name(&type_name) {
+                        Some(ty) => ty,
+                        None => {
+                            let hint = match did_you_mean(&type_name, InputType::ALL) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!("types are `{}`", InputType::ALL.join("`, `")),
+                            };
+                            self.report(
+                                DiagnosticCode::InvalidValue,
+                                type_name.span,
+                                format!("unknown input type `{}`", type_name.value),
+                            )
+                            .hint = Some(hint);
+                            continue;
+                        }
+                    }
+                }
+            };
+            let default = match default {
+                None => None,
+                Some(default_node) => {
+                    let value = default_node.to_json();
+                    if !ty.accepts(&value) {
+                        self.report(
+                            DiagnosticCode::WrongType,
+                            default_node.head_span(&self.file),
+                            format!("the default of `{}` is not {}", name.value, ty.with_article()),
+                        )
+                        .hint = Some(format!("give {} or change the input's type", ty.with_article()));
+                    }
+                    Some(value)
+                }
+            };
+            inputs.push(InputDecl { name, ty, default, description });
+        }
+        inputs
+    }
+
+    fn defaults(&mut self, node: &YamlNode) -> Defaults {
+        let Some(entries) = self.map(node, "`defaults`") else {
+            return Defaults::default();
+        };
+        self.check_keys(entries, "`defaults`", DEFAULTS_KEYS, DEFAULTS_LATER_KEYS);
+        Defaults {
+            model: self.model(entries, "`defaults`"),
+            max_tokens: self.max_tokens(entries, "`defaults`"),
+            temperature: self.temperature(entries, "`defaults`"),
+        }
+    }
+
+    fn node(&mut self, key: &YamlNode, value: &YamlNode, agents: &dyn AgentSource) -> Option<Node> {
+        let id = self.identifier(key, "node id")?;
+        let what = format!("node `{}`", id.value);
+        let entries = self.map(value, &what)?;
+        self.check_keys(entries, &what, NODE_KEYS, NODE_LATER_KEYS);
+        let description = self.optional_string(entries, "description", "`description`").map(|s| s.value);
+        let needs = match Self::get(entries, "needs") {
+            None => Vec::new(),
+            Some(node) => match &node.value {
+                YamlValue::String(s) => vec![Spanned::new(s.clone(), node.span)],
+                YamlValue::Seq(items) => items.iter().filter_map(|item| self.string(item, "a `needs` entry")).collect(),
+                _ => {
+                    self.wrong_type(node, &format!("`needs` of {what}"), "a list of node ids");
+                    Vec::new()
+                }
+            },
+        };
+        let agent = match Self::get(entries, "agent") {
+            None => None,
+            Some(node) => {
+                let name = self.string(node, &format!("`agent` of {what}"))?;
+                self.resolve_agent(&name, agents)
+            }
+        };
+        let model = self.model(entries, &what);
+        let system = Self::get(entries, "system").and_then(|n| self.template(n, &format!("the system prompt of {what}")));
+        let prompt = match Self::get(entries, "prompt") {
+            Some(n) => self.template(n, &format!("the prompt of {what}")),
+            None => {
+                self.report(DiagnosticCode::MissingKey, id.span, format!("{what} has no `prompt`")).hint =
+                    Some("an agent node sends a `prompt:` to its model".into());
+                None
+            }
+        };
+        let temperature = self.temperature(entries, &what);
+        let max_tokens = self.max_tokens(entries, &what);
+        Some(Node {
+            id,
+            description,
+            needs,
+            kind: NodeKind::Agent(AgentStep { agent, model, system, prompt: prompt?, temperature, max_tokens }),
+        })
+    }
+
+    fn resolve_agent(&mut self, name: &Spanned<String>, agents: &dyn AgentSource) -> Option<AgentSpec> {
+        match agents.lookup(name) {
+            AgentLookup::Found(file) => match load_agent(name, &file) {
+                Ok(agent) => Some(agent),
+                Err(diags) => {
+                    self.diags.extend(diags);
+                    None
+                }
+            },
+            AgentLookup::NotFound { searched } => {
+                self.report(DiagnosticCode::UnknownAgent, name.span, format!("unknown agent `{}`", name.value))
+                    .hint = Some(format!("create `{}.agent.yaml`; looked in {}", name.value, searched.join(", ")));
+                None
+            }
+            AgentLookup::Unreadable(why) => {
+                self.report(DiagnosticCode::UnknownAgent, name.span, format!("agent `{}` cannot be read: {why}", name.value));
+                None
+            }
+        }
+    }
+
+    fn agent(&mut self, name: &str, document: &YamlNode) -> Option<AgentSpec> {
+        let what = format!("agent `{name}`");
+        let entries = self.map(document, "an agent file")?;
+        self.check_keys(entries, "an agent", AGENT_KEYS, AGENT_LATER_KEYS);
+        if let Some(node) = Self::get(entries, "relavium") {
+            if node.value != YamlValue::Int(FORMAT_VERSION) {
+                self.report(DiagnosticCode::InvalidValue, node.span, "unsupported format version").hint =
+                    Some(format!("this version of relavium reads `relavium: {FORMAT_VERSION}`"));
+            }
+        }
+        let _ = self.optional_string(entries, "name", "`name`");
+        let description = self.optional_string(entries, "description", "`description`").map(|s| s.value);
+        let model = self.model(entries, &what).map(|m| m.value);
+        let system = Self::get(entries, "system").and_then(|n| self.template(n, &format!("the system prompt of {what}")));
+        if let Some(system) = &system {
+            if !system.nodes.is_empty() {
+                self.report(DiagnosticCode::UnknownVariable, system.source.span, "an agent's system prompt cannot read node results")
+                    .hint = Some("read `nodes.NAME.output` in the node's `prompt` instead".into());
+            }
+        }
+        let temperature = self.temperature(entries, &what);
+        let max_tokens = self.max_tokens(entries, &what);
+        Some(AgentSpec { name: name.to_owned(), file: self.file.clone(), description, model, system, temperature, max_tokens })
+    }
+
+    fn outputs(&mut self, node: &YamlNode) -> Vec<OutputDecl> {
+        let Some(entries) = self.map(node, "`outputs`") else {
+            return Vec::new();
+        };
+        let mut outputs = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = self.string(key, "an output name") else { continue };
+            let what = format!("output `{}`", name.value);
+            if let Some(template) = self.template(value, &what) {
+                outputs.push(OutputDecl { name, template });
+            }
+        }
+        outputs
+    }
+
+    /// The checks that span several places: needs, cycles, and what templates read.
+    fn semantics(
+        &mut self,
+        inputs: &[InputDecl],
+        nodes: &[Node],
+        outputs: &[OutputDecl],
+        nodes_yaml: Option<&YamlNode>,
+    ) -> WorkflowGraph {
+        let mut graph = WorkflowGraph::new(nodes.iter().map(|n| n.id.value.clone()));
+        let ids: Vec<&str> = nodes.iter().map(|n| n.id.value.as_str()).collect();
+        let input_names: Vec<&str> = inputs.iter().map(|i| i.name.value.as_str()).collect();
+        // Ids that failed schema checks still exist: don't call them unknown.
+        if let Some(YamlValue::Map(entries)) = nodes_yaml.map(|n| &n.value) {
+            self.written_ids = entries.iter().filter_map(|(k, _)| k.as_str().map(str::to_owned)).collect();
+        }
+        let written_ids = self.written_ids.clone();
+
+        for (index, node) in nodes.iter().enumerate() {
+            for need in &node.needs {
+                let Some(needed) = graph.index_of(need) else {
+                    if written_ids.contains(&need.value) {
+                        continue;
+                    }
+                    let hint = match did_you_mean(need, written_ids.iter().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("the nodes are `{}`", written_ids.join("`, `")),
+                    };
+                    self.report(
+                        DiagnosticCode::UnknownNode,
+                        need.span,
+                        format!("node `{}` needs `{}`, which does not exist", node.id.value, need.value),
+                    )
+                    .hint = Some(hint);
+                    continue;
+                };
+                if let Err(cycle) = graph.add_need(index, needed) {
+                    // Show the cycle in the direction people read `needs`: c → b means "c needs b".
+                    let path: Vec<&str> = cycle.cycle.iter().rev().map(|&i| graph.id(i)).collect();
+                    let message = if needed == index {
+                        format!("node `{}` needs itself", node.id.value)
+                    } else {
+                        format!("the needs of node `{}` form a cycle: {}", node.id.value, path.join(" → "))
+                    };
+                    self.report(DiagnosticCode::Cycle, need.span, message).hint =
+                        Some("`a → b` reads \"a needs b\"; remove one of these needs to break the cycle".into());
+                }
+            }
+        }
+
+        for (index, node) in nodes.iter().enumerate() {
+            let NodeKind::Agent(step) = &node.kind;
+            let mut templates = vec![&step.prompt];
+            templates.extend(step.system.as_ref());
+            for template in templates {
+                self.check_template_refs(template, &input_names, &graph, Some(index));
+            }
+        }
+        for output in outputs {
+            self.check_template_refs(&output.template, &input_names, &graph, None);
+        }
+        graph
+    }
+
+    fn check_template_refs(&mut self, template: &Template, inputs: &[&str], graph: &WorkflowGraph, reader: Option<usize>) {
+        for input in &template.inputs {
+            if !inputs.contains(&input.as_str()) {
+                let span = self.reference_span(&template.source, &format!("inputs.{input}"));
+                let hint = match did_you_mean(input, inputs.iter().copied()) {
+                    Some(s) => format!("did you mean `inputs.{s}`?"),
+                    None if inputs.is_empty() => "the workflow declares no inputs: add it under `inputs:`".to_owned(),
+                    None => format!("declare it under `inputs:` (declared: `{}`)", inputs.join("`, `")),
+                };
+                self.report(DiagnosticCode::UnknownInput, span, format!("unknown input `{input}`")).hint = Some(hint);
+            }
+        }
+        for node in &template.nodes {
+            let span = self.reference_span(&template.source, &format!("nodes.{node}"));
+            let Some(target) = graph.index_of(node) else {
+                let ids = self.written_ids.clone();
+                let hint = match did_you_mean(node, ids.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `nodes.{s}`?"),
+                    None => format!("the nodes are `{}`", ids.join("`, `")),
+                };
+                self.report(DiagnosticCode::UnknownNode, span, format!("unknown node `{node}`")).hint = Some(hint);
+                continue;
+            };
+            if let Some(reader) = reader {
+                if !graph.is_upstream(target, reader) {
+                    let reader_id = graph.id(reader).to_owned();
+                    self.report(
+                        DiagnosticCode::NotUpstream,
+                        span,
+                        format!("node `{reader_id}` reads `nodes.{node}` but does not need it"),
+                    )
+                    .hint = Some(format!("add `{node}` to the `needs` of `{reader_id}` so it runs first"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! The run state machine: pure data in, actions out.
+//!
+//! [`RunMachine::step`] takes what happened ([`Input`]: start, a node succeeded, a node failed)
+//! and the time, and returns what to do ([`Action`]: emit an event, start a node with its fully
+//! rendered task, stop a node, finish the run). It performs no IO and never waits, so it is tested
+//! without a runtime, and the actors that carry its actions out stay thin.
+//!
+//! Scheduling is O(1) per completed node: each node keeps a count of unmet `needs`, and a
+//! completion only visits the completed node's dependents.
+
+use crate::event::*;
+use crate::money::Usage;
+use crate::template::TemplateEngine;
+use crate::workflow::{ModelRef, NodeIndex, NodeKind, Template, Workflow};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Where a node is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Waiting for its needs.
+    Pending,
+    /// An attempt is under way.
+    Running,
+    /// It produced its output.
+    Succeeded,
+    /// It failed.
+    Failed,
+    /// It will not run.
+    Skipped,
+    /// It was stopped while running.
+    Cancelled,
+}
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Created, not yet started.
+    Pending,
+    /// Nodes are running.
+    Running,
+    /// Finished with every node done.
+    Completed,
+    /// Stopped by a failure.
+    Failed,
+}
+
+impl RunStatus {
+    /// The status as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses [`RunStatus::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        Some(match text {
+            "pending" => RunStatus::Pending,
+            "running" => RunStatus::Running,
+            "completed" => RunStatus::Completed,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Whether the run is over.
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Failed)
+    }
+}
+
+/// Everything a node actor needs to run one attempt: plain data, so it can cross processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeTask {
+    /// The node's id.
+    pub node_id: String,
+    /// The node's index in the workflow.
+    pub node_index: NodeIndex,
+    /// Which attempt, from 1.
+    pub attempt: u32,
+    /// The model call to make.
+    pub call: ModelCall,
+}
+
+/// One fully rendered model call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCall {
+    /// The model to call.
+    pub model: ModelRef,
+    /// The system prompt.
+    pub system: Option<String>,
+    /// The user prompt.
+    pub prompt: String,
+    /// The sampling temperature.
+    pub temperature: Option<f64>,
+    /// The output-token cap.
+    pub max_tokens: Option<u32>,
+}
+
+/// What happened, as told to the machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Begin the run.
+    Start,
+    /// A node's attempt produced its output.
+    NodeSucceeded {
+        /// The node.
+        node: NodeIndex,
+        /// The attempt.
+        attempt: u32,
+        /// Its output.
+        output: Value,
+        /// Tokens it used.
+        usage: Usage,
+    },
+    /// A node's attempt failed.
+    NodeFailed {
+        /// The node.
+        node: NodeIndex,
+        /// The attempt.
+        attempt: u32,
+        /// Why.
+        error: ErrorInfo,
+    },
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Publish and persist this event (the caller stamps the sequence number and time).
+    Emit(EventKind),
+    /// Start an attempt of a node.
+    StartNode(NodeTask),
+    /// Stop a running node's actor (its result is no longer wanted).
+    StopNode {
+        /// The node.
+        node: NodeIndex,
+    },
+    /// The run is over.
+    Finish(RunOutcome),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// Completed or failed.
+    pub status: RunStatus,
+    /// The rendered outputs (empty unless completed).
+    pub outputs: Map<String, Value>,
+    /// Why it failed.
+    pub error: Option<ErrorInfo>,
+    /// The node whose failure failed the run.
+    pub failed_node: Option<String>,
+    /// Tokens used.
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone)]
+struct NodeSlot {
+    status: NodeStatus,
+    unmet_needs: usize,
+    attempt: u32,
+    started_at: Timestamp,
+    output: Option<Value>,
+}
+
+/// The state of one run.
+#[derive(Debug)]
+pub struct RunMachine {
+    workflow: Arc<Workflow>,
+    inputs: Map<String, Value>,
+    default_model: ModelRef,
+    templates: TemplateEngine,
+    nodes: Vec<NodeSlot>,
+    status: RunStatus,
+    started_at: Timestamp,
+    succeeded: usize,
+    usage: Usage,
+    workflow_path: Option<String>,
+}
+
+impl RunMachine {
+    /// A machine for a run of `workflow` with `inputs` (already checked, defaults applied);
+    /// nodes that name no model anywhere use `default_model`.
+    pub fn new(workflow: Arc<Workflow>, inputs: Map<String, Value>, default_model: ModelRef) -> RunMachine {
+        let nodes = (0..workflow.nodes.len())
+            .map(|i| NodeSlot {
+                status: NodeStatus::Pending,
+                unmet_needs: workflow.graph.needs(i).len(),
+                attempt: 0,
+                started_at: Timestamp::default(),
+                output: None,
+            })
+            .collect();
+        RunMachine {
+            workflow,
+            inputs,
+            default_model,
+            templates: TemplateEngine::default(),
+            nodes,
+            status: RunStatus::Pending,
+            started_at: Timestamp::default(),
+            succeeded: 0,
+            usage: Usage::default(),
+            workflow_path: None,
+        }
+    }
+
+    /// Records the path the workflow was read from, for `run:started`.
+    pub fn with_workflow_path(mut self, path: Option<String>) -> RunMachine {
+        self.workflow_path = path;
+        self
+    }
+
+    /// The run's status.
+    pub fn status(&self) -> RunStatus {
+        self.status
+    }
+
+    /// The status of node `index`.
+    pub fn node_status(&self, index: NodeIndex) -> NodeStatus {
+        self.nodes[index].status
+    }
+
+    /// The workflow being run.
+    pub fn workflow(&self) -> &Arc<Workflow> {
+        &self.workflow
+    }
+
+    /// Advances the machine by one input, at time `now`.
+    pub fn step(&mut self, input: Input, now: Timestamp) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match input {
+            Input::Start => self.start(now, &mut actions),
+            Input::NodeSucceeded { node, attempt, output, usage } => {
+                self.node_succeeded(node, attempt, output, usage, now, &mut actions)
+            }
+            Input::NodeFailed { node, attempt, error } => self.node_failed(node, attempt, error, now, &mut actions),
+        }
+        actions
+    }
+
+    fn start(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.status != RunStatus::Pending {
+            return;
+        }
+        self.status = RunStatus::Running;
+        self.started_at = now;
+        actions.push(Action::Emit(EventKind::RunStarted(RunStarted {
+            workflow_name: self.workflow.name.clone(),
+            workflow_path: self.workflow_path.clone(),
+            inputs: self.inputs.clone(),
+            nodes: self.workflow.nodes.iter().map(|n| n.id.value.clone()).collect(),
+        })));
+        let ready: Vec<NodeIndex> = (0..self.nodes.len()).filter(|&i| self.nodes[i].unmet_needs == 0).collect();
+        for node in ready {
+            self.start_node(node, now, actions);
+            if self.status != RunStatus::Running {
+                return;
+            }
+        }
+    }
+
+    fn is_current(&self, node: NodeIndex, attempt: u32) -> bool {
+        self.status == RunStatus::Running
+            && self.nodes.get(node).is_some_and(|s| s.status == NodeStatus::Running && s.attempt == attempt)
+    }
+
+    fn node_succeeded(
+        &mut self,
+        node: NodeIndex,
+        attempt: u32,
+        output: Value,
+        usage: Usage,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        if !self.is_current(node, attempt) {
+            return; // a late report from a node we stopped, or a duplicate
+        }
+        let slot = &mut self.nodes[node];
+        slot.status = NodeStatus::Succeeded;
+        slot.output = Some(output.clone());
+        self.succeeded += 1;
+        self.usage += usage;
+        actions.push(Action::StopNode { node });
+        actions.push(Action::Emit(EventKind::NodeCompleted(NodeCompleted {
+            node_id: self.workflow.nodes[node].id.value.clone(),
+            attempt,
+            output,
+            usage,
+            duration_ms: now.millis_since(slot.started_at),
+        })));
+        let workflow = Arc::clone(&self.workflow);
+        for &dependent in workflow.graph.dependents(node) {
+            let slot = &mut self.nodes[dependent];
+            slot.unmet_needs -= 1;
+            if slot.unmet_needs == 0 && slot.status == NodeStatus::Pending {
+                self.start_node(dependent, now, actions);
+                if self.status != RunStatus::Running {
+                    return;
+                }
+            }
+        }
+        if self.succeeded == self.nodes.len() {
+            self.complete(now, actions);
+        }
+    }
+
+    fn node_failed(&mut self, node: NodeIndex, attempt: u32, error: ErrorInfo, now: Timestamp, actions: &mut Vec<Action>) {
+        if !self.is_current(node, attempt) {
+            return;
+        }
+        self.nodes[node].status = NodeStatus::Failed;
+        actions.push(Action::StopNode { node });
+        actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
+            node_id: self.workflow.nodes[node].id.value.clone(),
+            attempt,
+            error: error.clone(),
+        })));
+        self.fail(Some(node), error, now, actions);
+    }
+
+    /// Fails the run: stops what runs, skips what waits, emits `run:failed`.
+    fn fail(&mut self, node: Option<NodeIndex>, error: ErrorInfo, now: Timestamp, actions: &mut Vec<Action>) {
+        self.status = RunStatus::Failed;
+        let failed_id = node.map(|n| self.workflow.nodes[n].id.value.clone());
+        for (index, slot) in self.nodes.iter_mut().enumerate() {
+            let node_id = self.workflow.nodes[index].id.value.clone();
+            match slot.status {
+                NodeStatus::Running => {
+                    slot.status = NodeStatus::Cancelled;
+                    actions.push(Action::StopNode { node: index });
+                    actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
+                        node_id,
+                        attempt: slot.attempt,
+                        reason: format!("the run failed ({})", failed_id.as_deref().unwrap_or("run")),
+                    })));
+                }
+                NodeStatus::Pending => {
+                    slot.status = NodeStatus::Skipped;
+                    actions.push(Action::Emit(EventKind::NodeSkipped(NodeSkipped {
+                        node_id,
+                        reason: SkipReason::RunFailed,
+                    })));
+                }
+                _ => {}
+            }
+        }
+        actions.push(Action::Emit(EventKind::RunFailed(RunFailed {
+            error: error.clone(),
+            node_id: failed_id.clone(),
+            usage: self.usage,
+            duration_ms: now.millis_since(self.started_at),
+        })));
+        actions.push(Action::Finish(RunOutcome {
+            status: RunStatus::Failed,
+            outputs: Map::new(),
+            error: Some(error),
+            failed_node: failed_id,
+            usage: self.usage,
+        }));
+    }
+
+    fn complete(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        let mut outputs = Map::new();
+        let workflow = Arc::clone(&self.workflow);
+        for output in &workflow.outputs {
+            match self.render(&output.template) {
+                Ok(text) => {
+                    outputs.insert(output.name.value.clone(), Value::String(text));
+                }
+                Err(message) => {
+                    let error = ErrorInfo::new(
+                        "template.render",
+                        format!("output `{}` could not be rendered: {message}", output.name.value),
+                    );
+                    self.fail(None, error, now, actions);
+                    return;
+                }
+            }
+        }
+        self.status = RunStatus::Completed;
+        actions.push(Action::Emit(EventKind::RunCompleted(RunCompleted {
+            outputs: outputs.clone(),
+            usage: self.usage,
+            duration_ms: now.millis_since(self.started_at),
+        })));
+        actions.push(Action::Finish(RunOutcome {
+            status: RunStatus::Completed,
+            outputs,
+            error: None,
+            failed_node: None,
+            usage: self.usage,
+        }));
+    }
+
+    fn start_node(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
+        let slot = &mut self.nodes[node];
+        slot.status = NodeStatus::Running;
+        slot.attempt += 1;
+        slot.started_at = now;
+        let attempt = slot.attempt;
+        let node_id = self.workflow.nodes[node].id.value.clone();
+        actions.push(Action::Emit(EventKind::NodeStarted(NodeStarted { node_id: node_id.clone(), attempt })));
+        match self.build_task(node, attempt) {
+            Ok(task) => actions.push(Action::StartNode(task)),
+            Err(error) => {
+                // The task could not even be built: this attempt failed before any call.
+                self.nodes[node].status = NodeStatus::Failed;
+                actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
+                    node_id,
+                    attempt,
+                    error: error.clone(),
+                })));
+                self.fail(Some(node), error, now, actions);
+            }
+        }
+    }
+
+    fn build_task(&self, node: NodeIndex, attempt: u32) -> Result<NodeTask, ErrorInfo> {
+        let spec = &self.workflow.nodes[node];
+        let NodeKind::Agent(step) = &spec.kind;
+        let agent = step.agent.as_ref();
+        let defaults = &self.workflow.defaults;
+        let model = step
+            .model
+            .as_ref()
+            .map(|m| m.value.clone())
+            .or_else(|| agent.and_then(|a| a.model.clone()))
+            .or_else(|| defaults.model.as_ref().map(|m| m.value.clone()))
+            .unwrap_or_else(|| self.default_model.clone());
+        let render = |template: &Template, what: &str| {
+            self.render(template)
+                .map_err(|m| ErrorInfo::new("template.render", format!("the {what} of node `{}` could not be rendered: {m}", spec.id.value)))
+        };
+        let system_template = step.system.as_ref().or_else(|| agent.and_then(|a| a.system.as_ref()));
+        let system = system_template.map(|t| render(t, "system prompt")).transpose()?;
+        let prompt = render(&step.prompt, "prompt")?;
+        Ok(NodeTask {
+            node_id: spec.id.value.clone(),
+            node_index: node,
+            attempt,
+            call: ModelCall {
+                model,
+                system,
+                prompt,
+                temperature: step.temperature.or(agent.and_then(|a| a.temperature)).or(defaults.temperature),
+                max_tokens: step.max_tokens.or(agent.and_then(|a| a.max_tokens)).or(defaults.max_tokens),
+            },
+        })
+    }
+
+    /// Renders a template with the inputs and the outputs of exactly the nodes it reads (so the
+    /// cost of a render does not grow with the size of the run).
+    fn render(&self, template: &Template) -> Result<String, String> {
+        let mut nodes = Map::new();
+        for id in &template.nodes {
+            if let Some(index) = self.workflow.node_index(id) {
+                if let Some(output) = &self.nodes[index].output {
+                    let mut entry = Map::new();
+                    entry.insert("output".into(), output.clone());
+                    nodes.insert(id.clone(), Value::Object(entry));
+                }
+            }
+        }
+        let mut context = Map::new();
+        context.insert("inputs".into(), Value::Object(self.inputs.clone()));
+        context.insert("nodes".into(), Value::Object(nodes));
+        self.templates.render(template.text(), &Value::Object(context)).map_err(|e| e.message)
+    }
+}
+
+/// Checks `given` against the workflow's declared inputs: unknown names and wrong types are
+/// refused, defaults fill the gaps, and missing required inputs are named. Returns every problem.
+pub fn resolve_inputs(workflow: &Workflow, given: Map<String, Value>) -> Result<Map<String, Value>, Vec<String>> {
+    let mut problems = Vec::new();
+    let declared: Vec<&str> = workflow.inputs.iter().map(|i| i.name.value.as_str()).collect();
+    for name in given.keys() {
+        if !declared.contains(&name.as_str()) {
+            let hint = match crate::diagnostics::did_you_mean(name, declared.iter().copied()) {
+                Some(s) => format!(" (did you mean `{s}`?)"),
+                None if declared.is_empty() => " (the workflow takes no inputs)".to_owned(),
+                None => format!(" (inputs: {})", declared.join(", ")),
+            };
+            problems.push(format!("unknown input `{name}`{hint}"));
+        }
+    }
+    let mut resolved = Map::new();
+    for decl in &workflow.inputs {
+        let name = &decl.name.value;
+        match given.get(name).or(decl.default.as_ref()) {
+            Some(value) if decl.ty.accepts(value) => {
+                resolved.insert(name.clone(), value.clone());
+            }
+            Some(value) => problems.push(format!("input `{name}` must be {}, got {value}", decl.ty.with_article())),
+            None => problems.push(format!("missing input `{name}` ({})", decl.ty.with_article())),
+        }
+    }
+    if problems.is_empty() { Ok(resolved) } else { Err(problems) }
+}
+
+/// Converts a command-line value to the declared type of input `name` (`--input n=3` gives the
+/// number 3 for a `number` input and the string "3" for a `string` input). Unknown names are
+/// kept as strings, for [`resolve_inputs`] to report.
+pub fn parse_input_value(workflow: &Workflow, name: &str, text: &str) -> Result<Value, String> {
+    let Some(decl) = workflow.inputs.iter().find(|i| i.name.value == name) else {
+        return Ok(Value::String(text.to_owned()));
+    };
+    use crate::workflow::InputType;
+    let parsed = match decl.ty {
+        InputType::String => return Ok(Value::String(text.to_owned())),
+        _ => serde_json::from_str::<Value>(text).map_err(|_| format!("input `{name}` must be {}, got `{text}`", decl.ty.with_article()))?,
+    };
+    if decl.ty.accepts(&parsed) {
+        Ok(parsed)
+    } else {
+        Err(format!("input `{name}` must be {}, got `{text}`", decl.ty.with_article()))
+    }
+}

@@ -1,0 +1,287 @@
+//! The storage trait the engine persists through, and an in-memory implementation for tests.
+//!
+//! The engine writes only events; a store keeps them (keyed by run id + sequence number) and
+//! maintains its own projections (the run list, node executions) from them in the same
+//! transaction, so the history can never disagree with the events. The trait is synchronous:
+//! the engine calls it from a dedicated writer thread, never from an actor.
+
+use crate::event::{EventKind, RunEvent, RunId, Timestamp};
+use crate::money::Usage;
+use crate::state::{NodeStatus, RunStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// An event would leave a gap in, or repeat, a run's sequence numbers.
+    #[error("failed to append event {got} to run {run_id}: expected sequence number {expected}")]
+    SequenceGap {
+        /// The run.
+        run_id: String,
+        /// The next sequence number the store expected.
+        expected: u64,
+        /// The one it was given.
+        got: u64,
+    },
+    /// An event for a run the store has never seen a `run:started` for.
+    #[error("unknown run {0}")]
+    UnknownRun(String),
+    /// The database could not be used.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// One line of the run list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// The run.
+    pub run_id: RunId,
+    /// The workflow's name.
+    pub workflow_name: String,
+    /// Where the workflow was read from.
+    pub workflow_path: Option<String>,
+    /// Where the run is.
+    pub status: RunStatus,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it finished.
+    pub finished_at: Option<Timestamp>,
+    /// Tokens used so far.
+    pub usage: Usage,
+    /// The sequence number of its last event.
+    pub last_sequence: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One attempt of one node, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeExecution {
+    /// The node.
+    pub node_id: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// Its status.
+    pub status: NodeStatus,
+    /// When it started.
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    pub finished_at: Option<Timestamp>,
+    /// Tokens it used.
+    pub usage: Usage,
+    /// Its output, if it succeeded.
+    pub output: Option<serde_json::Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    /// At most this many (newest first); `None` for all.
+    pub limit: Option<usize>,
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs of this workflow.
+    pub workflow: Option<String>,
+}
+
+/// Durable history of runs.
+pub trait RunStore: Send + Sync {
+    /// Appends events atomically: all are stored, or none. Within each run the sequence numbers
+    /// must continue exactly from the last one stored (the first event of a run is number 1 and
+    /// is its `run:started`).
+    fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError>;
+
+    /// The runs matching `query`, newest first.
+    fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunSummary>, StoreError>;
+
+    /// One run.
+    fn get_run(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError>;
+
+    /// A run's events with sequence numbers above `after`, in order, at most `limit`.
+    fn read_events(&self, run_id: &RunId, after: u64, limit: usize) -> Result<Vec<RunEvent>, StoreError>;
+
+    /// A run's node attempts, in the order they started.
+    fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError>;
+}
+
+/// A [`RunStore`] in memory, with the same rules as the SQLite one (for tests and embedders).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    runs: Mutex<BTreeMap<RunId, MemoryRun>>,
+}
+
+#[derive(Debug)]
+struct MemoryRun {
+    summary: RunSummary,
+    events: Vec<RunEvent>,
+    nodes: Vec<NodeExecution>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+/// Applies one event to a run summary and its node executions: the projection both stores share.
+pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: &RunEvent) {
+    summary.last_sequence = event.sequence_number;
+    let find = |nodes: &mut Vec<NodeExecution>, id: &str, attempt: u32| -> Option<usize> {
+        nodes.iter().rposition(|n| n.node_id == id && n.attempt == attempt)
+    };
+    match &event.kind {
+        EventKind::RunCompleted(p) => {
+            summary.status = RunStatus::Completed;
+            summary.finished_at = Some(event.timestamp);
+            summary.usage = p.usage;
+        }
+        EventKind::RunFailed(p) => {
+            summary.status = RunStatus::Failed;
+            summary.finished_at = Some(event.timestamp);
+            summary.usage = p.usage;
+            summary.error = Some(p.error.message.clone());
+        }
+        EventKind::NodeStarted(p) => nodes.push(NodeExecution {
+            node_id: p.node_id.clone(),
+            attempt: p.attempt,
+            status: NodeStatus::Running,
+            started_at: Some(event.timestamp),
+            finished_at: None,
+            usage: Usage::default(),
+            output: None,
+            error: None,
+        }),
+        EventKind::NodeCompleted(p) => {
+            if let Some(i) = find(nodes, &p.node_id, p.attempt) {
+                let n = &mut nodes[i];
+                n.status = NodeStatus::Succeeded;
+                n.finished_at = Some(event.timestamp);
+                n.usage = p.usage;
+                n.output = Some(p.output.clone());
+            }
+            summary.usage += p.usage;
+        }
+        EventKind::NodeFailed(p) => {
+            if let Some(i) = find(nodes, &p.node_id, p.attempt) {
+                let n = &mut nodes[i];
+                n.status = NodeStatus::Failed;
+                n.finished_at = Some(event.timestamp);
+                n.error = Some(p.error.message.clone());
+            }
+        }
+        EventKind::NodeCancelled(p) => {
+            if let Some(i) = find(nodes, &p.node_id, p.attempt) {
+                nodes[i].status = NodeStatus::Cancelled;
+                nodes[i].finished_at = Some(event.timestamp);
+            }
+        }
+        EventKind::NodeSkipped(p) => nodes.push(NodeExecution {
+            node_id: p.node_id.clone(),
+            attempt: 0,
+            status: NodeStatus::Skipped,
+            started_at: None,
+            finished_at: Some(event.timestamp),
+            usage: Usage::default(),
+            output: None,
+            error: None,
+        }),
+        _ => {}
+    }
+}
+
+impl RunStore for MemoryStore {
+    fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError> {
+        let mut runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        // Check the whole batch first so it is all-or-nothing.
+        let mut next: BTreeMap<&RunId, u64> = BTreeMap::new();
+        for event in events {
+            let expected = match next.get(&event.run_id) {
+                Some(n) => *n,
+                None => runs.get(&event.run_id).map_or(1, |r| r.summary.last_sequence + 1),
+            };
+            if event.sequence_number != expected {
+                return Err(StoreError::SequenceGap {
+                    run_id: event.run_id.0.clone(),
+                    expected,
+                    got: event.sequence_number,
+                });
+            }
+            if expected == 1 && !matches!(event.kind, EventKind::RunStarted(_)) {
+                return Err(StoreError::UnknownRun(event.run_id.0.clone()));
+            }
+            next.insert(&event.run_id, expected + 1);
+        }
+        for event in events {
+            if let EventKind::RunStarted(p) = &event.kind {
+                runs.insert(
+                    event.run_id.clone(),
+                    MemoryRun {
+                        summary: RunSummary {
+                            run_id: event.run_id.clone(),
+                            workflow_name: p.workflow_name.clone(),
+                            workflow_path: p.workflow_path.clone(),
+                            status: RunStatus::Running,
+                            started_at: event.timestamp,
+                            finished_at: None,
+                            usage: Usage::default(),
+                            last_sequence: 0,
+                            error: None,
+                        },
+                        events: Vec::new(),
+                        nodes: Vec::new(),
+                    },
+                );
+            }
+            let run = runs.get_mut(&event.run_id).ok_or_else(|| StoreError::UnknownRun(event.run_id.0.clone()))?;
+            project(&mut run.summary, &mut run.nodes, event);
+            run.events.push(event.clone());
+        }
+        Ok(())
+    }
+
+    fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunSummary>, StoreError> {
+        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let mut list: Vec<RunSummary> = runs
+            .values()
+            .map(|r| r.summary.clone())
+            .filter(|s| query.status.is_none_or(|st| s.status == st))
+            .filter(|s| query.workflow.as_ref().is_none_or(|w| &s.workflow_name == w))
+            .collect();
+        list.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
+        if let Some(limit) = query.limit {
+            list.truncate(limit);
+        }
+        Ok(list)
+    }
+
+    fn get_run(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        Ok(runs.get(run_id).map(|r| r.summary.clone()))
+    }
+
+    fn read_events(&self, run_id: &RunId, after: u64, limit: usize) -> Result<Vec<RunEvent>, StoreError> {
+        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        Ok(runs
+            .get(run_id)
+            .map(|r| r.events.iter().filter(|e| e.sequence_number > after).take(limit).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError> {
+        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        Ok(runs.get(run_id).map(|r| r.nodes.clone()).unwrap_or_default())
+    }
+}
+
+/// The source of time, injected so tests control it.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}

@@ -1,0 +1,292 @@
+//! The workflow language, version 1: the typed form of a `.relavium.yaml` file and of the agent
+//! files it names.
+//!
+//! A [`Workflow`] only exists once its file parsed and validated without a single problem (see
+//! [`crate::load`]); everything here can therefore be relied on by the engine: node ids are unique,
+//! every `needs` entry exists, the graph is acyclic, every template compiles and reads only
+//! declared inputs and upstream nodes.
+
+use crate::graph::WorkflowGraph;
+use crate::source::{SourceFile, Spanned};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The only version of the file format so far.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// A validated workflow.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    /// The file it was read from.
+    pub file: SourceFile,
+    /// The workflow's name (`name:`).
+    pub name: String,
+    /// What it does (`description:`).
+    pub description: Option<String>,
+    /// The inputs it takes, in file order.
+    pub inputs: Vec<InputDecl>,
+    /// Defaults shared by its nodes.
+    pub defaults: Defaults,
+    /// Its nodes, in file order; a node's position here is its [`NodeIndex`].
+    pub nodes: Vec<Node>,
+    /// Named outputs, rendered when the run completes, in file order.
+    pub outputs: Vec<OutputDecl>,
+    /// The dependency graph of the nodes.
+    pub graph: WorkflowGraph,
+}
+
+/// The position of a node in [`Workflow::nodes`].
+pub type NodeIndex = usize;
+
+impl Workflow {
+    /// The index of the node called `id`.
+    pub fn node_index(&self, id: &str) -> Option<NodeIndex> {
+        self.graph.index_of(id)
+    }
+
+    /// The node at `index`.
+    pub fn node(&self, index: NodeIndex) -> &Node {
+        &self.nodes[index]
+    }
+}
+
+/// The type of a workflow input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    /// Any text.
+    String,
+    /// Any number.
+    Number,
+    /// A whole number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// A JSON object.
+    Object,
+    /// A JSON array.
+    Array,
+}
+
+impl InputType {
+    /// All types, for hints.
+    pub const ALL: [&'static str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
+
+    /// Parses a type name as written in a file.
+    pub fn from_name(name: &str) -> Option<InputType> {
+        Some(match name {
+            "string" => InputType::String,
+            "number" => InputType::Number,
+            "integer" => InputType::Integer,
+            "boolean" => InputType::Boolean,
+            "object" => InputType::Object,
+            "array" => InputType::Array,
+            _ => return None,
+        })
+    }
+
+    /// The type's name with its article ("a string", "an integer").
+    pub fn with_article(self) -> String {
+        match self {
+            InputType::Integer | InputType::Object | InputType::Array => format!("an {self}"),
+            _ => format!("a {self}"),
+        }
+    }
+
+    /// Whether `value` is of this type.
+    pub fn accepts(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match self {
+            InputType::String => value.is_string(),
+            InputType::Number => value.is_number(),
+            InputType::Integer => value.is_i64() || value.is_u64(),
+            InputType::Boolean => value.is_boolean(),
+            InputType::Object => matches!(value, Value::Object(_)),
+            InputType::Array => matches!(value, Value::Array(_)),
+        }
+    }
+}
+
+impl fmt::Display for InputType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InputType::String => "string",
+            InputType::Number => "number",
+            InputType::Integer => "integer",
+            InputType::Boolean => "boolean",
+            InputType::Object => "object",
+            InputType::Array => "array",
+        })
+    }
+}
+
+/// One declared input.
+#[derive(Debug, Clone)]
+pub struct InputDecl {
+    /// Its name, as used in templates (`inputs.NAME`).
+    pub name: Spanned<String>,
+    /// Its type.
+    pub ty: InputType,
+    /// The value used when none is given.
+    pub default: Option<serde_json::Value>,
+    /// What it is for.
+    pub description: Option<String>,
+}
+
+impl InputDecl {
+    /// Whether a run must be given this input.
+    pub fn is_required(&self) -> bool {
+        self.default.is_none()
+    }
+}
+
+/// A `provider/model` reference such as `anthropic/claude-sonnet-4-5` or `scripted/echo`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+pub struct ModelRef {
+    provider: String,
+    model: String,
+}
+
+impl ModelRef {
+    /// Parses `provider/model`; the model part may itself contain slashes.
+    pub fn parse(text: &str) -> Result<ModelRef, String> {
+        let (provider, model) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not a `provider/model` reference"))?;
+        let valid_provider = !provider.is_empty()
+            && provider.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid_provider {
+            return Err(format!("`{provider}` is not a valid provider name (lower-case letters, digits, `-`, `_`)"));
+        }
+        if model.is_empty() || model.chars().any(char::is_whitespace) {
+            return Err(format!("`{text}` has no valid model name after the `/`"));
+        }
+        Ok(ModelRef { provider: provider.to_owned(), model: model.to_owned() })
+    }
+
+    /// The provider part (`anthropic`).
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The model part (`claude-sonnet-4-5`).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+impl TryFrom<String> for ModelRef {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        ModelRef::parse(&value)
+    }
+}
+
+impl From<ModelRef> for String {
+    fn from(value: ModelRef) -> String {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.provider, self.model)
+    }
+}
+
+/// Defaults shared by all nodes of a workflow.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    /// The model of nodes and agents that name none. When absent too, the engine's default
+    /// model is used.
+    pub model: Option<Spanned<ModelRef>>,
+    /// The default output-token cap of a call.
+    pub max_tokens: Option<u32>,
+    /// The default sampling temperature.
+    pub temperature: Option<f64>,
+}
+
+/// One node of a workflow.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Its id (the key under `nodes:`).
+    pub id: Spanned<String>,
+    /// What it does.
+    pub description: Option<String>,
+    /// The nodes that must complete before it starts.
+    pub needs: Vec<Spanned<String>>,
+    /// What kind of node it is.
+    pub kind: NodeKind,
+}
+
+/// The kinds of node. Version 1 of the skeleton has agent nodes; the other kinds of the
+/// language (tool, router, map, gate, transform, workflow) are added as the engine grows.
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// One LLM call with a prompt.
+    Agent(AgentStep),
+}
+
+/// An agent node: a prompt sent to a model, optionally through an agent file.
+#[derive(Debug, Clone)]
+pub struct AgentStep {
+    /// The agent file it uses, if any.
+    pub agent: Option<AgentSpec>,
+    /// A model set on the node itself (wins over the agent's and the defaults').
+    pub model: Option<Spanned<ModelRef>>,
+    /// A system prompt template set on the node (wins over the agent's).
+    pub system: Option<Template>,
+    /// The user prompt template.
+    pub prompt: Template,
+    /// The sampling temperature.
+    pub temperature: Option<f64>,
+    /// The output-token cap.
+    pub max_tokens: Option<u32>,
+}
+
+/// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    /// The agent's name (the file's stem, as referenced by `agent:`).
+    pub name: String,
+    /// The file it was read from.
+    pub file: SourceFile,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Its model.
+    pub model: Option<ModelRef>,
+    /// Its system prompt (a template).
+    pub system: Option<Template>,
+    /// Its sampling temperature.
+    pub temperature: Option<f64>,
+    /// Its output-token cap.
+    pub max_tokens: Option<u32>,
+}
+
+/// A named output of a workflow.
+#[derive(Debug, Clone)]
+pub struct OutputDecl {
+    /// The output's name.
+    pub name: Spanned<String>,
+    /// The template that produces it.
+    pub template: Template,
+}
+
+/// A compiled-and-checked template and what it reads.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The template text and where it was written.
+    pub source: Spanned<String>,
+    /// The inputs it reads.
+    pub inputs: Vec<String>,
+    /// The nodes whose results it reads.
+    pub nodes: Vec<String>,
+}
+
+impl Template {
+    /// The template text.
+    pub fn text(&self) -> &str {
+        &self.source.value
+    }
+}

@@ -1,0 +1,80 @@
+//! The loader against fixture files: valid ones load, invalid ones produce exactly the golden
+//! diagnostics (every problem at once, each with its location and hint).
+
+use relavium_runtime::load::{InMemoryAgents, load_workflow};
+use relavium_runtime::workflow::NodeKind;
+use relavium_runtime::SourceFile;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn agents() -> InMemoryAgents {
+    let mut agents = InMemoryAgents::default();
+    for entry in std::fs::read_dir(fixtures().join("agents")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().trim_end_matches(".agent.yaml").to_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        agents.0.insert(name.clone(), SourceFile::new(format!("agents/{name}.agent.yaml"), text));
+    }
+    agents
+}
+
+fn source(dir: &str, name: &str) -> SourceFile {
+    let text = std::fs::read_to_string(fixtures().join(dir).join(name)).unwrap();
+    SourceFile::new(format!("{dir}/{name}"), text)
+}
+
+#[test]
+fn every_valid_fixture_loads() {
+    for entry in std::fs::read_dir(fixtures().join("valid")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let file = source("valid", &name);
+        if let Err(diags) = load_workflow(&file, &agents()) {
+            panic!("{name} should be valid:\n{diags}");
+        }
+    }
+}
+
+#[test]
+fn the_full_fixture_has_the_expected_shape() {
+    let workflow = load_workflow(&source("valid", "full.relavium.yaml"), &agents()).unwrap();
+    assert_eq!(workflow.name, "release-notes");
+    assert_eq!(workflow.inputs.len(), 3);
+    assert!(workflow.inputs[0].is_required());
+    assert!(!workflow.inputs[1].is_required());
+    let notes = workflow.node_index("notes").unwrap();
+    assert_eq!(workflow.graph.needs(notes).len(), 2);
+    let NodeKind::Agent(step) = &workflow.node(notes).kind;
+    assert_eq!(step.prompt.nodes, vec!["risks".to_string(), "summarize".to_string()]);
+    let NodeKind::Agent(summarize) = &workflow.node(0).kind;
+    assert_eq!(summarize.agent.as_ref().unwrap().max_tokens, Some(256));
+    assert_eq!(workflow.outputs[0].name.value, "notes");
+}
+
+/// Each invalid fixture's diagnostics, rendered as plain text, match the golden snapshot.
+#[test]
+fn invalid_fixtures_report_every_problem_with_its_location() {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6);
+    for name in names {
+        let file = source("invalid", &name);
+        let diags = load_workflow(&file, &agents()).expect_err(&name);
+        let rendered: String = diags.into_sorted().iter().map(|d| d.render_plain()).collect::<Vec<_>>().join("\n");
+        insta::assert_snapshot!(name.trim_end_matches(".relavium.yaml").to_owned(), rendered);
+    }
+}
+
+#[test]
+fn unknown_need_and_cycle_are_both_reported_with_locations() {
+    let file = source("invalid", "unknown-need-and-cycle.relavium.yaml");
+    let diags = load_workflow(&file, &agents()).unwrap_err().into_sorted();
+    let lines: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert!(lines.iter().any(|l| l.starts_with("invalid/unknown-need-and-cycle.relavium.yaml:8:16: error[E0007]")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("error[E0008]") && l.contains("cycle")), "{lines:#?}");
+}
