@@ -1,1 +1,17 @@
-//! placeholder during setup
+//! Relavium's LLM seam.
+//!
+//! - [`types`]: our own request / response / stream / usage / error types — the only types that
+//!   cross the seam — and the error taxonomy ([`types::ErrorClass`] → [`types::ErrorDecision`]);
+//! - [`provider`]: the [`LlmProvider`] trait and the [`ProviderRegistry`];
+//! - [`adapters`]: the providers; today the offline, deterministic
+//!   [`adapters::scripted::ScriptedProvider`].
+//!
+//! **API boundary:** vendor wire types stay private inside `adapters/<vendor>`. Providers make
+//! one attempt per call; the one retry loop of the system lives in the engine.
+
+pub mod adapters;
+pub mod provider;
+pub mod types;
+
+pub use provider::{LlmProvider, LlmStream, ProviderRegistry};
+pub use types::{ErrorClass, ErrorDecision, LlmError, LlmRequest, LlmResponse, Message, StreamEvent};

@@ -565,7 +565,6 @@ impl Cx<'_> {
         nodes_yaml: Option<&YamlNode>,
     ) -> WorkflowGraph {
         let mut graph = WorkflowGraph::new(nodes.iter().map(|n| n.id.value.clone()));
-        let ids: Vec<&str> = nodes.iter().map(|n| n.id.value.as_str()).collect();
         let input_names: Vec<&str> = inputs.iter().map(|i| i.name.value.as_str()).collect();
         // Ids that failed schema checks still exist: don't call them unknown.
         if let Some(YamlValue::Map(entries)) = nodes_yaml.map(|n| &n.value) {

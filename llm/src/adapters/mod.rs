@@ -1,0 +1,4 @@
+//! Provider adapters. Each adapter owns its vendor's wire types privately; only the types of
+//! [`crate::types`] leave it.
+
+pub mod scripted;
