@@ -1,0 +1,90 @@
+//! Reading workflow files from disk: the one loader every surface uses.
+//!
+//! Agent files are found by name (`agent: writer` → `writer.agent.yaml`) in, in order:
+//! `agents/` beside the workflow file, then `.relavium/agents/` in the workflow's directory and
+//! each of its parents (so a workflow anywhere in a repository finds the repository's agents).
+
+use relavium_runtime::load::{AgentLookup, AgentSource, load_agent, load_workflow};
+use relavium_runtime::workflow::AgentSpec;
+use relavium_runtime::{Diagnostics, SourceFile, Workflow};
+use std::path::{Path, PathBuf};
+
+/// Why a workflow file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("failed to read {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file has problems (every one is listed).
+    #[error("{} problem(s) in {path}", diagnostics.len())]
+    Invalid {
+        /// The path.
+        path: String,
+        /// The problems.
+        diagnostics: Diagnostics,
+    },
+}
+
+/// Finds agent files on disk next to a workflow.
+#[derive(Debug, Clone)]
+pub struct FsAgents {
+    search: Vec<PathBuf>,
+}
+
+impl FsAgents {
+    /// The search path for a workflow at `workflow_path`.
+    pub fn for_workflow(workflow_path: &Path) -> FsAgents {
+        let dir = workflow_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut search = vec![dir.join("agents")];
+        let mut current = Some(dir.as_path());
+        while let Some(d) = current {
+            search.push(d.join(".relavium").join("agents"));
+            current = d.parent();
+        }
+        // If the workflow itself lives in `.relavium/`, its `agents/` is already first.
+        search.dedup();
+        FsAgents { search }
+    }
+}
+
+impl AgentSource for FsAgents {
+    fn lookup(&self, name: &str) -> AgentLookup {
+        let file_name = format!("{name}.agent.yaml");
+        for dir in &self.search {
+            let path = dir.join(&file_name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => return AgentLookup::Found(SourceFile::new(path.display().to_string(), text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return AgentLookup::Unreadable(format!("{}: {e}", path.display())),
+            }
+        }
+        AgentLookup::NotFound { searched: self.search.iter().map(|d| d.display().to_string()).collect() }
+    }
+}
+
+/// Reads and validates the workflow at `path` (agents are found with [`FsAgents`]).
+pub fn load_workflow_file(path: &Path) -> Result<Workflow, LoadError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: display.clone(), source })?;
+    let file = SourceFile::new(display.clone(), text);
+    load_workflow(&file, &FsAgents::for_workflow(path)).map_err(|diagnostics| LoadError::Invalid { path: display, diagnostics })
+}
+
+/// Reads and validates the agent file at `path` (named after its file stem).
+pub fn load_agent_file(path: &Path) -> Result<AgentSpec, LoadError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: display.clone(), source })?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.trim_end_matches(".yaml").trim_end_matches(".yml").trim_end_matches(".agent"))
+        .unwrap_or("agent")
+        .to_owned();
+    load_agent(&name, &SourceFile::new(display.clone(), text))
+        .map_err(|diagnostics| LoadError::Invalid { path: display, diagnostics })
+}

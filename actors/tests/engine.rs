@@ -1,0 +1,227 @@
+//! The engine end to end with spawned actors, the scripted provider and the in-memory store.
+//! Every wait is bounded by a timeout; nothing sleeps.
+
+use futures::stream;
+use relavium_actors::{Engine, EngineConfig, EngineError, RunHandle, StartRun};
+use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
+use relavium_llm::{LlmProvider, LlmRequest, LlmStream, ProviderRegistry};
+use relavium_runtime::event::EventKind;
+use relavium_runtime::load::{InMemoryAgents, load_workflow};
+use relavium_runtime::store::{MemoryStore, RunQuery};
+use relavium_runtime::{ModelRef, RunEvent, RunStatus, RunStore, SourceFile, Workflow};
+use serde_json::{Map, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+const DIAMOND: &str = r#"
+relavium: 1
+name: diamond
+inputs:
+  topic: { type: string, default: actors }
+nodes:
+  left:
+    prompt: "left side of {{ inputs.topic }}"
+  right:
+    prompt: "right side of {{ inputs.topic }}"
+  join:
+    needs: [left, right]
+    prompt: "joined: {{ nodes.left.output }} | {{ nodes.right.output }}"
+outputs:
+  result: "{{ nodes.join.output }}"
+"#;
+
+fn workflow(text: &str) -> Arc<Workflow> {
+    let file = SourceFile::new("test.relavium.yaml", text);
+    Arc::new(load_workflow(&file, &InMemoryAgents::default()).unwrap_or_else(|d| panic!("{d}")))
+}
+
+fn engine_with(store: Arc<MemoryStore>, providers: Vec<Arc<dyn LlmProvider>>) -> Engine {
+    let mut registry = ProviderRegistry::new();
+    for p in providers {
+        registry.register(p);
+    }
+    Engine::new(store, registry, EngineConfig { default_model: ModelRef::parse("scripted/echo").unwrap() }).unwrap()
+}
+
+fn scripted(text: &str) -> Arc<dyn LlmProvider> {
+    Arc::new(ScriptedProvider::new(Script::parse("script.yaml", text).unwrap()))
+}
+
+async fn start(engine: &Engine, wf: Arc<Workflow>) -> RunHandle {
+    engine.start_run(StartRun { workflow: wf, inputs: Map::new(), workflow_path: None }).await.unwrap()
+}
+
+async fn drain(handle: &RunHandle, after: u64) -> Vec<RunEvent> {
+    let mut stream = handle.subscribe(after);
+    let mut events = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(event) = stream.next().await {
+            events.push(event);
+        }
+    })
+    .await
+    .expect("the run's event stream did not end in time");
+    events
+}
+
+fn types(events: &[RunEvent]) -> Vec<&'static str> {
+    events.iter().map(RunEvent::type_name).collect()
+}
+
+fn position(events: &[RunEvent], ty: &str, node: &str) -> usize {
+    events
+        .iter()
+        .position(|e| {
+            e.type_name() == ty && serde_json::to_value(&e.kind).unwrap()["payload"]["nodeId"] == json!(node)
+        })
+        .unwrap_or_else(|| panic!("no {ty} for {node}"))
+}
+
+/// Every actor:spawned has exactly one actor:stopped after it.
+fn assert_actor_tree_closed(events: &[RunEvent]) {
+    let mut open = HashSet::new();
+    for e in events {
+        match &e.kind {
+            EventKind::ActorSpawned(s) => assert!(open.insert(s.actor.clone()), "spawned twice: {}", s.actor),
+            EventKind::ActorStopped(s) => assert!(open.remove(&s.actor), "stopped but never spawned: {}", s.actor),
+            _ => {}
+        }
+    }
+    assert!(open.is_empty(), "actors never stopped: {open:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diamond_runs_in_parallel_and_is_recorded_gaplessly() {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(ScriptedProvider::echo().with_echo_delay(Duration::from_millis(2)));
+    let engine = engine_with(store.clone(), vec![provider]);
+    let handle = start(&engine, workflow(DIAMOND)).await;
+    let run_id = handle.run_id().clone();
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(
+        outcome.outputs["result"],
+        json!("joined: left side of actors | right side of actors")
+    );
+    let sequence: Vec<u64> = events.iter().map(|e| e.sequence_number).collect();
+    assert_eq!(sequence, (1..=events.len() as u64).collect::<Vec<_>>(), "gapless from 1");
+    assert_eq!(types(&events).first(), Some(&"run:started"));
+    assert_eq!(types(&events).last(), Some(&"run:completed"));
+    for node in ["left", "right", "join"] {
+        assert!(position(&events, "node:started", node) < position(&events, "node:completed", node));
+    }
+    // The two roots overlap: each starts before the other completes.
+    assert!(position(&events, "node:started", "right") < position(&events, "node:completed", "left"));
+    assert!(position(&events, "node:started", "left") < position(&events, "node:completed", "right"));
+    // The join starts only after both.
+    assert!(position(&events, "node:started", "join") > position(&events, "node:completed", "left"));
+    assert!(position(&events, "node:started", "join") > position(&events, "node:completed", "right"));
+    assert!(types(&events).contains(&"llm:delta"));
+    assert_actor_tree_closed(&events);
+
+    // Durable before the outcome was handed over: the store holds exactly the same events.
+    let stored = store.read_events(&run_id, 0, usize::MAX).unwrap();
+    assert_eq!(stored, events);
+    let runs = engine.list_runs(RunQuery::default()).await.unwrap();
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    assert_eq!(runs[0].last_sequence, events.len() as u64);
+    assert_eq!(engine.node_executions(run_id).await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_subscriber_resumes_from_a_sequence_number() {
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![Arc::new(ScriptedProvider::echo())]);
+    let handle = start(&engine, workflow(DIAMOND)).await;
+    let all = drain(&handle, 0).await;
+    let rest = drain(&handle, 5).await;
+    assert_eq!(rest, all[5..].to_vec());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_node_fails_the_run_and_skips_what_waits() {
+    let store = Arc::new(MemoryStore::new());
+    let provider = scripted(
+        "responses:\n  - when: { node: left }\n    error: { class: auth, status: 401, message: bad key }\n  - when: { node: right }\n    text: slow right answer\n    delay_ms: 20\n",
+    );
+    let engine = engine_with(store, vec![provider]);
+    let handle = start(&engine, workflow(DIAMOND)).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.failed_node.as_deref(), Some("left"));
+    assert_eq!(outcome.error.unwrap().kind, "llm.auth");
+    let t = types(&events);
+    assert_eq!(t.last(), Some(&"run:failed"));
+    assert!(t.contains(&"node:failed"));
+    assert!(t.contains(&"node:skipped"), "the join never runs: {t:?}");
+    assert!(!t.contains(&"node:completed") || position(&events, "node:completed", "right") < position(&events, "node:failed", "left"));
+    assert_actor_tree_closed(&events);
+}
+
+/// A provider whose stream panics when polled.
+struct PanickingProvider;
+
+impl LlmProvider for PanickingProvider {
+    fn name(&self) -> &str {
+        "panicky"
+    }
+    fn stream(&self, _request: LlmRequest) -> LlmStream {
+        Box::pin(stream::poll_fn(|_| -> std::task::Poll<Option<_>> { panic!("provider bug") }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_provider_fails_its_node_not_the_engine() {
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![Arc::new(PanickingProvider), Arc::new(ScriptedProvider::echo())]);
+    let wf = workflow("relavium: 1\nname: p\nnodes:\n  a:\n    model: panicky/x\n    prompt: hi\n");
+    let handle = start(&engine, wf).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert!(outcome.error.unwrap().message.contains("panicked"));
+    assert_actor_tree_closed(&events);
+
+    // The engine still runs other workflows.
+    let handle = start(&engine, workflow(DIAMOND)).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+}
+
+#[tokio::test]
+async fn unknown_providers_and_bad_inputs_are_refused_before_the_run() {
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![Arc::new(ScriptedProvider::echo())]);
+    let wf = workflow("relavium: 1\nname: p\nnodes:\n  a:\n    model: nowhere/x\n    prompt: hi\n");
+    let err = engine.start_run(StartRun { workflow: wf, inputs: Map::new(), workflow_path: None }).await.unwrap_err();
+    assert!(matches!(&err, EngineError::UnknownProvider(m) if m.contains("nowhere")), "{err}");
+
+    let mut inputs = Map::new();
+    inputs.insert("topik".into(), json!("x"));
+    let err = engine
+        .start_run(StartRun { workflow: workflow(DIAMOND), inputs, workflow_path: None })
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, EngineError::InvalidInputs(p) if p[0].contains("did you mean `topic`")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_runs_at_once_keep_their_own_sequences() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine_with(store.clone(), vec![scripted("delay_ms: 0\n")]);
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        handles.push(start(&engine, workflow(DIAMOND)).await);
+    }
+    for handle in handles {
+        let id = handle.run_id().clone();
+        let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+        assert_eq!(outcome.status, RunStatus::Completed);
+        let events = store.read_events(&id, 0, usize::MAX).unwrap();
+        assert_eq!(events.last().unwrap().sequence_number, events.len() as u64);
+    }
+    assert_eq!(store.list_runs(&RunQuery::default()).unwrap().len(), 50);
+}
