@@ -1,1 +1,329 @@
-//! placeholder during setup
+//! Relavium's SQLite store: the [`RunStore`] the CLI and the desktop wire into the engine.
+//!
+//! One database file holds the history of every run: `events` (primary key run id + sequence
+//! number, the canonical event JSON as written on every transport) and two projections kept in
+//! the same transaction, `runs` and `node_executions`, for fast listing. Schema changes are
+//! versioned migrations (`rusqlite_migration`, tracked in `PRAGMA user_version`).
+//!
+//! The database runs in WAL mode with `synchronous=NORMAL` (a committed batch survives a killed
+//! process) and a busy timeout, and writes take the lock up front (`BEGIN IMMEDIATE`), so several
+//! `relavium` processes can share one file without `database is locked` reaching a user.
+
+mod schema;
+
+use relavium_runtime::event::{EventKind, RunEvent, RunId, Timestamp};
+use relavium_runtime::state::{NodeStatus, RunStatus};
+use relavium_runtime::store::{NodeExecution, RunQuery, RunStore, RunSummary, StoreError};
+use relavium_runtime::Usage;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A run history in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// The parent directory must exist.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("failed to open {}: {e}", path.display())))?;
+        SqliteStore::setup(conn)
+    }
+
+    /// A private in-memory database (for tests).
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::setup(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn node_status(text: &str) -> NodeStatus {
+    match text {
+        "running" => NodeStatus::Running,
+        "succeeded" => NodeStatus::Succeeded,
+        "failed" => NodeStatus::Failed,
+        "skipped" => NodeStatus::Skipped,
+        "cancelled" => NodeStatus::Cancelled,
+        _ => NodeStatus::Pending,
+    }
+}
+
+fn micros(t: Timestamp) -> i64 {
+    i64::try_from(t.micros()).unwrap_or(i64::MAX)
+}
+
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<()> {
+    let run = &event.run_id.0;
+    let at = micros(event.timestamp);
+    match &event.kind {
+        EventKind::RunStarted(p) => {
+            tx.prepare_cached(
+                "INSERT INTO runs (run_id, workflow_name, workflow_path, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
+            )?
+            .execute(params![run, p.workflow_name, p.workflow_path, at])?;
+        }
+        EventKind::RunCompleted(p) => set_run_end(tx, run, "completed", at, &p.usage, None)?,
+        EventKind::RunFailed(p) => set_run_end(tx, run, "failed", at, &p.usage, Some(&p.error.message))?,
+        EventKind::NodeStarted(p) => {
+            tx.prepare_cached(
+                "INSERT INTO node_executions (run_id, node_id, attempt, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
+            )?
+            .execute(params![run, p.node_id, p.attempt, at])?;
+        }
+        EventKind::NodeCompleted(p) => {
+            let output = serde_json::to_string(&p.output).unwrap_or_default();
+            tx.prepare_cached(
+                "UPDATE node_executions SET status = 'succeeded', finished_at = ?4, output = ?5,
+                    input_tokens = ?6, output_tokens = ?7, cache_read_tokens = ?8, cache_write_tokens = ?9
+                 WHERE run_id = ?1 AND node_id = ?2 AND attempt = ?3",
+            )?
+            .execute(params![
+                run,
+                p.node_id,
+                p.attempt,
+                at,
+                output,
+                tokens(p.usage.input_tokens),
+                tokens(p.usage.output_tokens),
+                tokens(p.usage.cache_read_tokens),
+                tokens(p.usage.cache_write_tokens)
+            ])?;
+            tx.prepare_cached(
+                "UPDATE runs SET input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3,
+                    cache_read_tokens = cache_read_tokens + ?4, cache_write_tokens = cache_write_tokens + ?5
+                 WHERE run_id = ?1",
+            )?
+            .execute(params![
+                run,
+                tokens(p.usage.input_tokens),
+                tokens(p.usage.output_tokens),
+                tokens(p.usage.cache_read_tokens),
+                tokens(p.usage.cache_write_tokens)
+            ])?;
+        }
+        EventKind::NodeFailed(p) => {
+            tx.prepare_cached(
+                "UPDATE node_executions SET status = 'failed', finished_at = ?4, error = ?5
+                 WHERE run_id = ?1 AND node_id = ?2 AND attempt = ?3",
+            )?
+            .execute(params![run, p.node_id, p.attempt, at, p.error.message])?;
+        }
+        EventKind::NodeCancelled(p) => {
+            tx.prepare_cached(
+                "UPDATE node_executions SET status = 'cancelled', finished_at = ?4
+                 WHERE run_id = ?1 AND node_id = ?2 AND attempt = ?3",
+            )?
+            .execute(params![run, p.node_id, p.attempt, at])?;
+        }
+        EventKind::NodeSkipped(p) => {
+            tx.prepare_cached(
+                "INSERT INTO node_executions (run_id, node_id, attempt, status, finished_at) VALUES (?1, ?2, 0, 'skipped', ?3)",
+            )?
+            .execute(params![run, p.node_id, at])?;
+        }
+        _ => {}
+    }
+    let body = serde_json::to_string(event).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached("INSERT INTO events (run_id, sequence_number, type, timestamp, body) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![run, tokens(event.sequence_number), event.type_name(), at, body])?;
+    Ok(())
+}
+
+fn set_run_end(
+    tx: &rusqlite::Transaction<'_>,
+    run: &str,
+    status: &str,
+    at: i64,
+    usage: &Usage,
+    error: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4, input_tokens = ?5, output_tokens = ?6,
+            cache_read_tokens = ?7, cache_write_tokens = ?8
+         WHERE run_id = ?1",
+    )?
+    .execute(params![
+        run,
+        status,
+        at,
+        error,
+        tokens(usage.input_tokens),
+        tokens(usage.output_tokens),
+        tokens(usage.cache_read_tokens),
+        tokens(usage.cache_write_tokens)
+    ])?;
+    Ok(())
+}
+
+const SUMMARY_COLUMNS: &str = "run_id, workflow_name, workflow_path, status, started_at, finished_at,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, last_sequence, error";
+
+fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+    let status: String = row.get(3)?;
+    let count = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+    Ok(RunSummary {
+        run_id: RunId(row.get(0)?),
+        workflow_name: row.get(1)?,
+        workflow_path: row.get(2)?,
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Running),
+        started_at: Timestamp(count(4)?),
+        finished_at: row.get::<_, Option<i64>>(5)?.map(|v| Timestamp(u64::try_from(v).unwrap_or(0))),
+        usage: Usage {
+            input_tokens: count(6)?,
+            output_tokens: count(7)?,
+            cache_read_tokens: count(8)?,
+            cache_write_tokens: count(9)?,
+        },
+        last_sequence: count(10)?,
+        error: row.get(11)?,
+    })
+}
+
+impl RunStore for SqliteStore {
+    fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let mut next: HashMap<&str, u64> = HashMap::new();
+        for event in events {
+            let run = event.run_id.0.as_str();
+            let expected = match next.get(run) {
+                Some(n) => *n,
+                None => {
+                    let last: Option<i64> = tx
+                        .prepare_cached("SELECT last_sequence FROM runs WHERE run_id = ?1")
+                        .and_then(|mut s| s.query_row([run], |r| r.get(0)).optional())
+                        .map_err(backend)?;
+                    last.map_or(1, |l| u64::try_from(l).unwrap_or(0) + 1)
+                }
+            };
+            if event.sequence_number != expected {
+                return Err(StoreError::SequenceGap { run_id: run.to_owned(), expected, got: event.sequence_number });
+            }
+            if expected == 1 && !matches!(event.kind, EventKind::RunStarted(_)) {
+                return Err(StoreError::UnknownRun(run.to_owned()));
+            }
+            apply(&tx, event).map_err(backend)?;
+            next.insert(run, expected + 1);
+        }
+        for (run, next_sequence) in &next {
+            tx.prepare_cached("UPDATE runs SET last_sequence = ?2 WHERE run_id = ?1")
+                .and_then(|mut s| s.execute(params![run, tokens(next_sequence - 1)]))
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunSummary>, StoreError> {
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow_name = ?2)
+             ORDER BY started_at DESC, run_id DESC LIMIT ?3"
+        );
+        let limit = query.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let mut statement = conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = statement
+            .query_map(params![query.status.map(|s| s.as_str()), query.workflow, limit], summary)
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    fn get_run(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let conn = self.lock();
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1");
+        conn.prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([&run_id.0], summary).optional())
+            .map_err(backend)
+    }
+
+    fn read_events(&self, run_id: &RunId, after: u64, limit: usize) -> Result<Vec<RunEvent>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT body FROM events WHERE run_id = ?1 AND sequence_number > ?2 ORDER BY sequence_number LIMIT ?3",
+            )
+            .map_err(backend)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![run_id.0, tokens(after), limit], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        let mut events = Vec::new();
+        for body in rows {
+            let body = body.map_err(backend)?;
+            let event: RunEvent = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Backend(format!("a stored event of run {run_id} cannot be read: {e}")))?;
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT node_id, attempt, status, started_at, finished_at, input_tokens, output_tokens,
+                        cache_read_tokens, cache_write_tokens, output, error
+                 FROM node_executions WHERE run_id = ?1
+                 ORDER BY COALESCE(started_at, finished_at), node_id, attempt",
+            )
+            .map_err(backend)?;
+        let rows = statement
+            .query_map([&run_id.0], |row| {
+                let count = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                let time = |i: usize| {
+                    row.get::<_, Option<i64>>(i).map(|v| v.map(|v| Timestamp(u64::try_from(v).unwrap_or(0))))
+                };
+                let status: String = row.get(2)?;
+                let output: Option<String> = row.get(9)?;
+                Ok(NodeExecution {
+                    node_id: row.get(0)?,
+                    attempt: row.get(1)?,
+                    status: node_status(&status),
+                    started_at: time(3)?,
+                    finished_at: time(4)?,
+                    usage: Usage {
+                        input_tokens: count(5)?,
+                        output_tokens: count(6)?,
+                        cache_read_tokens: count(7)?,
+                        cache_write_tokens: count(8)?,
+                    },
+                    output: output.and_then(|o| serde_json::from_str(&o).ok()),
+                    error: row.get(10)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+}

@@ -1,0 +1,57 @@
+//! The database schema, as versioned migrations. Never edit a released migration: add one.
+
+use relavium_runtime::StoreError;
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = "
+CREATE TABLE runs (
+    run_id             TEXT PRIMARY KEY NOT NULL,
+    workflow_name      TEXT NOT NULL,
+    workflow_path      TEXT,
+    status             TEXT NOT NULL,
+    started_at         INTEGER NOT NULL, -- microseconds since the Unix epoch
+    finished_at        INTEGER,
+    input_tokens       INTEGER NOT NULL DEFAULT 0,
+    output_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    last_sequence      INTEGER NOT NULL DEFAULT 0,
+    error              TEXT
+) STRICT;
+CREATE INDEX runs_by_start ON runs (started_at DESC, run_id DESC);
+CREATE INDEX runs_by_workflow ON runs (workflow_name, started_at DESC);
+
+CREATE TABLE node_executions (
+    run_id             TEXT NOT NULL REFERENCES runs (run_id),
+    node_id            TEXT NOT NULL,
+    attempt            INTEGER NOT NULL, -- 0 for a node that never ran (skipped)
+    status             TEXT NOT NULL,
+    started_at         INTEGER,
+    finished_at        INTEGER,
+    input_tokens       INTEGER NOT NULL DEFAULT 0,
+    output_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    output             TEXT,             -- JSON
+    error              TEXT,
+    PRIMARY KEY (run_id, node_id, attempt)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE events (
+    run_id          TEXT NOT NULL REFERENCES runs (run_id),
+    sequence_number INTEGER NOT NULL,
+    type            TEXT NOT NULL,
+    timestamp       INTEGER NOT NULL,
+    body            TEXT NOT NULL,       -- the canonical event JSON
+    PRIMARY KEY (run_id, sequence_number)
+) STRICT, WITHOUT ROWID;
+";
+
+/// Brings the database at `conn` to the latest schema.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let migrations = Migrations::new(vec![M::up(V1)]);
+    migrations
+        .to_latest(conn)
+        .map_err(|e| StoreError::Backend(format!("failed to migrate the database: {e}")))
+}
