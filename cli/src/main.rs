@@ -1,1 +1,339 @@
-fn main() {}
+//! `relavium`: run AI-agent workflows from the command line.
+//!
+//! Every command drives the engine (`relavium-actors`) and reads the history through it; the CLI
+//! only parses arguments, wires the SQLite store and the providers in, and prints. Data goes to
+//! stdout (NDJSON events with `--json`, tables, run outputs), everything else to stderr.
+
+mod diagnostics;
+mod exit;
+mod home;
+mod output;
+
+use clap::{Parser, Subcommand};
+use output::{ProgressPrinter, Style, write_line};
+use relavium_actors::workspace::{LoadError, load_agent_file, load_workflow_file};
+use relavium_actors::{Engine, EngineConfig, EngineError, StartRun};
+use relavium_llm::ProviderRegistry;
+use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
+use relavium_persistence::SqliteStore;
+use relavium_runtime::state::parse_input_value;
+use relavium_runtime::store::RunQuery;
+use relavium_runtime::{ModelRef, RunId, RunStatus};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The model of nodes that name none, until the embedded local model lands.
+const DEFAULT_MODEL: &str = "scripted/echo";
+
+#[derive(Parser, Debug)]
+#[command(name = "relavium", version, about = "Run AI-agent workflows kept as YAML in your repository.", after_help = exit::HELP)]
+struct Cli {
+    /// The history database (default: $RELAVIUM_HOME/history.db, else the platform data directory).
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a workflow file and print its progress (or, with --json, its events as NDJSON).
+    Run {
+        /// The workflow file (`*.relavium.yaml`).
+        file: PathBuf,
+        /// An input, as KEY=VALUE (repeatable). Values of non-string inputs are JSON (`n=3`).
+        #[arg(short, long = "input", value_name = "KEY=VALUE")]
+        inputs: Vec<String>,
+        /// Print only the run's events, one JSON object per line, on stdout.
+        #[arg(long)]
+        json: bool,
+        /// A scripted-provider script answering `scripted/*` models (default: echo the prompt).
+        #[arg(long, value_name = "FILE", env = "RELAVIUM_SCRIPT")]
+        script: Option<PathBuf>,
+    },
+    /// Check workflow and agent files; print every problem with its location.
+    Validate {
+        /// Files to check (`*.relavium.yaml`, `*.agent.yaml`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List recorded runs, newest first.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show at most this many runs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only runs with this status (running, completed, failed).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of this workflow (its `name`).
+        #[arg(long)]
+        workflow: Option<String>,
+    },
+    /// Print a recorded run's events.
+    Logs {
+        /// The run's id (from `relavium list`).
+        run_id: String,
+        /// Print the events as NDJSON, exactly as `run --json` printed them.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure with its exit code and what to tell the user.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure { code, message: message.into() }
+    }
+}
+
+fn stderr_style() -> Style {
+    Style::new(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+}
+
+fn stdout_style() -> Style {
+    Style::new(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Validate { files } => validate(&files),
+        command => match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(async_main(cli.db, command)),
+            Err(e) => Err(Failure::new(exit::INTERNAL, format!("failed to start the async runtime: {e}"))),
+        },
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                let _ = writeln!(std::io::stderr(), "relavium: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAVIUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr_style_enabled())
+        .try_init();
+}
+
+fn stderr_style_enabled() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+async fn async_main(db: Option<PathBuf>, command: Command) -> Result<u8, Failure> {
+    match command {
+        Command::Run { file, inputs, json, script } => run(db.as_deref(), &file, &inputs, json, script.as_deref()).await,
+        Command::List { json, limit, status, workflow } => list(db.as_deref(), json, limit, status, workflow).await,
+        Command::Logs { run_id, json } => logs(db.as_deref(), run_id, json).await,
+        Command::Validate { files } => validate(&files),
+    }
+}
+
+fn providers(script: Option<&Path>) -> Result<ProviderRegistry, Failure> {
+    let scripted = match script {
+        None => ScriptedProvider::echo(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::new(exit::USAGE, format!("failed to read the script {}: {e}", path.display())))?;
+            let script = Script::parse(&path.display().to_string(), &text).map_err(|e| Failure::new(exit::USAGE, e))?;
+            ScriptedProvider::new(script)
+        }
+    };
+    let mut registry = ProviderRegistry::new();
+    registry.register(Arc::new(scripted));
+    Ok(registry)
+}
+
+fn engine(db: Option<&Path>, providers: ProviderRegistry) -> Result<Engine, Failure> {
+    let path = home::database_path(db).map_err(|e| Failure::new(exit::STORE, e))?;
+    let store = SqliteStore::open(&path).map_err(|e| Failure::new(exit::STORE, e.to_string()))?;
+    let default_model = ModelRef::parse(DEFAULT_MODEL).map_err(|e| Failure::new(exit::INTERNAL, e))?;
+    Engine::new(Arc::new(store), providers, EngineConfig { default_model }).map_err(engine_failure)
+}
+
+fn engine_failure(error: EngineError) -> Failure {
+    let code = match &error {
+        EngineError::InvalidInputs(_) => exit::USAGE,
+        EngineError::UnknownProvider(_) => exit::INVALID_WORKFLOW,
+        EngineError::Store(_) => exit::STORE,
+        EngineError::UnknownRun(_) => exit::NOT_FOUND,
+        EngineError::Spawn(_) | EngineError::Interrupted => exit::INTERNAL,
+    };
+    let message = match error {
+        EngineError::InvalidInputs(problems) => {
+            let mut m = String::from("the inputs do not fit the workflow:");
+            for p in problems {
+                m.push_str(&format!("\n  - {p}"));
+            }
+            m.push_str("\n  (pass inputs as --input KEY=VALUE)");
+            m
+        }
+        other => other.to_string(),
+    };
+    Failure::new(code, message)
+}
+
+fn load_failure(error: LoadError) -> Failure {
+    match error {
+        LoadError::Io { .. } => Failure::new(exit::INVALID_WORKFLOW, error.to_string()),
+        LoadError::Invalid { path, diagnostics } => {
+            let count = diagnostics.len();
+            let rendered = diagnostics::render(&diagnostics.into_sorted(), std::io::stderr().is_terminal(), stderr_style_enabled());
+            let _ = write!(std::io::stderr(), "{rendered}");
+            Failure::new(exit::INVALID_WORKFLOW, format!("{path}: {count} problem(s) found"))
+        }
+    }
+}
+
+async fn run(db: Option<&Path>, file: &Path, raw_inputs: &[String], json: bool, script: Option<&Path>) -> Result<u8, Failure> {
+    let workflow = Arc::new(load_workflow_file(file).map_err(load_failure)?);
+    let mut inputs = serde_json::Map::new();
+    for raw in raw_inputs {
+        let (key, value) = raw
+            .split_once('=')
+            .ok_or_else(|| Failure::new(exit::USAGE, format!("--input `{raw}` is not KEY=VALUE")))?;
+        let value = parse_input_value(&workflow, key, value).map_err(|e| Failure::new(exit::USAGE, e))?;
+        inputs.insert(key.to_owned(), value);
+    }
+    let engine = engine(db, providers(script)?)?;
+    let handle = engine
+        .start_run(StartRun { workflow, inputs, workflow_path: Some(file.display().to_string()) })
+        .await
+        .map_err(engine_failure)?;
+
+    let mut events = handle.subscribe(0);
+    let printer = ProgressPrinter::new(stderr_style());
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let mut stdout_open = true;
+    while let Some(event) = events.next().await {
+        if json {
+            if stdout_open {
+                let line = serde_json::to_string(&event).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+                // A closed pipe (`| head`) stops the printing, not the run: it still completes and is recorded.
+                stdout_open = write_line(&mut stdout, &line);
+            }
+        } else {
+            for line in printer.lines(&event) {
+                write_line(&mut stderr, &line);
+            }
+        }
+    }
+    drop(stdout);
+    let outcome = handle.outcome().await.map_err(engine_failure)?;
+    engine.shutdown().await.map_err(engine_failure)?;
+    if !json && outcome.status == RunStatus::Completed {
+        let mut stdout = std::io::stdout().lock();
+        let style = stdout_style();
+        for (name, value) in &outcome.outputs {
+            let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            if outcome.outputs.len() == 1 {
+                write_line(&mut stdout, &text);
+            } else {
+                write_line(&mut stdout, &format!("{}:\n{text}", style_name(style, name)));
+            }
+        }
+    }
+    Ok(if outcome.status == RunStatus::Completed { exit::OK } else { exit::RUN_FAILED })
+}
+
+fn style_name(_style: Style, name: &str) -> String {
+    name.to_owned()
+}
+
+async fn list(db: Option<&Path>, json: bool, limit: usize, status: Option<String>, workflow: Option<String>) -> Result<u8, Failure> {
+    let status = match status {
+        None => None,
+        Some(text) => Some(RunStatus::parse(&text).ok_or_else(|| {
+            Failure::new(exit::USAGE, format!("unknown status `{text}` (pending, running, completed, failed)"))
+        })?),
+    };
+    let engine = engine(db, ProviderRegistry::new())?;
+    let runs = engine.list_runs(RunQuery { limit: Some(limit), status, workflow }).await.map_err(engine_failure)?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&runs).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+        write_line(&mut stdout, &text);
+    } else if runs.is_empty() {
+        let _ = writeln!(std::io::stderr(), "no runs yet: try `relavium run examples/hello.relavium.yaml`");
+    } else {
+        let _ = write!(stdout, "{}", output::runs_table(&runs, stdout_style()));
+    }
+    Ok(exit::OK)
+}
+
+async fn logs(db: Option<&Path>, run_id: String, json: bool) -> Result<u8, Failure> {
+    let engine = engine(db, ProviderRegistry::new())?;
+    let run_id = RunId(run_id);
+    engine.get_run(run_id.clone()).await.map_err(engine_failure)?;
+    let printer = ProgressPrinter::new(stderr_style());
+    let mut stdout = std::io::stdout().lock();
+    let mut after = 0;
+    const PAGE: usize = 1000;
+    loop {
+        let page = engine.read_events(run_id.clone(), after, PAGE).await.map_err(engine_failure)?;
+        for event in &page {
+            if json {
+                let line = serde_json::to_string(event).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+                if !write_line(&mut stdout, &line) {
+                    return Ok(exit::OK);
+                }
+            } else {
+                for line in printer.lines(event) {
+                    if !write_line(&mut stdout, &line) {
+                        return Ok(exit::OK);
+                    }
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = last.sequence_number,
+            _ => break,
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn validate(files: &[PathBuf]) -> Result<u8, Failure> {
+    let mut invalid = 0;
+    let mut stdout = std::io::stdout().lock();
+    for file in files {
+        let is_agent = file.to_string_lossy().ends_with(".agent.yaml");
+        let result = if is_agent { load_agent_file(file).map(|_| ()) } else { load_workflow_file(file).map(|_| ()) };
+        match result {
+            Ok(()) => {
+                write_line(&mut stdout, &format!("ok {}", file.display()));
+            }
+            Err(error) => {
+                invalid += 1;
+                let failure = load_failure(error);
+                let _ = writeln!(std::io::stderr(), "relavium: {}", failure.message);
+            }
+        }
+    }
+    if invalid > 0 {
+        Err(Failure::new(exit::INVALID_WORKFLOW, format!("{invalid} of {} file(s) invalid", files.len())))
+    } else {
+        Ok(exit::OK)
+    }
+}

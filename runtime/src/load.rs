@@ -606,6 +606,19 @@ impl Cx<'_> {
 
         for (index, node) in nodes.iter().enumerate() {
             let NodeKind::Agent(step) = &node.kind;
+            // An agent's system prompt is checked against the inputs of each workflow using it.
+            if let Some(agent) = &step.agent {
+                for input in agent.system.iter().flat_map(|t| &t.inputs) {
+                    if !input_names.contains(&input.as_str()) {
+                        self.report(
+                            DiagnosticCode::UnknownInput,
+                            node.id.span,
+                            format!("agent `{}` used by node `{}` reads `inputs.{input}`, which this workflow does not declare", agent.name, node.id.value),
+                        )
+                        .hint = Some(format!("declare `{input}` under `inputs:` (a default is fine)"));
+                    }
+                }
+            }
             let mut templates = vec![&step.prompt];
             templates.extend(step.system.as_ref());
             for template in templates {

@@ -78,3 +78,11 @@ fn unknown_need_and_cycle_are_both_reported_with_locations() {
     assert!(lines.iter().any(|l| l.starts_with("invalid/unknown-need-and-cycle.relavium.yaml:8:16: error[E0007]")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("error[E0008]") && l.contains("cycle")), "{lines:#?}");
 }
+
+#[test]
+fn an_agent_reading_an_undeclared_input_is_reported_at_the_node() {
+    let text = "relavium: 1\nname: a\nnodes:\n  n:\n    agent: writer\n    prompt: hi\n";
+    let diags = load_workflow(&SourceFile::new("a.yaml", text), &agents()).unwrap_err().into_sorted();
+    assert_eq!(diags.len(), 1);
+    assert!(diags[0].to_string().starts_with("a.yaml:4:3: error[E0011]: agent `writer` used by node `n` reads `inputs.audience`"), "{}", diags[0]);
+}

@@ -1,0 +1,154 @@
+//! Human-readable output: run progress on stderr, run outputs and tables on stdout. Colors only
+//! when the stream is a terminal and `NO_COLOR` is unset.
+
+use relavium_runtime::event::EventKind;
+use relavium_runtime::store::RunSummary;
+use relavium_runtime::{RunEvent, RunStatus, Timestamp};
+use std::io::Write;
+
+/// Styling for one output stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Colors on or off.
+    pub(crate) fn new(color: bool) -> Style {
+        Style { color }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+
+    fn green(self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    fn red(self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    fn dim(self, t: &str) -> String {
+        self.paint("2", t)
+    }
+    fn bold(self, t: &str) -> String {
+        self.paint("1", t)
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+/// Prints events as readable progress lines.
+#[derive(Debug)]
+pub(crate) struct ProgressPrinter {
+    style: Style,
+}
+
+impl ProgressPrinter {
+    /// A printer with `style`.
+    pub(crate) fn new(style: Style) -> ProgressPrinter {
+        ProgressPrinter { style }
+    }
+
+    /// The lines for one event (none for events that only matter to machines).
+    pub(crate) fn lines(&self, event: &RunEvent) -> Vec<String> {
+        let s = self.style;
+        match &event.kind {
+            EventKind::RunStarted(p) => vec![format!(
+                "{} {} {}",
+                s.bold("▶"),
+                s.bold(&p.workflow_name),
+                s.dim(&format!("run {} · {} nodes", event.run_id, p.nodes.len()))
+            )],
+            EventKind::NodeStarted(p) => {
+                let attempt = if p.attempt > 1 { format!(" (attempt {})", p.attempt) } else { String::new() };
+                vec![format!("  {} {}{}", s.dim("●"), p.node_id, s.dim(&format!(" started{attempt}")))]
+            }
+            EventKind::NodeCompleted(p) => {
+                let mut lines = vec![format!(
+                    "  {} {} {}",
+                    s.green("✓"),
+                    p.node_id,
+                    s.dim(&format!(
+                        "{} · {} in / {} out tokens",
+                        seconds(p.duration_ms),
+                        p.usage.input_tokens,
+                        p.usage.output_tokens
+                    ))
+                )];
+                let text = match &p.output {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                lines.extend(text.lines().map(|l| format!("    {}", s.dim(l))));
+                lines
+            }
+            EventKind::NodeFailed(p) => vec![format!("  {} {} {}", s.red("✗"), p.node_id, s.red(&p.error.to_string()))],
+            EventKind::NodeCancelled(p) => vec![format!("  {} {} {}", s.dim("○"), p.node_id, s.dim(&format!("cancelled: {}", p.reason)))],
+            EventKind::NodeSkipped(p) => vec![format!("  {} {} {}", s.dim("-"), p.node_id, s.dim("skipped"))],
+            EventKind::RunCompleted(p) => vec![format!(
+                "{} {}",
+                s.green("✓ completed"),
+                s.dim(&format!("in {} · {} tokens", seconds(p.duration_ms), p.usage.total_tokens()))
+            )],
+            EventKind::RunFailed(p) => vec![format!(
+                "{} {}",
+                s.red("✗ failed"),
+                match &p.node_id {
+                    Some(node) => format!("at node `{node}`: {}", p.error),
+                    None => p.error.to_string(),
+                }
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Writes `line` and a newline to `out`; `false` once the reader has gone (closed pipe).
+pub(crate) fn write_line(out: &mut impl Write, line: &str) -> bool {
+    writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+}
+
+fn time(t: Timestamp) -> String {
+    // RFC 3339 to the second is enough in a table.
+    let text = t.to_string();
+    text.get(..19).map(|s| s.replace('T', " ")).unwrap_or(text)
+}
+
+/// The run list as a table.
+pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
+    let mut rows = vec![["RUN".to_owned(), "WORKFLOW".into(), "STATUS".into(), "STARTED (UTC)".into(), "DURATION".into(), "TOKENS".into()]];
+    for run in runs {
+        let duration = run.finished_at.map_or("-".to_owned(), |f| seconds(f.millis_since(run.started_at)));
+        rows.push([
+            run.run_id.0.clone(),
+            run.workflow_name.clone(),
+            run.status.as_str().to_owned(),
+            time(run.started_at),
+            duration,
+            run.usage.total_tokens().to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                let padded = format!("{cell:<width$}", width = widths[c]);
+                match (i, c, runs.get(i.wrapping_sub(1)).map(|r| r.status)) {
+                    (0, _, _) => style.bold(&padded),
+                    (_, 2, Some(RunStatus::Completed)) => style.green(&padded),
+                    (_, 2, Some(RunStatus::Failed)) => style.red(&padded),
+                    _ => padded,
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
