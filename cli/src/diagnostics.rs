@@ -40,7 +40,9 @@ impl miette::Diagnostic for Report<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.diagnostic.span;
-        let label = LabeledSpan::new(Some(self.diagnostic.label.clone()), span.start, span.len().max(1));
+        // The message is printed above the snippet: repeat only a label that adds something.
+        let text = (self.diagnostic.label != self.diagnostic.message).then(|| self.diagnostic.label.clone());
+        let label = LabeledSpan::new(text, span.start, span.len().max(1));
         Some(Box::new(std::iter::once(label)))
     }
 }
@@ -56,7 +58,6 @@ pub(crate) fn render(diagnostics: &[Diagnostic], fancy: bool, color: bool) -> St
             };
             let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
             let handler = GraphicalReportHandler::new_themed(theme);
-            out.push_str(&format!("{}: error[{}]\n", diagnostic.location(), diagnostic.code));
             if handler.render_report(&mut out, &report).is_err() {
                 out.push_str(&diagnostic.render_plain());
             }
