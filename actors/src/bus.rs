@@ -31,13 +31,17 @@ impl EventHub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubInner> {
         // A panic while holding this lock cannot leave the log half-written: recover it.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records `event` and hands it to every live subscriber.
     pub fn publish(&self, event: RunEvent) {
         let mut inner = self.lock();
-        inner.subscribers.retain(|tx| tx.send(event.clone()).is_ok());
+        inner
+            .subscribers
+            .retain(|tx| tx.send(event.clone()).is_ok());
         inner.log.push(event);
     }
 
@@ -87,7 +91,10 @@ mod tests {
             run_id: RunId("r".into()),
             sequence_number: n,
             timestamp: Timestamp(n),
-            kind: EventKind::NodeStarted(NodeStarted { node_id: "a".into(), attempt: 1 }),
+            kind: EventKind::NodeStarted(NodeStarted {
+                node_id: "a".into(),
+                attempt: 1,
+            }),
         }
     }
 

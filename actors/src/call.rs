@@ -52,11 +52,21 @@ impl Actor for ProviderCallActor {
     type State = CallState;
     type Arguments = CallArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<CallMsg>, args: CallArgs) -> Result<CallState, ActorProcessingErr> {
-        Ok(CallState { task: tokio::spawn(drive(args)) })
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<CallMsg>,
+        args: CallArgs,
+    ) -> Result<CallState, ActorProcessingErr> {
+        Ok(CallState {
+            task: tokio::spawn(drive(args)),
+        })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<CallMsg>, state: &mut CallState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<CallMsg>,
+        state: &mut CallState,
+    ) -> Result<(), ActorProcessingErr> {
         state.task.abort();
         Ok(())
     }
@@ -64,7 +74,11 @@ impl Actor for ProviderCallActor {
 
 /// Polls the provider's stream to its end and reports each item.
 async fn drive(args: CallArgs) {
-    let CallArgs { provider, request, report_to } = args;
+    let CallArgs {
+        provider,
+        request,
+        report_to,
+    } = args;
     let report = Arc::clone(&report_to);
     let run = AssertUnwindSafe(async move {
         let report_to = report;
@@ -89,12 +103,18 @@ async fn drive(args: CallArgs) {
                 return; // the node is gone
             }
         }
-        let mut error = LlmError::new(ErrorClass::MalformedResponse, "the provider's stream ended without a final response");
+        let mut error = LlmError::new(
+            ErrorClass::MalformedResponse,
+            "the provider's stream ended without a final response",
+        );
         error.after_output = streamed;
         report_to(CallReport::Failed(error));
     });
     if run.catch_unwind().await.is_err() {
         tracing::error!("a provider panicked while streaming");
-        report_to(CallReport::Failed(LlmError::new(ErrorClass::Configuration, "the provider panicked while streaming")));
+        report_to(CallReport::Failed(LlmError::new(
+            ErrorClass::Configuration,
+            "the provider panicked while streaming",
+        )));
     }
 }

@@ -10,8 +10,8 @@ use crate::supervisor::{RunSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::writer::{StoreWriter, WriterHandle};
 use ractor::Actor;
 use relavium_llm::ProviderRegistry;
-use relavium_runtime::store::{NodeExecution, RunQuery, RunSummary};
 use relavium_runtime::state::{RunMachine, RunOutcome, resolve_inputs};
+use relavium_runtime::store::{NodeExecution, RunQuery, RunSummary};
 use relavium_runtime::workflow::NodeKind;
 use relavium_runtime::{Clock, ModelRef, RunEvent, RunId, RunStore, StoreError, Workflow};
 use serde_json::{Map, Value};
@@ -76,13 +76,19 @@ struct EngineInner {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("providers", &self.inner.providers).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("providers", &self.inner.providers)
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
     /// An engine over `store` with `providers`, stamping events with the system clock.
-    pub fn new(store: Arc<dyn RunStore>, providers: ProviderRegistry, config: EngineConfig) -> Result<Engine, EngineError> {
+    pub fn new(
+        store: Arc<dyn RunStore>,
+        providers: ProviderRegistry,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
         Engine::with_clock(store, providers, config, Arc::new(SystemClock))
     }
 
@@ -93,8 +99,11 @@ impl Engine {
         config: EngineConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, EngineError> {
-        let writer = StoreWriter::start(Arc::clone(&store))
-            .map_err(|e| EngineError::Store(StoreError::Backend(format!("failed to start the store writer: {e}"))))?;
+        let writer = StoreWriter::start(Arc::clone(&store)).map_err(|e| {
+            EngineError::Store(StoreError::Backend(format!(
+                "failed to start the store writer: {e}"
+            )))
+        })?;
         let writer_handle = writer.handle();
         Ok(Engine {
             inner: Arc::new(EngineInner {
@@ -111,11 +120,16 @@ impl Engine {
     /// Starts a run. Fails before anything runs when the inputs or the providers don't fit.
     pub async fn start_run(&self, request: StartRun) -> Result<RunHandle, EngineError> {
         let inner = &self.inner;
-        let inputs = resolve_inputs(&request.workflow, request.inputs).map_err(EngineError::InvalidInputs)?;
+        let inputs = resolve_inputs(&request.workflow, request.inputs)
+            .map_err(EngineError::InvalidInputs)?;
         self.check_providers(&request.workflow)?;
         let run_id = RunId(ulid::Ulid::new().to_string());
-        let machine = RunMachine::new(Arc::clone(&request.workflow), inputs, inner.config.default_model.clone())
-            .with_workflow_path(request.workflow_path);
+        let machine = RunMachine::new(
+            Arc::clone(&request.workflow),
+            inputs,
+            inner.config.default_model.clone(),
+        )
+        .with_workflow_path(request.workflow_path);
         let hub = Arc::new(EventHub::new());
         let (tx, rx) = oneshot::channel();
         let args = SupervisorArgs {
@@ -127,10 +141,17 @@ impl Engine {
             providers: Arc::clone(&inner.providers),
             outcome: tx,
         };
-        let (supervisor, _) =
-            Actor::spawn(None, RunSupervisor, args).await.map_err(|e| EngineError::Spawn(e.to_string()))?;
-        supervisor.cast(SupervisorMsg::Start).map_err(|e| EngineError::Spawn(e.to_string()))?;
-        Ok(RunHandle { run_id, hub, outcome: rx })
+        let (supervisor, _) = Actor::spawn(None, RunSupervisor, args)
+            .await
+            .map_err(|e| EngineError::Spawn(e.to_string()))?;
+        supervisor
+            .cast(SupervisorMsg::Start)
+            .map_err(|e| EngineError::Spawn(e.to_string()))?;
+        Ok(RunHandle {
+            run_id,
+            hub,
+            outcome: rx,
+        })
     }
 
     /// Every model a node would call must have a provider: say which does not, before running.
@@ -145,7 +166,10 @@ impl Engine {
                 .or_else(|| workflow.defaults.model.as_ref().map(|m| m.value.clone()))
                 .unwrap_or_else(|| self.inner.config.default_model.clone());
             if let Err(error) = self.inner.providers.resolve(&model) {
-                return Err(EngineError::UnknownProvider(format!("node `{}`: {}", node.id.value, error.message)));
+                return Err(EngineError::UnknownProvider(format!(
+                    "node `{}`: {}",
+                    node.id.value, error.message
+                )));
             }
         }
         Ok(())
@@ -158,7 +182,9 @@ impl Engine {
         let store = Arc::clone(&self.inner.store);
         tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
-            .map_err(|e| EngineError::Store(StoreError::Backend(format!("a store read panicked: {e}"))))?
+            .map_err(|e| {
+                EngineError::Store(StoreError::Backend(format!("a store read panicked: {e}")))
+            })?
             .map_err(EngineError::Store)
     }
 
@@ -170,24 +196,38 @@ impl Engine {
     /// One run of the history.
     pub async fn get_run(&self, run_id: RunId) -> Result<RunSummary, EngineError> {
         let id = run_id.clone();
-        self.blocking(move |store| store.get_run(&id)).await?.ok_or(EngineError::UnknownRun(run_id.0))
+        self.blocking(move |store| store.get_run(&id))
+            .await?
+            .ok_or(EngineError::UnknownRun(run_id.0))
     }
 
     /// A run's recorded events after sequence number `after` (at most `limit`).
-    pub async fn read_events(&self, run_id: RunId, after: u64, limit: usize) -> Result<Vec<RunEvent>, EngineError> {
-        self.blocking(move |store| store.read_events(&run_id, after, limit)).await
+    pub async fn read_events(
+        &self,
+        run_id: RunId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>, EngineError> {
+        self.blocking(move |store| store.read_events(&run_id, after, limit))
+            .await
     }
 
     /// A run's recorded node attempts.
     pub async fn node_executions(&self, run_id: RunId) -> Result<Vec<NodeExecution>, EngineError> {
-        self.blocking(move |store| store.node_executions(&run_id)).await
+        self.blocking(move |store| store.node_executions(&run_id))
+            .await
     }
 
     /// Waits until everything sent to the store is written, then stops the writer thread.
     /// Runs still live at that point keep their handles and are not waited for.
     pub async fn shutdown(self) -> Result<(), EngineError> {
         self.inner.writer_handle.flush().await?;
-        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         drop(writer);
         Ok(())
     }

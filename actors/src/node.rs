@@ -12,7 +12,8 @@ use crate::supervisor::{NodeReport, NodeReportKind, SupervisorMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use relavium_llm::{LlmRequest, Message, ProviderRegistry};
 use relavium_runtime::event::{
-    ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, LlmDelta, LlmRequestEvent, LlmResponseEvent, RunId,
+    ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, LlmDelta, LlmRequestEvent,
+    LlmResponseEvent, RunId,
 };
 use relavium_runtime::state::NodeTask;
 use relavium_runtime::{Clock, Timestamp, Usage};
@@ -67,7 +68,11 @@ pub fn node_actor_name(node_id: &str, attempt: u32) -> String {
 
 impl NodeState {
     fn report(&self, kind: NodeReportKind) {
-        let report = NodeReport { node: self.task.node_index, attempt: self.task.attempt, kind };
+        let report = NodeReport {
+            node: self.task.node_index,
+            attempt: self.task.attempt,
+            kind,
+        };
         // If the supervisor is gone the run is over; nobody needs this report.
         let _ = self.supervisor.cast(SupervisorMsg::Node(report));
     }
@@ -90,7 +95,13 @@ impl NodeState {
 }
 
 impl NodeActor {
-    async fn start_call(&self, myself: &ActorRef<NodeMsg>, state: &mut NodeState, args_providers: &ProviderRegistry, run_id: &RunId) {
+    async fn start_call(
+        &self,
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        args_providers: &ProviderRegistry,
+        run_id: &RunId,
+    ) {
         let call = &state.task.call;
         let provider = match args_providers.resolve(&call.model) {
             Ok(provider) => provider,
@@ -105,7 +116,9 @@ impl NodeActor {
         request.max_tokens = call.max_tokens;
         request.temperature = call.temperature;
         request.tags.insert("run_id".into(), run_id.0.clone());
-        request.tags.insert("node_id".into(), state.task.node_id.clone());
+        request
+            .tags
+            .insert("node_id".into(), state.task.node_id.clone());
 
         let call_id = format!("{}#{}.1", state.task.node_id, state.task.attempt);
         state.emit(EventKind::LlmRequest(LlmRequestEvent {
@@ -123,7 +136,11 @@ impl NodeActor {
         let spawned = Actor::spawn_linked(
             None,
             ProviderCallActor,
-            CallArgs { provider, request, report_to },
+            CallArgs {
+                provider,
+                request,
+                report_to,
+            },
             myself.get_cell(),
         )
         .await;
@@ -135,9 +152,17 @@ impl NodeActor {
                     parent: Some(node_actor_name(state.node_id(), state.task.attempt)),
                     node_id: Some(state.task.node_id.clone()),
                 }));
-                state.call = Some(RunningCall { actor, call_id, started_at: state.clock.now(), model });
+                state.call = Some(RunningCall {
+                    actor,
+                    call_id,
+                    started_at: state.clock.now(),
+                    model,
+                });
             }
-            Err(error) => state.fail("engine.spawn_failed", format!("failed to start the provider call: {error}")),
+            Err(error) => state.fail(
+                "engine.spawn_failed",
+                format!("failed to start the provider call: {error}"),
+            ),
         }
     }
 
@@ -153,7 +178,11 @@ impl NodeActor {
                 state.emit(EventKind::LlmResponse(LlmResponseEvent {
                     node_id: state.task.node_id.clone(),
                     call_id: call.call_id.clone(),
-                    model: if response.model.is_empty() { call.model.clone() } else { response.model.clone() },
+                    model: if response.model.is_empty() {
+                        call.model.clone()
+                    } else {
+                        response.model.clone()
+                    },
                     stop_reason: response.stop_reason,
                     usage: response.usage,
                     duration_ms: state.clock.now().millis_since(call.started_at),
@@ -171,7 +200,9 @@ impl NodeActor {
 
     /// The call actor is gone: close it in the tree, then report the attempt's result.
     fn on_call_ended(&self, state: &mut NodeState, crashed: Option<String>) {
-        let Some(call) = state.call.take() else { return };
+        let Some(call) = state.call.take() else {
+            return;
+        };
         let reason = match (&crashed, &state.result) {
             (Some(why), _) => format!("crashed: {why}"),
             (None, Some(Ok(_))) => "completed".to_owned(),
@@ -187,8 +218,14 @@ impl NodeActor {
             Some(Ok((output, usage))) => state.report(NodeReportKind::Succeeded { output, usage }),
             Some(Err(error)) => state.report(NodeReportKind::Failed(error)),
             None => match crashed {
-                Some(why) => state.fail("engine.call_crashed", format!("the provider call crashed: {why}")),
-                None => state.fail("engine.call_stopped", "the provider call stopped without a result".into()),
+                Some(why) => state.fail(
+                    "engine.call_crashed",
+                    format!("the provider call crashed: {why}"),
+                ),
+                None => state.fail(
+                    "engine.call_stopped",
+                    "the provider call stopped without a result".into(),
+                ),
             },
         }
     }
@@ -205,19 +242,45 @@ impl Actor for NodeActor {
     type State = (NodeState, Option<NodeStartup>);
     type Arguments = NodeArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<NodeMsg>, args: NodeArgs) -> Result<Self::State, ActorProcessingErr> {
-        let state = NodeState { task: args.task, supervisor: args.supervisor, clock: args.clock, call: None, result: None };
-        Ok((state, Some(NodeStartup { providers: args.providers, run_id: args.run_id })))
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        args: NodeArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let state = NodeState {
+            task: args.task,
+            supervisor: args.supervisor,
+            clock: args.clock,
+            call: None,
+            result: None,
+        };
+        Ok((
+            state,
+            Some(NodeStartup {
+                providers: args.providers,
+                run_id: args.run_id,
+            }),
+        ))
     }
 
-    async fn post_start(&self, myself: ActorRef<NodeMsg>, (state, startup): &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        (state, startup): &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         if let Some(startup) = startup.take() {
-            self.start_call(&myself, state, &startup.providers, &startup.run_id).await;
+            self.start_call(&myself, state, &startup.providers, &startup.run_id)
+                .await;
         }
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<NodeMsg>, message: NodeMsg, (state, _): &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        message: NodeMsg,
+        (state, _): &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             NodeMsg::Call(report) => self.on_call_report(state, report),
         }
@@ -230,9 +293,16 @@ impl Actor for NodeActor {
         event: SupervisionEvent,
         (state, _): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let is_our_call = |cell: &ractor::ActorCell| state.call.as_ref().is_some_and(|c| c.actor.get_id() == cell.get_id());
+        let is_our_call = |cell: &ractor::ActorCell| {
+            state
+                .call
+                .as_ref()
+                .is_some_and(|c| c.actor.get_id() == cell.get_id())
+        };
         match event {
-            SupervisionEvent::ActorTerminated(cell, _, _) if is_our_call(&cell) => self.on_call_ended(state, None),
+            SupervisionEvent::ActorTerminated(cell, _, _) if is_our_call(&cell) => {
+                self.on_call_ended(state, None)
+            }
             SupervisionEvent::ActorFailed(cell, error) if is_our_call(&cell) => {
                 self.on_call_ended(state, Some(error.to_string()))
             }
@@ -241,7 +311,11 @@ impl Actor for NodeActor {
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<NodeMsg>, (state, _): &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        (state, _): &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         // Stopped mid-call (the run failed or was cancelled): abandon the call before we go.
         if let Some(call) = state.call.take() {
             call.actor.stop(None);

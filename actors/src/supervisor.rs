@@ -134,7 +134,12 @@ impl SupervisorState {
 
 impl RunSupervisor {
     /// Carries out the machine's actions.
-    async fn apply(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, actions: Vec<Action>) {
+    async fn apply(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        actions: Vec<Action>,
+    ) {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             match action {
@@ -153,7 +158,11 @@ impl RunSupervisor {
                 }
                 Action::StartNode(task) => {
                     if let Err(error) = self.spawn_node(myself, state, task.clone()).await {
-                        let input = Input::NodeFailed { node: task.node_index, attempt: task.attempt, error };
+                        let input = Input::NodeFailed {
+                            node: task.node_index,
+                            attempt: task.attempt,
+                            error,
+                        };
                         queue.extend(state.machine.step(input, state.clock.now()));
                     }
                 }
@@ -169,7 +178,12 @@ impl RunSupervisor {
         self.finish_if_done(myself, state).await;
     }
 
-    async fn spawn_node(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, task: NodeTask) -> Result<(), ErrorInfo> {
+    async fn spawn_node(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        task: NodeTask,
+    ) -> Result<(), ErrorInfo> {
         let node = task.node_index;
         let node_id = task.node_id.clone();
         let attempt = task.attempt;
@@ -190,7 +204,16 @@ impl RunSupervisor {
         match Actor::spawn_linked(None, NodeActor, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 state.by_actor.insert(actor.get_id(), node);
-                state.nodes.insert(node, LiveNode { actor, node_id, attempt, stopping: false, open_calls: Vec::new() });
+                state.nodes.insert(
+                    node,
+                    LiveNode {
+                        actor,
+                        node_id,
+                        attempt,
+                        stopping: false,
+                        open_calls: Vec::new(),
+                    },
+                );
                 Ok(())
             }
             Err(error) => {
@@ -199,13 +222,23 @@ impl RunSupervisor {
                     kind: ActorKind::Node,
                     reason: format!("failed to start: {error}"),
                 }));
-                Err(ErrorInfo::new("engine.spawn_failed", format!("failed to start node `{node_id}`: {error}")))
+                Err(ErrorInfo::new(
+                    "engine.spawn_failed",
+                    format!("failed to start node `{node_id}`: {error}"),
+                ))
             }
         }
     }
 
-    async fn on_node_report(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, report: NodeReport) {
-        let Some(live) = state.nodes.get_mut(&report.node) else { return };
+    async fn on_node_report(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        report: NodeReport,
+    ) {
+        let Some(live) = state.nodes.get_mut(&report.node) else {
+            return;
+        };
         if live.attempt != report.attempt || live.stopping {
             return; // from an attempt we no longer want
         }
@@ -213,18 +246,29 @@ impl RunSupervisor {
             NodeReportKind::Event(kind) => {
                 match &kind {
                     EventKind::ActorSpawned(spawned) => live.open_calls.push(spawned.actor.clone()),
-                    EventKind::ActorStopped(stopped) => live.open_calls.retain(|a| a != &stopped.actor),
+                    EventKind::ActorStopped(stopped) => {
+                        live.open_calls.retain(|a| a != &stopped.actor)
+                    }
                     _ => {}
                 }
                 state.emit(kind);
             }
             NodeReportKind::Succeeded { output, usage } => {
-                let input = Input::NodeSucceeded { node: report.node, attempt: report.attempt, output, usage };
+                let input = Input::NodeSucceeded {
+                    node: report.node,
+                    attempt: report.attempt,
+                    output,
+                    usage,
+                };
                 let actions = state.machine.step(input, state.clock.now());
                 self.apply(myself, state, actions).await;
             }
             NodeReportKind::Failed(error) => {
-                let input = Input::NodeFailed { node: report.node, attempt: report.attempt, error };
+                let input = Input::NodeFailed {
+                    node: report.node,
+                    attempt: report.attempt,
+                    error,
+                };
                 let actions = state.machine.step(input, state.clock.now());
                 self.apply(myself, state, actions).await;
             }
@@ -233,9 +277,19 @@ impl RunSupervisor {
 
     /// A node actor is gone: close it (and any call it left open) in the tree; if it went
     /// without reporting, its attempt failed.
-    async fn on_node_ended(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, id: ActorId, crash: Option<String>) {
-        let Some(node) = state.by_actor.remove(&id) else { return };
-        let Some(live) = state.nodes.remove(&node) else { return };
+    async fn on_node_ended(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        id: ActorId,
+        crash: Option<String>,
+    ) {
+        let Some(node) = state.by_actor.remove(&id) else {
+            return;
+        };
+        let Some(live) = state.nodes.remove(&node) else {
+            return;
+        };
         for call in &live.open_calls {
             state.emit(EventKind::ActorStopped(ActorStopped {
                 actor: call.clone(),
@@ -258,7 +312,11 @@ impl RunSupervisor {
                 Some(why) => format!("node `{}` crashed: {why}", live.node_id),
                 None => format!("node `{}` stopped without a result", live.node_id),
             };
-            let input = Input::NodeFailed { node, attempt: live.attempt, error: ErrorInfo::new("engine.node_crashed", message) };
+            let input = Input::NodeFailed {
+                node,
+                attempt: live.attempt,
+                error: ErrorInfo::new("engine.node_crashed", message),
+            };
             let actions = state.machine.step(input, state.clock.now());
             self.apply(myself, state, actions).await;
         } else {
@@ -272,7 +330,9 @@ impl RunSupervisor {
         if state.finished.is_none() || !state.nodes.is_empty() {
             return;
         }
-        let Some(outcome) = state.finished.take() else { return };
+        let Some(outcome) = state.finished.take() else {
+            return;
+        };
         state.emit(EventKind::ActorStopped(ActorStopped {
             actor: RUN_ACTOR.into(),
             kind: ActorKind::RunSupervisor,
@@ -299,7 +359,11 @@ impl Actor for RunSupervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<SupervisorMsg>, args: SupervisorArgs) -> Result<SupervisorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             run_id: args.run_id,
             machine: args.machine,
@@ -317,7 +381,12 @@ impl Actor for RunSupervisor {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<SupervisorMsg>, message: SupervisorMsg, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Start => {
                 let actions = state.machine.step(Input::Start, state.clock.now());
@@ -335,16 +404,24 @@ impl Actor for RunSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match event {
-            SupervisionEvent::ActorTerminated(cell, _, _) => self.on_node_ended(&myself, state, cell.get_id(), None).await,
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                self.on_node_ended(&myself, state, cell.get_id(), None)
+                    .await
+            }
             SupervisionEvent::ActorFailed(cell, error) => {
-                self.on_node_ended(&myself, state, cell.get_id(), Some(error.to_string())).await
+                self.on_node_ended(&myself, state, cell.get_id(), Some(error.to_string()))
+                    .await
             }
             _ => {}
         }
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<SupervisorMsg>, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         // Stopped before the run finished (the engine is shutting down): say so to the waiter.
         if let Some(tx) = state.outcome.take() {
             let _ = tx.send(Err(EngineError::Interrupted));

@@ -39,7 +39,10 @@ pub struct FsAgents {
 impl FsAgents {
     /// The search path for a workflow at `workflow_path`.
     pub fn for_workflow(workflow_path: &Path) -> FsAgents {
-        let dir = workflow_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = workflow_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let mut search = vec![dir.join("agents")];
         let mut current = Some(dir.as_path());
         while let Some(d) = current {
@@ -58,33 +61,58 @@ impl AgentSource for FsAgents {
         for dir in &self.search {
             let path = dir.join(&file_name);
             match std::fs::read_to_string(&path) {
-                Ok(text) => return AgentLookup::Found(SourceFile::new(path.display().to_string(), text)),
+                Ok(text) => {
+                    return AgentLookup::Found(SourceFile::new(path.display().to_string(), text));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return AgentLookup::Unreadable(format!("{}: {e}", path.display())),
             }
         }
-        AgentLookup::NotFound { searched: self.search.iter().map(|d| d.display().to_string()).collect() }
+        AgentLookup::NotFound {
+            searched: self
+                .search
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
+        }
     }
 }
 
 /// Reads and validates the workflow at `path` (agents are found with [`FsAgents`]).
 pub fn load_workflow_file(path: &Path) -> Result<Workflow, LoadError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: display.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: display.clone(),
+        source,
+    })?;
     let file = SourceFile::new(display.clone(), text);
-    load_workflow(&file, &FsAgents::for_workflow(path)).map_err(|diagnostics| LoadError::Invalid { path: display, diagnostics })
+    load_workflow(&file, &FsAgents::for_workflow(path)).map_err(|diagnostics| LoadError::Invalid {
+        path: display,
+        diagnostics,
+    })
 }
 
 /// Reads and validates the agent file at `path` (named after its file stem).
 pub fn load_agent_file(path: &Path) -> Result<AgentSpec, LoadError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: display.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: display.clone(),
+        source,
+    })?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .map(|n| n.trim_end_matches(".yaml").trim_end_matches(".yml").trim_end_matches(".agent"))
+        .map(|n| {
+            n.trim_end_matches(".yaml")
+                .trim_end_matches(".yml")
+                .trim_end_matches(".agent")
+        })
         .unwrap_or("agent")
         .to_owned();
-    load_agent(&name, &SourceFile::new(display.clone(), text))
-        .map_err(|diagnostics| LoadError::Invalid { path: display, diagnostics })
+    load_agent(&name, &SourceFile::new(display.clone(), text)).map_err(|diagnostics| {
+        LoadError::Invalid {
+            path: display,
+            diagnostics,
+        }
+    })
 }

@@ -47,12 +47,17 @@ impl StoreWriter {
         let thread = std::thread::Builder::new()
             .name("relavium-store-writer".into())
             .spawn(move || write_loop(store.as_ref(), rx))?;
-        Ok(StoreWriter { handle: Some(WriterHandle { tx }), thread: Some(thread) })
+        Ok(StoreWriter {
+            handle: Some(WriterHandle { tx }),
+            thread: Some(thread),
+        })
     }
 
     /// A handle for sending events.
     pub fn handle(&self) -> WriterHandle {
-        self.handle.clone().expect("the handle is only taken by shutdown")
+        self.handle
+            .clone()
+            .expect("the handle is only taken by shutdown")
     }
 
     /// Lets go of this handle and waits for the thread to write everything queued. Other
@@ -79,7 +84,8 @@ impl WriterHandle {
         self.tx
             .send(Command::Flush(done))
             .map_err(|_| StoreError::Backend("the store writer has stopped".into()))?;
-        wait.await.map_err(|_| StoreError::Backend("the store writer stopped before flushing".into()))?
+        wait.await
+            .map_err(|_| StoreError::Backend("the store writer stopped before flushing".into()))?
     }
 }
 
@@ -142,10 +148,16 @@ mod tests {
         let handle = writer.handle();
         handle.append(started("a")).unwrap();
         handle.flush().await.unwrap();
-        assert_eq!(store.read_events(&RunId("a".into()), 0, 10).unwrap().len(), 1);
+        assert_eq!(
+            store.read_events(&RunId("a".into()), 0, 10).unwrap().len(),
+            1
+        );
 
         // The same first event again leaves a sequence conflict: the flush reports it.
         handle.append(started("a")).unwrap();
-        assert!(matches!(handle.flush().await, Err(StoreError::SequenceGap { .. })));
+        assert!(matches!(
+            handle.flush().await,
+            Err(StoreError::SequenceGap { .. })
+        ));
     }
 }

@@ -43,15 +43,31 @@ fn engine_with(store: Arc<MemoryStore>, providers: Vec<Arc<dyn LlmProvider>>) ->
     for p in providers {
         registry.register(p);
     }
-    Engine::new(store, registry, EngineConfig { default_model: ModelRef::parse("scripted/echo").unwrap() }).unwrap()
+    Engine::new(
+        store,
+        registry,
+        EngineConfig {
+            default_model: ModelRef::parse("scripted/echo").unwrap(),
+        },
+    )
+    .unwrap()
 }
 
 fn scripted(text: &str) -> Arc<dyn LlmProvider> {
-    Arc::new(ScriptedProvider::new(Script::parse("script.yaml", text).unwrap()))
+    Arc::new(ScriptedProvider::new(
+        Script::parse("script.yaml", text).unwrap(),
+    ))
 }
 
 async fn start(engine: &Engine, wf: Arc<Workflow>) -> RunHandle {
-    engine.start_run(StartRun { workflow: wf, inputs: Map::new(), workflow_path: None }).await.unwrap()
+    engine
+        .start_run(StartRun {
+            workflow: wf,
+            inputs: Map::new(),
+            workflow_path: None,
+        })
+        .await
+        .unwrap()
 }
 
 async fn drain(handle: &RunHandle, after: u64) -> Vec<RunEvent> {
@@ -75,7 +91,8 @@ fn position(events: &[RunEvent], ty: &str, node: &str) -> usize {
     events
         .iter()
         .position(|e| {
-            e.type_name() == ty && serde_json::to_value(&e.kind).unwrap()["payload"]["nodeId"] == json!(node)
+            e.type_name() == ty
+                && serde_json::to_value(&e.kind).unwrap()["payload"]["nodeId"] == json!(node)
         })
         .unwrap_or_else(|| panic!("no {ty} for {node}"))
 }
@@ -85,8 +102,14 @@ fn assert_actor_tree_closed(events: &[RunEvent]) {
     let mut open = HashSet::new();
     for e in events {
         match &e.kind {
-            EventKind::ActorSpawned(s) => assert!(open.insert(s.actor.clone()), "spawned twice: {}", s.actor),
-            EventKind::ActorStopped(s) => assert!(open.remove(&s.actor), "stopped but never spawned: {}", s.actor),
+            EventKind::ActorSpawned(s) => {
+                assert!(open.insert(s.actor.clone()), "spawned twice: {}", s.actor)
+            }
+            EventKind::ActorStopped(s) => assert!(
+                open.remove(&s.actor),
+                "stopped but never spawned: {}",
+                s.actor
+            ),
             _ => {}
         }
     }
@@ -101,7 +124,10 @@ async fn a_diamond_runs_in_parallel_and_is_recorded_gaplessly() {
     let handle = start(&engine, workflow(DIAMOND)).await;
     let run_id = handle.run_id().clone();
     let events = drain(&handle, 0).await;
-    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
 
     assert_eq!(outcome.status, RunStatus::Completed);
     assert_eq!(
@@ -109,18 +135,32 @@ async fn a_diamond_runs_in_parallel_and_is_recorded_gaplessly() {
         json!("joined: left side of actors | right side of actors")
     );
     let sequence: Vec<u64> = events.iter().map(|e| e.sequence_number).collect();
-    assert_eq!(sequence, (1..=events.len() as u64).collect::<Vec<_>>(), "gapless from 1");
+    assert_eq!(
+        sequence,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "gapless from 1"
+    );
     assert_eq!(types(&events).first(), Some(&"run:started"));
     assert_eq!(types(&events).last(), Some(&"run:completed"));
     for node in ["left", "right", "join"] {
-        assert!(position(&events, "node:started", node) < position(&events, "node:completed", node));
+        assert!(
+            position(&events, "node:started", node) < position(&events, "node:completed", node)
+        );
     }
     // The two roots overlap: each starts before the other completes.
-    assert!(position(&events, "node:started", "right") < position(&events, "node:completed", "left"));
-    assert!(position(&events, "node:started", "left") < position(&events, "node:completed", "right"));
+    assert!(
+        position(&events, "node:started", "right") < position(&events, "node:completed", "left")
+    );
+    assert!(
+        position(&events, "node:started", "left") < position(&events, "node:completed", "right")
+    );
     // The join starts only after both.
-    assert!(position(&events, "node:started", "join") > position(&events, "node:completed", "left"));
-    assert!(position(&events, "node:started", "join") > position(&events, "node:completed", "right"));
+    assert!(
+        position(&events, "node:started", "join") > position(&events, "node:completed", "left")
+    );
+    assert!(
+        position(&events, "node:started", "join") > position(&events, "node:completed", "right")
+    );
     assert!(types(&events).contains(&"llm:delta"));
     assert_actor_tree_closed(&events);
 
@@ -135,7 +175,10 @@ async fn a_diamond_runs_in_parallel_and_is_recorded_gaplessly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_subscriber_resumes_from_a_sequence_number() {
-    let engine = engine_with(Arc::new(MemoryStore::new()), vec![Arc::new(ScriptedProvider::echo())]);
+    let engine = engine_with(
+        Arc::new(MemoryStore::new()),
+        vec![Arc::new(ScriptedProvider::echo())],
+    );
     let handle = start(&engine, workflow(DIAMOND)).await;
     let all = drain(&handle, 0).await;
     let rest = drain(&handle, 5).await;
@@ -151,7 +194,10 @@ async fn a_failing_node_fails_the_run_and_skips_what_waits() {
     let engine = engine_with(store, vec![provider]);
     let handle = start(&engine, workflow(DIAMOND)).await;
     let events = drain(&handle, 0).await;
-    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Failed);
     assert_eq!(outcome.failed_node.as_deref(), Some("left"));
     assert_eq!(outcome.error.unwrap().kind, "llm.auth");
@@ -159,7 +205,11 @@ async fn a_failing_node_fails_the_run_and_skips_what_waits() {
     assert_eq!(t.last(), Some(&"run:failed"));
     assert!(t.contains(&"node:failed"));
     assert!(t.contains(&"node:skipped"), "the join never runs: {t:?}");
-    assert!(!t.contains(&"node:completed") || position(&events, "node:completed", "right") < position(&events, "node:failed", "left"));
+    assert!(
+        !t.contains(&"node:completed")
+            || position(&events, "node:completed", "right")
+                < position(&events, "node:failed", "left")
+    );
     assert_actor_tree_closed(&events);
 }
 
@@ -171,41 +221,75 @@ impl LlmProvider for PanickingProvider {
         "panicky"
     }
     fn stream(&self, _request: LlmRequest) -> LlmStream {
-        Box::pin(stream::poll_fn(|_| -> std::task::Poll<Option<_>> { panic!("provider bug") }))
+        Box::pin(stream::poll_fn(|_| -> std::task::Poll<Option<_>> {
+            panic!("provider bug")
+        }))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_provider_fails_its_node_not_the_engine() {
-    let engine = engine_with(Arc::new(MemoryStore::new()), vec![Arc::new(PanickingProvider), Arc::new(ScriptedProvider::echo())]);
+    let engine = engine_with(
+        Arc::new(MemoryStore::new()),
+        vec![
+            Arc::new(PanickingProvider),
+            Arc::new(ScriptedProvider::echo()),
+        ],
+    );
     let wf = workflow("relavium: 1\nname: p\nnodes:\n  a:\n    model: panicky/x\n    prompt: hi\n");
     let handle = start(&engine, wf).await;
     let events = drain(&handle, 0).await;
-    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Failed);
     assert!(outcome.error.unwrap().message.contains("panicked"));
     assert_actor_tree_closed(&events);
 
     // The engine still runs other workflows.
     let handle = start(&engine, workflow(DIAMOND)).await;
-    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Completed);
 }
 
 #[tokio::test]
 async fn unknown_providers_and_bad_inputs_are_refused_before_the_run() {
-    let engine = engine_with(Arc::new(MemoryStore::new()), vec![Arc::new(ScriptedProvider::echo())]);
+    let engine = engine_with(
+        Arc::new(MemoryStore::new()),
+        vec![Arc::new(ScriptedProvider::echo())],
+    );
     let wf = workflow("relavium: 1\nname: p\nnodes:\n  a:\n    model: nowhere/x\n    prompt: hi\n");
-    let err = engine.start_run(StartRun { workflow: wf, inputs: Map::new(), workflow_path: None }).await.unwrap_err();
-    assert!(matches!(&err, EngineError::UnknownProvider(m) if m.contains("nowhere")), "{err}");
+    let err = engine
+        .start_run(StartRun {
+            workflow: wf,
+            inputs: Map::new(),
+            workflow_path: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::UnknownProvider(m) if m.contains("nowhere")),
+        "{err}"
+    );
 
     let mut inputs = Map::new();
     inputs.insert("topik".into(), json!("x"));
     let err = engine
-        .start_run(StartRun { workflow: workflow(DIAMOND), inputs, workflow_path: None })
+        .start_run(StartRun {
+            workflow: workflow(DIAMOND),
+            inputs,
+            workflow_path: None,
+        })
         .await
         .unwrap_err();
-    assert!(matches!(&err, EngineError::InvalidInputs(p) if p[0].contains("did you mean `topic`")), "{err}");
+    assert!(
+        matches!(&err, EngineError::InvalidInputs(p) if p[0].contains("did you mean `topic`")),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +302,10 @@ async fn many_runs_at_once_keep_their_own_sequences() {
     }
     for handle in handles {
         let id = handle.run_id().clone();
-        let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap().unwrap();
+        let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(outcome.status, RunStatus::Completed);
         let events = store.read_events(&id, 0, usize::MAX).unwrap();
         assert_eq!(events.last().unwrap().sequence_number, events.len() as u64);

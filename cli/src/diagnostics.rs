@@ -31,7 +31,10 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.diagnostic.hint.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic
+            .hint
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -41,7 +44,8 @@ impl miette::Diagnostic for Report<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.diagnostic.span;
         // The message is printed above the snippet: repeat only a label that adds something.
-        let text = (self.diagnostic.label != self.diagnostic.message).then(|| self.diagnostic.label.clone());
+        let text = (self.diagnostic.label != self.diagnostic.message)
+            .then(|| self.diagnostic.label.clone());
         let label = LabeledSpan::new(text, span.start, span.len().max(1));
         Some(Box::new(std::iter::once(label)))
     }
@@ -56,7 +60,11 @@ pub(crate) fn render(diagnostics: &[Diagnostic], fancy: bool, color: bool) -> St
                 diagnostic,
                 source: NamedSource::new(diagnostic.file.name(), diagnostic.file.text().to_owned()),
             };
-            let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+            let theme = if color {
+                GraphicalTheme::unicode()
+            } else {
+                GraphicalTheme::unicode_nocolor()
+            };
             let handler = GraphicalReportHandler::new_themed(theme);
             if handler.render_report(&mut out, &report).is_err() {
                 out.push_str(&diagnostic.render_plain());

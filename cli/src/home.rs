@@ -13,7 +13,8 @@ pub(crate) fn database_path(flag: Option<&Path>) -> Result<PathBuf, String> {
         None => home_dir()?.join(DB_FILE),
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("failed to create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("failed to create {}: {e}", parent.display()))?;
     }
     Ok(path)
 }

@@ -93,7 +93,10 @@ struct Failure {
 
 impl Failure {
     fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure { code, message: message.into() }
+        Failure {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -110,9 +113,15 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Validate { files } => validate(&files),
-        command => match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        command => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(runtime) => runtime.block_on(async_main(cli.db, command)),
-            Err(e) => Err(Failure::new(exit::INTERNAL, format!("failed to start the async runtime: {e}"))),
+            Err(e) => Err(Failure::new(
+                exit::INTERNAL,
+                format!("failed to start the async runtime: {e}"),
+            )),
         },
     };
     match result {
@@ -142,8 +151,18 @@ fn stderr_style_enabled() -> bool {
 
 async fn async_main(db: Option<PathBuf>, command: Command) -> Result<u8, Failure> {
     match command {
-        Command::Run { file, inputs, json, script } => run(db.as_deref(), &file, &inputs, json, script.as_deref()).await,
-        Command::List { json, limit, status, workflow } => list(db.as_deref(), json, limit, status, workflow).await,
+        Command::Run {
+            file,
+            inputs,
+            json,
+            script,
+        } => run(db.as_deref(), &file, &inputs, json, script.as_deref()).await,
+        Command::List {
+            json,
+            limit,
+            status,
+            workflow,
+        } => list(db.as_deref(), json, limit, status, workflow).await,
         Command::Logs { run_id, json } => logs(db.as_deref(), run_id, json).await,
         Command::Validate { files } => validate(&files),
     }
@@ -153,9 +172,14 @@ fn providers(script: Option<&Path>) -> Result<ProviderRegistry, Failure> {
     let scripted = match script {
         None => ScriptedProvider::echo(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::new(exit::USAGE, format!("failed to read the script {}: {e}", path.display())))?;
-            let script = Script::parse(&path.display().to_string(), &text).map_err(|e| Failure::new(exit::USAGE, e))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::new(
+                    exit::USAGE,
+                    format!("failed to read the script {}: {e}", path.display()),
+                )
+            })?;
+            let script = Script::parse(&path.display().to_string(), &text)
+                .map_err(|e| Failure::new(exit::USAGE, e))?;
             ScriptedProvider::new(script)
         }
     };
@@ -167,7 +191,8 @@ fn providers(script: Option<&Path>) -> Result<ProviderRegistry, Failure> {
 fn engine(db: Option<&Path>, providers: ProviderRegistry) -> Result<Engine, Failure> {
     let path = home::database_path(db).map_err(|e| Failure::new(exit::STORE, e))?;
     let store = SqliteStore::open(&path).map_err(|e| Failure::new(exit::STORE, e.to_string()))?;
-    let default_model = ModelRef::parse(DEFAULT_MODEL).map_err(|e| Failure::new(exit::INTERNAL, e))?;
+    let default_model =
+        ModelRef::parse(DEFAULT_MODEL).map_err(|e| Failure::new(exit::INTERNAL, e))?;
     Engine::new(Arc::new(store), providers, EngineConfig { default_model }).map_err(engine_failure)
 }
 
@@ -198,26 +223,44 @@ fn load_failure(error: LoadError) -> Failure {
         LoadError::Io { .. } => Failure::new(exit::INVALID_WORKFLOW, error.to_string()),
         LoadError::Invalid { path, diagnostics } => {
             let count = diagnostics.len();
-            let rendered = diagnostics::render(&diagnostics.into_sorted(), std::io::stderr().is_terminal(), stderr_style_enabled());
+            let rendered = diagnostics::render(
+                &diagnostics.into_sorted(),
+                std::io::stderr().is_terminal(),
+                stderr_style_enabled(),
+            );
             let _ = write!(std::io::stderr(), "{rendered}");
-            Failure::new(exit::INVALID_WORKFLOW, format!("{path}: {count} problem(s) found"))
+            Failure::new(
+                exit::INVALID_WORKFLOW,
+                format!("{path}: {count} problem(s) found"),
+            )
         }
     }
 }
 
-async fn run(db: Option<&Path>, file: &Path, raw_inputs: &[String], json: bool, script: Option<&Path>) -> Result<u8, Failure> {
+async fn run(
+    db: Option<&Path>,
+    file: &Path,
+    raw_inputs: &[String],
+    json: bool,
+    script: Option<&Path>,
+) -> Result<u8, Failure> {
     let workflow = Arc::new(load_workflow_file(file).map_err(load_failure)?);
     let mut inputs = serde_json::Map::new();
     for raw in raw_inputs {
-        let (key, value) = raw
-            .split_once('=')
-            .ok_or_else(|| Failure::new(exit::USAGE, format!("--input `{raw}` is not KEY=VALUE")))?;
-        let value = parse_input_value(&workflow, key, value).map_err(|e| Failure::new(exit::USAGE, e))?;
+        let (key, value) = raw.split_once('=').ok_or_else(|| {
+            Failure::new(exit::USAGE, format!("--input `{raw}` is not KEY=VALUE"))
+        })?;
+        let value =
+            parse_input_value(&workflow, key, value).map_err(|e| Failure::new(exit::USAGE, e))?;
         inputs.insert(key.to_owned(), value);
     }
     let engine = engine(db, providers(script)?)?;
     let handle = engine
-        .start_run(StartRun { workflow, inputs, workflow_path: Some(file.display().to_string()) })
+        .start_run(StartRun {
+            workflow,
+            inputs,
+            workflow_path: Some(file.display().to_string()),
+        })
         .await
         .map_err(engine_failure)?;
 
@@ -229,7 +272,8 @@ async fn run(db: Option<&Path>, file: &Path, raw_inputs: &[String], json: bool, 
     while let Some(event) = events.next().await {
         if json {
             if stdout_open {
-                let line = serde_json::to_string(&event).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+                let line = serde_json::to_string(&event)
+                    .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
                 // A closed pipe (`| head`) stops the printing, not the run: it still completes and is recorded.
                 stdout_open = write_line(&mut stdout, &line);
             }
@@ -246,36 +290,65 @@ async fn run(db: Option<&Path>, file: &Path, raw_inputs: &[String], json: bool, 
         let mut stdout = std::io::stdout().lock();
         let style = stdout_style();
         for (name, value) in &outcome.outputs {
-            let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
             if outcome.outputs.len() == 1 {
                 write_line(&mut stdout, &text);
             } else {
-                write_line(&mut stdout, &format!("{}:\n{text}", style_name(style, name)));
+                write_line(
+                    &mut stdout,
+                    &format!("{}:\n{text}", style_name(style, name)),
+                );
             }
         }
     }
-    Ok(if outcome.status == RunStatus::Completed { exit::OK } else { exit::RUN_FAILED })
+    Ok(if outcome.status == RunStatus::Completed {
+        exit::OK
+    } else {
+        exit::RUN_FAILED
+    })
 }
 
 fn style_name(_style: Style, name: &str) -> String {
     name.to_owned()
 }
 
-async fn list(db: Option<&Path>, json: bool, limit: usize, status: Option<String>, workflow: Option<String>) -> Result<u8, Failure> {
+async fn list(
+    db: Option<&Path>,
+    json: bool,
+    limit: usize,
+    status: Option<String>,
+    workflow: Option<String>,
+) -> Result<u8, Failure> {
     let status = match status {
         None => None,
         Some(text) => Some(RunStatus::parse(&text).ok_or_else(|| {
-            Failure::new(exit::USAGE, format!("unknown status `{text}` (pending, running, completed, failed)"))
+            Failure::new(
+                exit::USAGE,
+                format!("unknown status `{text}` (pending, running, completed, failed)"),
+            )
         })?),
     };
     let engine = engine(db, ProviderRegistry::new())?;
-    let runs = engine.list_runs(RunQuery { limit: Some(limit), status, workflow }).await.map_err(engine_failure)?;
+    let runs = engine
+        .list_runs(RunQuery {
+            limit: Some(limit),
+            status,
+            workflow,
+        })
+        .await
+        .map_err(engine_failure)?;
     let mut stdout = std::io::stdout().lock();
     if json {
-        let text = serde_json::to_string_pretty(&runs).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+        let text = serde_json::to_string_pretty(&runs)
+            .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
         write_line(&mut stdout, &text);
     } else if runs.is_empty() {
-        let _ = writeln!(std::io::stderr(), "no runs yet: try `relavium run examples/hello.relavium.yaml`");
+        let _ = writeln!(
+            std::io::stderr(),
+            "no runs yet: try `relavium run examples/hello.relavium.yaml`"
+        );
     } else {
         let _ = write!(stdout, "{}", output::runs_table(&runs, stdout_style()));
     }
@@ -285,16 +358,23 @@ async fn list(db: Option<&Path>, json: bool, limit: usize, status: Option<String
 async fn logs(db: Option<&Path>, run_id: String, json: bool) -> Result<u8, Failure> {
     let engine = engine(db, ProviderRegistry::new())?;
     let run_id = RunId(run_id);
-    engine.get_run(run_id.clone()).await.map_err(engine_failure)?;
+    engine
+        .get_run(run_id.clone())
+        .await
+        .map_err(engine_failure)?;
     let printer = ProgressPrinter::new(stderr_style());
     let mut stdout = std::io::stdout().lock();
     let mut after = 0;
     const PAGE: usize = 1000;
     loop {
-        let page = engine.read_events(run_id.clone(), after, PAGE).await.map_err(engine_failure)?;
+        let page = engine
+            .read_events(run_id.clone(), after, PAGE)
+            .await
+            .map_err(engine_failure)?;
         for event in &page {
             if json {
-                let line = serde_json::to_string(event).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+                let line = serde_json::to_string(event)
+                    .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
                 if !write_line(&mut stdout, &line) {
                     return Ok(exit::OK);
                 }
@@ -319,7 +399,11 @@ fn validate(files: &[PathBuf]) -> Result<u8, Failure> {
     let mut stdout = std::io::stdout().lock();
     for file in files {
         let is_agent = file.to_string_lossy().ends_with(".agent.yaml");
-        let result = if is_agent { load_agent_file(file).map(|_| ()) } else { load_workflow_file(file).map(|_| ()) };
+        let result = if is_agent {
+            load_agent_file(file).map(|_| ())
+        } else {
+            load_workflow_file(file).map(|_| ())
+        };
         match result {
             Ok(()) => {
                 write_line(&mut stdout, &format!("ok {}", file.display()));
@@ -332,7 +416,10 @@ fn validate(files: &[PathBuf]) -> Result<u8, Failure> {
         }
     }
     if invalid > 0 {
-        Err(Failure::new(exit::INVALID_WORKFLOW, format!("{invalid} of {} file(s) invalid", files.len())))
+        Err(Failure::new(
+            exit::INVALID_WORKFLOW,
+            format!("{invalid} of {} file(s) invalid", files.len()),
+        ))
     } else {
         Ok(exit::OK)
     }

@@ -19,7 +19,11 @@ impl Style {
     }
 
     fn paint(self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
 
     fn green(self, t: &str) -> String {
@@ -63,8 +67,17 @@ impl ProgressPrinter {
                 s.dim(&format!("run {} · {} nodes", event.run_id, p.nodes.len()))
             )],
             EventKind::NodeStarted(p) => {
-                let attempt = if p.attempt > 1 { format!(" (attempt {})", p.attempt) } else { String::new() };
-                vec![format!("  {} {}{}", s.dim("●"), p.node_id, s.dim(&format!(" started{attempt}")))]
+                let attempt = if p.attempt > 1 {
+                    format!(" (attempt {})", p.attempt)
+                } else {
+                    String::new()
+                };
+                vec![format!(
+                    "  {} {}{}",
+                    s.dim("●"),
+                    p.node_id,
+                    s.dim(&format!(" started{attempt}"))
+                )]
             }
             EventKind::NodeCompleted(p) => {
                 let mut lines = vec![format!(
@@ -85,13 +98,32 @@ impl ProgressPrinter {
                 lines.extend(text.lines().map(|l| format!("    {}", s.dim(l))));
                 lines
             }
-            EventKind::NodeFailed(p) => vec![format!("  {} {} {}", s.red("✗"), p.node_id, s.red(&p.error.to_string()))],
-            EventKind::NodeCancelled(p) => vec![format!("  {} {} {}", s.dim("○"), p.node_id, s.dim(&format!("cancelled: {}", p.reason)))],
-            EventKind::NodeSkipped(p) => vec![format!("  {} {} {}", s.dim("-"), p.node_id, s.dim("skipped"))],
+            EventKind::NodeFailed(p) => vec![format!(
+                "  {} {} {}",
+                s.red("✗"),
+                p.node_id,
+                s.red(&p.error.to_string())
+            )],
+            EventKind::NodeCancelled(p) => vec![format!(
+                "  {} {} {}",
+                s.dim("○"),
+                p.node_id,
+                s.dim(&format!("cancelled: {}", p.reason))
+            )],
+            EventKind::NodeSkipped(p) => vec![format!(
+                "  {} {} {}",
+                s.dim("-"),
+                p.node_id,
+                s.dim("skipped")
+            )],
             EventKind::RunCompleted(p) => vec![format!(
                 "{} {}",
                 s.green("✓ completed"),
-                s.dim(&format!("in {} · {} tokens", seconds(p.duration_ms), p.usage.total_tokens()))
+                s.dim(&format!(
+                    "in {} · {} tokens",
+                    seconds(p.duration_ms),
+                    p.usage.total_tokens()
+                ))
             )],
             EventKind::RunFailed(p) => vec![format!(
                 "{} {}",
@@ -119,9 +151,18 @@ fn time(t: Timestamp) -> String {
 
 /// The run list as a table.
 pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
-    let mut rows = vec![["RUN".to_owned(), "WORKFLOW".into(), "STATUS".into(), "STARTED (UTC)".into(), "DURATION".into(), "TOKENS".into()]];
+    let mut rows = vec![[
+        "RUN".to_owned(),
+        "WORKFLOW".into(),
+        "STATUS".into(),
+        "STARTED (UTC)".into(),
+        "DURATION".into(),
+        "TOKENS".into(),
+    ]];
     for run in runs {
-        let duration = run.finished_at.map_or("-".to_owned(), |f| seconds(f.millis_since(run.started_at)));
+        let duration = run
+            .finished_at
+            .map_or("-".to_owned(), |f| seconds(f.millis_since(run.started_at)));
         rows.push([
             run.run_id.0.clone(),
             run.workflow_name.clone(),
@@ -131,7 +172,9 @@ pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
             run.usage.total_tokens().to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
         let cells: Vec<String> = row

@@ -31,7 +31,9 @@ fn relavium(home: &Path, args: &[&str]) -> Output {
 }
 
 fn ndjson(text: &str) -> Vec<Value> {
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }
 
 fn index_of(events: &[Value], ty: &str, node: &str) -> usize {
@@ -44,31 +46,61 @@ fn index_of(events: &[Value], ty: &str, node: &str) -> usize {
 #[test]
 fn run_json_prints_schema_valid_gapless_events_that_logs_replays_from_sqlite() {
     let home = tempfile::tempdir().unwrap();
-    let run = relavium(home.path(), &["run", "examples/hello.relavium.yaml", "--json", "--input", "topic=graphs"]);
+    let run = relavium(
+        home.path(),
+        &[
+            "run",
+            "examples/hello.relavium.yaml",
+            "--json",
+            "--input",
+            "topic=graphs",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let events = ndjson(&run.stdout);
 
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("docs/schema/run-event.schema.json")).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/schema/run-event.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the published schema compiles");
     for event in &events {
         if let Err(error) = validator.validate(event) {
             panic!("{event} does not match the schema: {error}");
         }
     }
-    let sequence: Vec<u64> = events.iter().map(|e| e["sequenceNumber"].as_u64().unwrap()).collect();
+    let sequence: Vec<u64> = events
+        .iter()
+        .map(|e| e["sequenceNumber"].as_u64().unwrap())
+        .collect();
     assert_eq!(sequence, (1..=events.len() as u64).collect::<Vec<_>>());
     assert_eq!(events.first().unwrap()["type"], "run:started");
     assert_eq!(events.last().unwrap()["type"], "run:completed");
     assert_eq!(events[0]["payload"]["inputs"]["topic"], "graphs");
     for node in ["welcome", "fact", "greeting"] {
-        assert!(index_of(&events, "node:started", node) < index_of(&events, "node:completed", node));
+        assert!(
+            index_of(&events, "node:started", node) < index_of(&events, "node:completed", node)
+        );
     }
     // The two parallel nodes overlap in time.
-    assert!(index_of(&events, "node:started", "fact") < index_of(&events, "node:completed", "welcome"));
-    assert!(index_of(&events, "node:started", "welcome") < index_of(&events, "node:completed", "fact"));
-    let started = |n: &str| events[index_of(&events, "node:started", n)]["timestamp"].as_str().unwrap().to_owned();
-    let completed = |n: &str| events[index_of(&events, "node:completed", n)]["timestamp"].as_str().unwrap().to_owned();
+    assert!(
+        index_of(&events, "node:started", "fact") < index_of(&events, "node:completed", "welcome")
+    );
+    assert!(
+        index_of(&events, "node:started", "welcome") < index_of(&events, "node:completed", "fact")
+    );
+    let started = |n: &str| {
+        events[index_of(&events, "node:started", n)]["timestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let completed = |n: &str| {
+        events[index_of(&events, "node:completed", n)]["timestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     assert!(started("fact") < completed("welcome") && started("welcome") < completed("fact"));
     let run_id = events[0]["runId"].as_str().unwrap().to_owned();
 
@@ -81,7 +113,10 @@ fn run_json_prints_schema_valid_gapless_events_that_logs_replays_from_sqlite() {
 
     let logs = relavium(home.path(), &["logs", &run_id, "--json"]);
     assert_eq!(logs.code, 0, "{}", logs.stderr);
-    assert_eq!(logs.stdout, run.stdout, "logs replays exactly the events run printed");
+    assert_eq!(
+        logs.stdout, run.stdout,
+        "logs replays exactly the events run printed"
+    );
     assert!(home.path().join("history.db").exists());
 }
 
@@ -93,7 +128,11 @@ fn run_without_json_shows_progress_on_stderr_and_outputs_on_stdout() {
     assert!(run.stderr.contains("▶ hello"), "{}", run.stderr);
     assert!(run.stderr.contains("✓ greeting"), "{}", run.stderr);
     assert!(run.stderr.contains("✓ completed"), "{}", run.stderr);
-    assert!(run.stdout.contains("Join these two sentences"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Join these two sentences"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("sequenceNumber"));
     let list = relavium(home.path(), &["list"]);
     assert!(list.stdout.starts_with("RUN"), "{}", list.stdout);
@@ -103,23 +142,54 @@ fn run_without_json_shows_progress_on_stderr_and_outputs_on_stdout() {
 #[test]
 fn validate_reports_an_unknown_need_and_a_cycle_with_locations() {
     let home = tempfile::tempdir().unwrap();
-    let out = relavium(home.path(), &["validate", "cli/tests/fixtures/invalid.relavium.yaml"]);
+    let out = relavium(
+        home.path(),
+        &["validate", "cli/tests/fixtures/invalid.relavium.yaml"],
+    );
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(out.stderr.contains("cli/tests/fixtures/invalid.relavium.yaml:8:20: error[E0007]"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cli/tests/fixtures/invalid.relavium.yaml:8:20: error[E0007]"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("ghost"));
-    assert!(out.stderr.contains("cli/tests/fixtures/invalid.relavium.yaml:8:13: error[E0008]"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cli/tests/fixtures/invalid.relavium.yaml:8:13: error[E0008]"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("hint:"));
 
-    let out = relavium(home.path(), &["validate", "cli/tests/fixtures/broken-yaml.relavium.yaml"]);
+    let out = relavium(
+        home.path(),
+        &["validate", "cli/tests/fixtures/broken-yaml.relavium.yaml"],
+    );
     assert_eq!(out.code, 3);
-    assert!(out.stderr.contains("cli/tests/fixtures/broken-yaml.relavium.yaml:6:1: error[E0001]"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cli/tests/fixtures/broken-yaml.relavium.yaml:6:1: error[E0001]"),
+        "{}",
+        out.stderr
+    );
 
-    let out = relavium(home.path(), &["validate", "examples/hello.relavium.yaml", "examples/agents/writer.agent.yaml"]);
+    let out = relavium(
+        home.path(),
+        &[
+            "validate",
+            "examples/hello.relavium.yaml",
+            "examples/agents/writer.agent.yaml",
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.lines().count(), 2);
 
     // `run` refuses an invalid file the same way, before anything runs.
-    let out = relavium(home.path(), &["run", "cli/tests/fixtures/invalid.relavium.yaml", "--json"]);
+    let out = relavium(
+        home.path(),
+        &["run", "cli/tests/fixtures/invalid.relavium.yaml", "--json"],
+    );
     assert_eq!(out.code, 3);
     assert!(out.stdout.is_empty());
 }
@@ -129,14 +199,29 @@ fn a_failing_node_fails_the_run_with_exit_code_1() {
     let home = tempfile::tempdir().unwrap();
     let out = relavium(
         home.path(),
-        &["run", "examples/hello.relavium.yaml", "--json", "--script", "cli/tests/fixtures/fail.script.yaml"],
+        &[
+            "run",
+            "examples/hello.relavium.yaml",
+            "--json",
+            "--script",
+            "cli/tests/fixtures/fail.script.yaml",
+        ],
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
     let events = ndjson(&out.stdout);
     assert_eq!(events.last().unwrap()["type"], "run:failed");
     assert_eq!(events.last().unwrap()["payload"]["nodeId"], "fact");
-    assert!(events.iter().any(|e| e["type"] == "node:failed" && e["payload"]["error"]["kind"] == "llm.server_error"));
-    assert!(events.iter().any(|e| e["type"] == "node:skipped" && e["payload"]["nodeId"] == "greeting"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "node:failed"
+                && e["payload"]["error"]["kind"] == "llm.server_error")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "node:skipped" && e["payload"]["nodeId"] == "greeting")
+    );
     let list = relavium(home.path(), &["list", "--json", "--status", "failed"]);
     let runs: Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1);
@@ -145,14 +230,29 @@ fn a_failing_node_fails_the_run_with_exit_code_1() {
 #[test]
 fn usage_errors_and_unknown_runs_have_their_exit_codes() {
     let home = tempfile::tempdir().unwrap();
-    let out = relavium(home.path(), &["run", "examples/hello.relavium.yaml", "--input", "topik=x"]);
+    let out = relavium(
+        home.path(),
+        &["run", "examples/hello.relavium.yaml", "--input", "topik=x"],
+    );
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("did you mean `topic`"), "{}", out.stderr);
-    let out = relavium(home.path(), &["run", "examples/hello.relavium.yaml", "--input", "novalue"]);
+    assert!(
+        out.stderr.contains("did you mean `topic`"),
+        "{}",
+        out.stderr
+    );
+    let out = relavium(
+        home.path(),
+        &["run", "examples/hello.relavium.yaml", "--input", "novalue"],
+    );
     assert_eq!(out.code, 2);
     let out = relavium(home.path(), &["run", "examples/nope.relavium.yaml"]);
     assert_eq!(out.code, 3);
-    assert!(out.stderr.contains("failed to read examples/nope.relavium.yaml"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("failed to read examples/nope.relavium.yaml"),
+        "{}",
+        out.stderr
+    );
     let out = relavium(home.path(), &["logs", "01NOSUCHRUN"]);
     assert_eq!(out.code, 4, "{}", out.stderr);
     let out = relavium(home.path(), &["list", "--status", "sideways"]);
@@ -167,7 +267,15 @@ fn usage_errors_and_unknown_runs_have_their_exit_codes() {
 fn db_flag_overrides_the_home() {
     let home = tempfile::tempdir().unwrap();
     let db = home.path().join("elsewhere/custom.db");
-    let out = relavium(home.path(), &["run", "examples/hello.relavium.yaml", "--db", db.to_str().unwrap()]);
+    let out = relavium(
+        home.path(),
+        &[
+            "run",
+            "examples/hello.relavium.yaml",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(db.exists());
     assert!(!home.path().join("history.db").exists());

@@ -14,4 +14,6 @@ pub mod provider;
 pub mod types;
 
 pub use provider::{LlmProvider, LlmStream, ProviderRegistry};
-pub use types::{ErrorClass, ErrorDecision, LlmError, LlmRequest, LlmResponse, Message, StreamEvent};
+pub use types::{
+    ErrorClass, ErrorDecision, LlmError, LlmRequest, LlmResponse, Message, StreamEvent,
+};

@@ -47,13 +47,20 @@ impl ProviderRegistry {
 
     /// The provider for `model`, or a configuration error naming the known providers.
     pub fn resolve(&self, model: &ModelRef) -> Result<Arc<dyn LlmProvider>, LlmError> {
-        self.providers.get(model.provider()).cloned().ok_or_else(|| {
-            let known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
-            LlmError::new(
-                ErrorClass::Configuration,
-                format!("unknown provider `{}` in `{model}` (available: {})", model.provider(), known.join(", ")),
-            )
-        })
+        self.providers
+            .get(model.provider())
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+                LlmError::new(
+                    ErrorClass::Configuration,
+                    format!(
+                        "unknown provider `{}` in `{model}` (available: {})",
+                        model.provider(),
+                        known.join(", ")
+                    ),
+                )
+            })
     }
 
     /// The names of the registered providers.

@@ -30,12 +30,18 @@ pub struct Message {
 impl Message {
     /// A user message of plain text.
     pub fn user(text: impl Into<String>) -> Message {
-        Message { role: Role::User, content: vec![ContentPart::Text { text: text.into() }] }
+        Message {
+            role: Role::User,
+            content: vec![ContentPart::Text { text: text.into() }],
+        }
     }
 
     /// The message's text parts joined.
     pub fn text(&self) -> String {
-        self.content.iter().map(|ContentPart::Text { text }| text.as_str()).collect()
+        self.content
+            .iter()
+            .map(|ContentPart::Text { text }| text.as_str())
+            .collect()
     }
 }
 
@@ -100,7 +106,10 @@ pub struct LlmResponse {
 impl LlmResponse {
     /// The response's text parts joined.
     pub fn text(&self) -> String {
-        self.content.iter().map(|ContentPart::Text { text }| text.as_str()).collect()
+        self.content
+            .iter()
+            .map(|ContentPart::Text { text }| text.as_str())
+            .collect()
     }
 }
 
@@ -169,7 +178,9 @@ impl ErrorClass {
             | ErrorClass::MalformedResponse => ErrorDecision::Retry,
             ErrorClass::QuotaExhausted | ErrorClass::Refusal => ErrorDecision::FallBack,
             ErrorClass::ContextOverflow => ErrorDecision::FallBackToLargerContext,
-            ErrorClass::Auth | ErrorClass::InvalidRequest | ErrorClass::Configuration => ErrorDecision::Fail,
+            ErrorClass::Auth | ErrorClass::InvalidRequest | ErrorClass::Configuration => {
+                ErrorDecision::Fail
+            }
         }
     }
 
@@ -211,12 +222,22 @@ pub struct LlmError {
 impl LlmError {
     /// An error of `class` saying `message`.
     pub fn new(class: ErrorClass, message: impl Into<String>) -> LlmError {
-        LlmError { class, message: message.into(), status: None, retry_after: None, after_output: false }
+        LlmError {
+            class,
+            message: message.into(),
+            status: None,
+            retry_after: None,
+            after_output: false,
+        }
     }
 
     /// The engine's decision: the class's, except that an error after streamed output fails.
     pub fn decision(&self) -> ErrorDecision {
-        if self.after_output { ErrorDecision::Fail } else { self.class.decision() }
+        if self.after_output {
+            ErrorDecision::Fail
+        } else {
+            self.class.decision()
+        }
     }
 }
 
@@ -237,12 +258,22 @@ mod tests {
     #[test]
     fn error_classes_map_to_decisions() {
         assert_eq!(ErrorClass::RateLimited.decision(), ErrorDecision::Retry);
-        assert_eq!(ErrorClass::QuotaExhausted.decision(), ErrorDecision::FallBack);
-        assert_eq!(ErrorClass::ContextOverflow.decision(), ErrorDecision::FallBackToLargerContext);
+        assert_eq!(
+            ErrorClass::QuotaExhausted.decision(),
+            ErrorDecision::FallBack
+        );
+        assert_eq!(
+            ErrorClass::ContextOverflow.decision(),
+            ErrorDecision::FallBackToLargerContext
+        );
         assert_eq!(ErrorClass::Auth.decision(), ErrorDecision::Fail);
         let mut err = LlmError::new(ErrorClass::ServerError, "boom");
         assert_eq!(err.decision(), ErrorDecision::Retry);
         err.after_output = true;
-        assert_eq!(err.decision(), ErrorDecision::Fail, "never retry silently after output was streamed");
+        assert_eq!(
+            err.decision(),
+            ErrorDecision::Fail,
+            "never retry silently after output was streamed"
+        );
     }
 }

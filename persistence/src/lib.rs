@@ -11,10 +11,10 @@
 
 mod schema;
 
+use relavium_runtime::Usage;
 use relavium_runtime::event::{EventKind, RunEvent, RunId, Timestamp};
 use relavium_runtime::state::{NodeStatus, RunStatus};
 use relavium_runtime::store::{NodeExecution, RunQuery, RunStore, RunSummary, StoreError};
-use relavium_runtime::Usage;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::Path;
@@ -50,11 +50,16 @@ impl SqliteStore {
 
     fn setup(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -92,7 +97,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
             .execute(params![run, p.workflow_name, p.workflow_path, at])?;
         }
         EventKind::RunCompleted(p) => set_run_end(tx, run, "completed", at, &p.usage, None)?,
-        EventKind::RunFailed(p) => set_run_end(tx, run, "failed", at, &p.usage, Some(&p.error.message))?,
+        EventKind::RunFailed(p) => {
+            set_run_end(tx, run, "failed", at, &p.usage, Some(&p.error.message))?
+        }
         EventKind::NodeStarted(p) => {
             tx.prepare_cached(
                 "INSERT INTO node_executions (run_id, node_id, attempt, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
@@ -152,7 +159,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
         }
         _ => {}
     }
-    let body = serde_json::to_string(event).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let body = serde_json::to_string(event)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.prepare_cached("INSERT INTO events (run_id, sequence_number, type, timestamp, body) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![run, tokens(event.sequence_number), event.type_name(), at, body])?;
     Ok(())
@@ -184,7 +192,8 @@ fn set_run_end(
     Ok(())
 }
 
-const SUMMARY_COLUMNS: &str = "run_id, workflow_name, workflow_path, status, started_at, finished_at,
+const SUMMARY_COLUMNS: &str =
+    "run_id, workflow_name, workflow_path, status, started_at, finished_at,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, last_sequence, error";
 
 fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
@@ -196,7 +205,9 @@ fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
         workflow_path: row.get(2)?,
         status: RunStatus::parse(&status).unwrap_or(RunStatus::Running),
         started_at: Timestamp(count(4)?),
-        finished_at: row.get::<_, Option<i64>>(5)?.map(|v| Timestamp(u64::try_from(v).unwrap_or(0))),
+        finished_at: row
+            .get::<_, Option<i64>>(5)?
+            .map(|v| Timestamp(u64::try_from(v).unwrap_or(0))),
         usage: Usage {
             input_tokens: count(6)?,
             output_tokens: count(7)?,
@@ -214,7 +225,9 @@ impl RunStore for SqliteStore {
             return Ok(());
         }
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let mut next: HashMap<&str, u64> = HashMap::new();
         for event in events {
             let run = event.run_id.0.as_str();
@@ -229,7 +242,11 @@ impl RunStore for SqliteStore {
                 }
             };
             if event.sequence_number != expected {
-                return Err(StoreError::SequenceGap { run_id: run.to_owned(), expected, got: event.sequence_number });
+                return Err(StoreError::SequenceGap {
+                    run_id: run.to_owned(),
+                    expected,
+                    got: event.sequence_number,
+                });
             }
             if expected == 1 && !matches!(event.kind, EventKind::RunStarted(_)) {
                 return Err(StoreError::UnknownRun(run.to_owned()));
@@ -252,10 +269,15 @@ impl RunStore for SqliteStore {
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow_name = ?2)
              ORDER BY started_at DESC, run_id DESC LIMIT ?3"
         );
-        let limit = query.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let limit = query
+            .limit
+            .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let mut statement = conn.prepare_cached(&sql).map_err(backend)?;
         let rows = statement
-            .query_map(params![query.status.map(|s| s.as_str()), query.workflow, limit], summary)
+            .query_map(
+                params![query.status.map(|s| s.as_str()), query.workflow, limit],
+                summary,
+            )
             .map_err(backend)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)
     }
@@ -268,7 +290,12 @@ impl RunStore for SqliteStore {
             .map_err(backend)
     }
 
-    fn read_events(&self, run_id: &RunId, after: u64, limit: usize) -> Result<Vec<RunEvent>, StoreError> {
+    fn read_events(
+        &self,
+        run_id: &RunId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>, StoreError> {
         let conn = self.lock();
         let mut statement = conn
             .prepare_cached(
@@ -277,13 +304,18 @@ impl RunStore for SqliteStore {
             .map_err(backend)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = statement
-            .query_map(params![run_id.0, tokens(after), limit], |r| r.get::<_, String>(0))
+            .query_map(params![run_id.0, tokens(after), limit], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(backend)?;
         let mut events = Vec::new();
         for body in rows {
             let body = body.map_err(backend)?;
-            let event: RunEvent = serde_json::from_str(&body)
-                .map_err(|e| StoreError::Backend(format!("a stored event of run {run_id} cannot be read: {e}")))?;
+            let event: RunEvent = serde_json::from_str(&body).map_err(|e| {
+                StoreError::Backend(format!(
+                    "a stored event of run {run_id} cannot be read: {e}"
+                ))
+            })?;
             events.push(event);
         }
         Ok(events)
@@ -303,7 +335,8 @@ impl RunStore for SqliteStore {
             .query_map([&run_id.0], |row| {
                 let count = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
                 let time = |i: usize| {
-                    row.get::<_, Option<i64>>(i).map(|v| v.map(|v| Timestamp(u64::try_from(v).unwrap_or(0))))
+                    row.get::<_, Option<i64>>(i)
+                        .map(|v| v.map(|v| Timestamp(u64::try_from(v).unwrap_or(0))))
                 };
                 let status: String = row.get(2)?;
                 let output: Option<String> = row.get(9)?;

@@ -8,7 +8,9 @@ use relavium_persistence::SqliteStore;
 use relavium_runtime::event::{EventKind, NodeStarted, RunStarted};
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
 use relavium_runtime::store::{MemoryStore, RunQuery};
-use relavium_runtime::{ModelRef, RunEvent, RunId, RunStatus, RunStore, SourceFile, StoreError, Timestamp};
+use relavium_runtime::{
+    ModelRef, RunEvent, RunId, RunStatus, RunStore, SourceFile, StoreError, Timestamp,
+};
 use std::sync::Arc;
 
 const WORKFLOW: &str = r#"
@@ -24,18 +26,35 @@ nodes:
 /// Runs the workflow once with `script` against `store`, returning the run id.
 async fn run_into(store: Arc<dyn RunStore>, script: &str) -> RunId {
     let mut providers = ProviderRegistry::new();
-    providers.register(Arc::new(ScriptedProvider::new(Script::parse("s", script).unwrap())));
-    let engine = Engine::new(store, providers, EngineConfig { default_model: ModelRef::parse("scripted/x").unwrap() }).unwrap();
+    providers.register(Arc::new(ScriptedProvider::new(
+        Script::parse("s", script).unwrap(),
+    )));
+    let engine = Engine::new(
+        store,
+        providers,
+        EngineConfig {
+            default_model: ModelRef::parse("scripted/x").unwrap(),
+        },
+    )
+    .unwrap();
     let file = SourceFile::new("w.yaml", WORKFLOW);
     let workflow = Arc::new(load_workflow(&file, &InMemoryAgents::default()).unwrap());
-    let handle = engine.start_run(StartRun { workflow, inputs: Default::default(), workflow_path: Some("w.yaml".into()) }).await.unwrap();
+    let handle = engine
+        .start_run(StartRun {
+            workflow,
+            inputs: Default::default(),
+            workflow_path: Some("w.yaml".into()),
+        })
+        .await
+        .unwrap();
     let id = handle.run_id().clone();
     handle.outcome().await.unwrap();
     engine.shutdown().await.unwrap();
     id
 }
 
-const OK_SCRIPT: &str = "responses:\n  - text: fine answer\n    usage: { input_tokens: 3, output_tokens: 2 }\n";
+const OK_SCRIPT: &str =
+    "responses:\n  - text: fine answer\n    usage: { input_tokens: 3, output_tokens: 2 }\n";
 const FAIL_SCRIPT: &str = "responses:\n  - when: { node: b }\n    error: { class: server_error, status: 500 }\n  - text: fine\n    delay_ms: 5\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,11 +82,36 @@ async fn sqlite_projections_match_the_reference_store() {
     assert_eq!(runs[0].status, RunStatus::Failed, "newest first");
     assert_eq!(runs[1].status, RunStatus::Completed);
     assert_eq!(runs[1].usage.input_tokens, 12);
-    let failed = sqlite.list_runs(&RunQuery { status: Some(RunStatus::Failed), ..Default::default() }).unwrap();
+    let failed = sqlite
+        .list_runs(&RunQuery {
+            status: Some(RunStatus::Failed),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(failed.len(), 1);
-    assert!(failed[0].error.as_deref().unwrap().contains("scripted failure"));
-    assert_eq!(sqlite.list_runs(&RunQuery { limit: Some(1), ..Default::default() }).unwrap().len(), 1);
-    let none = sqlite.list_runs(&RunQuery { workflow: Some("other".into()), ..Default::default() }).unwrap();
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("scripted failure")
+    );
+    assert_eq!(
+        sqlite
+            .list_runs(&RunQuery {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        1
+    );
+    let none = sqlite
+        .list_runs(&RunQuery {
+            workflow: Some("other".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert!(none.is_empty());
 }
 
@@ -79,37 +123,91 @@ async fn the_engine_writes_straight_into_sqlite_and_it_survives_reopening() {
     let reopened = SqliteStore::open(&path).unwrap();
     let events = reopened.read_events(&id, 0, usize::MAX).unwrap();
     assert_eq!(events.first().map(RunEvent::type_name), Some("run:started"));
-    assert_eq!(events.last().map(RunEvent::type_name), Some("run:completed"));
-    assert_eq!(reopened.get_run(&id).unwrap().unwrap().last_sequence, events.len() as u64);
-    assert_eq!(reopened.read_events(&id, 3, 2).unwrap().iter().map(|e| e.sequence_number).collect::<Vec<_>>(), [4, 5]);
+    assert_eq!(
+        events.last().map(RunEvent::type_name),
+        Some("run:completed")
+    );
+    assert_eq!(
+        reopened.get_run(&id).unwrap().unwrap().last_sequence,
+        events.len() as u64
+    );
+    assert_eq!(
+        reopened
+            .read_events(&id, 3, 2)
+            .unwrap()
+            .iter()
+            .map(|e| e.sequence_number)
+            .collect::<Vec<_>>(),
+        [4, 5]
+    );
 }
 
 fn event(run: &str, seq: u64, kind: EventKind) -> RunEvent {
-    RunEvent { run_id: RunId(run.into()), sequence_number: seq, timestamp: Timestamp(seq), kind }
+    RunEvent {
+        run_id: RunId(run.into()),
+        sequence_number: seq,
+        timestamp: Timestamp(seq),
+        kind,
+    }
 }
 
 fn started(run: &str) -> RunEvent {
     event(
         run,
         1,
-        EventKind::RunStarted(RunStarted { workflow_name: "w".into(), workflow_path: None, inputs: Default::default(), nodes: vec![] }),
+        EventKind::RunStarted(RunStarted {
+            workflow_name: "w".into(),
+            workflow_path: None,
+            inputs: Default::default(),
+            nodes: vec![],
+        }),
     )
 }
 
 fn node(run: &str, seq: u64) -> RunEvent {
-    event(run, seq, EventKind::NodeStarted(NodeStarted { node_id: format!("n{seq}"), attempt: 1 }))
+    event(
+        run,
+        seq,
+        EventKind::NodeStarted(NodeStarted {
+            node_id: format!("n{seq}"),
+            attempt: 1,
+        }),
+    )
 }
 
 #[test]
 fn gaps_and_repeats_are_refused_and_a_bad_batch_writes_nothing() {
     let store = SqliteStore::open_in_memory().unwrap();
-    assert!(matches!(store.append_events(&[node("r", 1)]), Err(StoreError::UnknownRun(_))));
+    assert!(matches!(
+        store.append_events(&[node("r", 1)]),
+        Err(StoreError::UnknownRun(_))
+    ));
     store.append_events(&[started("r"), node("r", 2)]).unwrap();
     let gap = store.append_events(&[node("r", 3), node("r", 5)]);
-    assert!(matches!(gap, Err(StoreError::SequenceGap { expected: 4, got: 5, .. })), "{gap:?}");
+    assert!(
+        matches!(
+            gap,
+            Err(StoreError::SequenceGap {
+                expected: 4,
+                got: 5,
+                ..
+            })
+        ),
+        "{gap:?}"
+    );
     // Nothing of the refused batch was kept: 3 is still the next number.
-    assert_eq!(store.get_run(&RunId("r".into())).unwrap().unwrap().last_sequence, 2);
-    assert!(matches!(store.append_events(&[node("r", 2)]), Err(StoreError::SequenceGap { expected: 3, .. })));
+    assert_eq!(
+        store
+            .get_run(&RunId("r".into()))
+            .unwrap()
+            .unwrap()
+            .last_sequence,
+        2
+    );
+    assert!(matches!(
+        store.append_events(&[node("r", 2)]),
+        Err(StoreError::SequenceGap { expected: 3, .. })
+    ));
     store.append_events(&[node("r", 3)]).unwrap();
 }
 

@@ -83,9 +83,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A problem of kind `code` at `span` of `file`.
-    pub fn new(code: DiagnosticCode, file: &SourceFile, span: Span, message: impl Into<String>) -> Self {
+    pub fn new(
+        code: DiagnosticCode,
+        file: &SourceFile,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Self {
         let message = message.into();
-        Diagnostic { code, label: message.clone(), message, file: file.clone(), span, hint: None }
+        Diagnostic {
+            code,
+            label: message.clone(),
+            message,
+            file: file.clone(),
+            span,
+            hint: None,
+        }
     }
 
     /// Replaces the label shown under the offending text.
@@ -109,11 +121,18 @@ impl Diagnostic {
     /// under the offending text, and the hint.
     pub fn render_plain(&self) -> String {
         let line = self.file.line_text(self.span.line);
-        let width = self.offending_text().lines().next().map_or(1, |t| t.chars().count().max(1));
+        let width = self
+            .offending_text()
+            .lines()
+            .next()
+            .map_or(1, |t| t.chars().count().max(1));
         let gutter = " ".repeat(self.span.line.to_string().len());
         let indent = " ".repeat(self.span.col.saturating_sub(1));
         let carets = "^".repeat(width);
-        let mut out = format!("{self}\n{} | {line}\n{gutter} | {indent}{carets} {}\n", self.span.line, self.label);
+        let mut out = format!(
+            "{self}\n{} | {line}\n{gutter} | {indent}{carets} {}\n",
+            self.span.line, self.label
+        );
         if let Some(hint) = &self.hint {
             out.push_str(&format!("{gutter} = hint: {hint}\n"));
         }
@@ -135,7 +154,13 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     /// One line: `file:line:col: error[E0007]: message`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: error[{}]: {}", self.location(), self.code, self.message)
+        write!(
+            f,
+            "{}: error[{}]: {}",
+            self.location(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -200,7 +225,10 @@ impl fmt::Display for Diagnostics {
 }
 
 /// The closest of `candidates` to `word`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
@@ -230,7 +258,10 @@ mod tests {
     #[test]
     fn did_you_mean_finds_close_typos_only() {
         assert_eq!(did_you_mean("neds", ["needs", "prompt"]), Some("needs"));
-        assert_eq!(did_you_mean("summarise", ["summarize", "draft"]), Some("summarize"));
+        assert_eq!(
+            did_you_mean("summarise", ["summarize", "draft"]),
+            Some("summarize")
+        );
         assert_eq!(did_you_mean("zzz", ["needs", "prompt"]), None);
     }
 }

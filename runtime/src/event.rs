@@ -13,7 +13,9 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A run's id (a ULID: sortable by creation time).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct RunId(pub String);
 
@@ -40,9 +42,14 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2026-11-23T22:40:00.123456Z`).
     pub fn parse(text: &str) -> Result<Timestamp, String> {
-        let time = humantime::parse_rfc3339(text).map_err(|e| format!("invalid timestamp `{text}`: {e}"))?;
-        let since = time.duration_since(UNIX_EPOCH).map_err(|_| format!("timestamp `{text}` is before 1970"))?;
-        Ok(Timestamp(u64::try_from(since.as_micros()).unwrap_or(u64::MAX)))
+        let time = humantime::parse_rfc3339(text)
+            .map_err(|e| format!("invalid timestamp `{text}`: {e}"))?;
+        let since = time
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| format!("timestamp `{text}` is before 1970"))?;
+        Ok(Timestamp(
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX),
+        ))
     }
 }
 
@@ -215,7 +222,10 @@ pub struct ErrorInfo {
 impl ErrorInfo {
     /// An error of `kind` saying `message`.
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> ErrorInfo {
-        ErrorInfo { kind: kind.into(), message: message.into() }
+        ErrorInfo {
+            kind: kind.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -433,7 +443,10 @@ mod tests {
             run_id: RunId("01J".into()),
             sequence_number: 3,
             timestamp: Timestamp(1_700_000_000_123_456),
-            kind: EventKind::NodeStarted(NodeStarted { node_id: "draft".into(), attempt: 1 }),
+            kind: EventKind::NodeStarted(NodeStarted {
+                node_id: "draft".into(),
+                attempt: 1,
+            }),
         };
         let value = serde_json::to_value(&event).unwrap();
         assert_eq!(
@@ -453,7 +466,13 @@ mod tests {
     #[test]
     fn the_schema_lists_every_event_type() {
         let schema = event_schema().to_string();
-        for name in ["run:started", "run:completed", "node:completed", "llm:delta", "actor:spawned"] {
+        for name in [
+            "run:started",
+            "run:completed",
+            "node:completed",
+            "llm:delta",
+            "actor:spawned",
+        ] {
             assert!(schema.contains(name), "schema lacks {name}");
         }
     }

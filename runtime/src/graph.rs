@@ -46,11 +46,21 @@ impl WorkflowGraph {
         if self.needs[node].contains(&needed) {
             return Ok(());
         }
-        let added = self.dag.add_edge(daggy::NodeIndex::new(needed), daggy::NodeIndex::new(node), ());
+        let added = self.dag.add_edge(
+            daggy::NodeIndex::new(needed),
+            daggy::NodeIndex::new(node),
+            (),
+        );
         if added.is_err() {
-            let mut cycle = self.path(node, needed).unwrap_or_else(|| vec![node, needed]);
+            let mut cycle = self
+                .path(node, needed)
+                .unwrap_or_else(|| vec![node, needed]);
             cycle.push(node);
-            return Err(CycleError { node, needed, cycle });
+            return Err(CycleError {
+                node,
+                needed,
+                cycle,
+            });
         }
         self.needs[node].push(needed);
         self.dependents[needed].push(node);

@@ -45,21 +45,58 @@ impl AgentSource for InMemoryAgents {
     fn lookup(&self, name: &str) -> AgentLookup {
         match self.0.get(name) {
             Some(file) => AgentLookup::Found(file.clone()),
-            None => AgentLookup::NotFound { searched: vec!["(in memory)".into()] },
+            None => AgentLookup::NotFound {
+                searched: vec!["(in memory)".into()],
+            },
         }
     }
 }
 
-const WORKFLOW_KEYS: &[&str] = &["relavium", "name", "description", "inputs", "defaults", "nodes", "outputs"];
+const WORKFLOW_KEYS: &[&str] = &[
+    "relavium",
+    "name",
+    "description",
+    "inputs",
+    "defaults",
+    "nodes",
+    "outputs",
+];
 const WORKFLOW_LATER_KEYS: &[&str] = &["budget"];
 const INPUT_KEYS: &[&str] = &["type", "default", "description"];
 const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature"];
 const DEFAULTS_LATER_KEYS: &[&str] = &["fallback", "retry", "timeout"];
-const NODE_KEYS: &[&str] =
-    &["description", "needs", "agent", "model", "system", "prompt", "temperature", "max_tokens"];
-const NODE_LATER_KEYS: &[&str] =
-    &["tool", "router", "map", "gate", "transform", "workflow", "when", "retry", "timeout", "output_schema", "tools"];
-const AGENT_KEYS: &[&str] = &["relavium", "name", "description", "model", "system", "temperature", "max_tokens"];
+const NODE_KEYS: &[&str] = &[
+    "description",
+    "needs",
+    "agent",
+    "model",
+    "system",
+    "prompt",
+    "temperature",
+    "max_tokens",
+];
+const NODE_LATER_KEYS: &[&str] = &[
+    "tool",
+    "router",
+    "map",
+    "gate",
+    "transform",
+    "workflow",
+    "when",
+    "retry",
+    "timeout",
+    "output_schema",
+    "tools",
+];
+const AGENT_KEYS: &[&str] = &[
+    "relavium",
+    "name",
+    "description",
+    "model",
+    "system",
+    "temperature",
+    "max_tokens",
+];
 const AGENT_LATER_KEYS: &[&str] = &["tools", "output_schema", "fallback"];
 
 /// Parses and validates the workflow in `file`, reading the agents it names through `agents`.
@@ -69,7 +106,12 @@ pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Work
     let Some(document) = document else {
         return Err(diags);
     };
-    let mut cx = Cx { file: file.clone(), written_ids: Vec::new(), diags: Diagnostics::new(), engine: &engine };
+    let mut cx = Cx {
+        file: file.clone(),
+        written_ids: Vec::new(),
+        diags: Diagnostics::new(),
+        engine: &engine,
+    };
     let workflow = cx.workflow(&document, agents);
     diags.extend(cx.diags);
     match workflow {
@@ -86,7 +128,12 @@ pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostic
     let Some(document) = document else {
         return Err(diags);
     };
-    let mut cx = Cx { file: file.clone(), written_ids: Vec::new(), diags: Diagnostics::new(), engine: &engine };
+    let mut cx = Cx {
+        file: file.clone(),
+        written_ids: Vec::new(),
+        diags: Diagnostics::new(),
+        engine: &engine,
+    };
     let agent = cx.agent(name, &document);
     diags.extend(cx.diags);
     match agent {
@@ -106,15 +153,25 @@ struct Cx<'e> {
 type Entries = [(YamlNode, YamlNode)];
 
 impl Cx<'_> {
-    fn report(&mut self, code: DiagnosticCode, span: Span, message: impl Into<String>) -> &mut Diagnostic {
-        self.diags.push(Diagnostic::new(code, &self.file, span, message))
+    fn report(
+        &mut self,
+        code: DiagnosticCode,
+        span: Span,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        self.diags
+            .push(Diagnostic::new(code, &self.file, span, message))
     }
 
     fn wrong_type(&mut self, node: &YamlNode, what: &str, expected: &str) {
         let span = node.head_span(&self.file);
         let found = node.type_name();
-        self.report(DiagnosticCode::WrongType, span, format!("{what} must be {expected}, found {found}"))
-            .label = format!("expected {expected}");
+        self.report(
+            DiagnosticCode::WrongType,
+            span,
+            format!("{what} must be {expected}, found {found}"),
+        )
+        .label = format!("expected {expected}");
     }
 
     fn map<'n>(&mut self, node: &'n YamlNode, what: &str) -> Option<&'n Entries> {
@@ -140,8 +197,12 @@ impl Cx<'_> {
             }
             let expected = allowed.join("`, `");
             if later.contains(&name) {
-                self.report(DiagnosticCode::UnknownKey, key.span, format!("`{name}` is not supported in {what} yet"))
-                    .hint = Some(format!("this version of relavium understands `{expected}`"));
+                self.report(
+                    DiagnosticCode::UnknownKey,
+                    key.span,
+                    format!("`{name}` is not supported in {what} yet"),
+                )
+                .hint = Some(format!("this version of relavium understands `{expected}`"));
                 continue;
             }
             let suggestion = did_you_mean(name, allowed.iter().copied());
@@ -149,13 +210,20 @@ impl Cx<'_> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("{what} may have `{expected}`"),
             };
-            let d = self.report(DiagnosticCode::UnknownKey, key.span, format!("unknown key `{name}` in {what}"));
+            let d = self.report(
+                DiagnosticCode::UnknownKey,
+                key.span,
+                format!("unknown key `{name}` in {what}"),
+            );
             d.hint = Some(hint);
         }
     }
 
     fn get<'n>(entries: &'n Entries, key: &str) -> Option<&'n YamlNode> {
-        entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     fn string(&mut self, node: &YamlNode, what: &str) -> Option<Spanned<String>> {
@@ -168,7 +236,12 @@ impl Cx<'_> {
         }
     }
 
-    fn optional_string(&mut self, entries: &Entries, key: &str, what: &str) -> Option<Spanned<String>> {
+    fn optional_string(
+        &mut self,
+        entries: &Entries,
+        key: &str,
+        what: &str,
+    ) -> Option<Spanned<String>> {
         let node = Self::get(entries, key)?;
         self.string(node, what)
     }
@@ -184,8 +257,12 @@ impl Cx<'_> {
             }
         };
         if !(0.0..=2.0).contains(&value) {
-            self.report(DiagnosticCode::InvalidValue, node.span, format!("temperature {value} is out of range"))
-                .hint = Some("use a number from 0 to 2 (0 is deterministic)".into());
+            self.report(
+                DiagnosticCode::InvalidValue,
+                node.span,
+                format!("temperature {value} is out of range"),
+            )
+            .hint = Some("use a number from 0 to 2 (0 is deterministic)".into());
             return None;
         }
         Some(value)
@@ -196,8 +273,12 @@ impl Cx<'_> {
         match node.value {
             YamlValue::Int(i) if i >= 1 && i <= i64::from(u32::MAX) => Some(i as u32),
             YamlValue::Int(_) => {
-                self.report(DiagnosticCode::InvalidValue, node.span, "max_tokens must be at least 1").hint =
-                    Some("it caps the tokens a model may produce in one call".into());
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    node.span,
+                    "max_tokens must be at least 1",
+                )
+                .hint = Some("it caps the tokens a model may produce in one call".into());
                 None
             }
             _ => {
@@ -213,8 +294,11 @@ impl Cx<'_> {
         match ModelRef::parse(&text) {
             Ok(model) => Some(Spanned::new(model, text.span)),
             Err(message) => {
-                self.report(DiagnosticCode::InvalidValue, text.span, message).hint =
-                    Some("write `provider/model`, e.g. `anthropic/claude-sonnet-4-5` or `scripted/echo`".into());
+                self.report(DiagnosticCode::InvalidValue, text.span, message)
+                    .hint = Some(
+                    "write `provider/model`, e.g. `anthropic/claude-sonnet-4-5` or `scripted/echo`"
+                        .into(),
+                );
                 None
             }
         }
@@ -245,7 +329,9 @@ impl Cx<'_> {
                                 )
                                 .hint = Some(format!(
                                     "a node's result is `nodes.{name}.output`{}",
-                                    did_you_mean(field, ["output"]).map_or(String::new(), |_| " (did you mean `output`?)".into())
+                                    did_you_mean(field, ["output"])
+                                        .map_or(String::new(), |_| " (did you mean `output`?)"
+                                            .into())
                                 ));
                             }
                         }
@@ -260,20 +346,35 @@ impl Cx<'_> {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => "templates read `inputs.NAME` and `nodes.NAME.output`".to_owned(),
                     };
-                    self.report(DiagnosticCode::UnknownVariable, span, format!("unknown variable `{root}` in {what}"))
-                        .hint = Some(hint);
+                    self.report(
+                        DiagnosticCode::UnknownVariable,
+                        span,
+                        format!("unknown variable `{root}` in {what}"),
+                    )
+                    .hint = Some(hint);
                 }
                 inputs.dedup();
                 nodes.dedup();
-                Some(Template { source, inputs, nodes })
+                Some(Template {
+                    source,
+                    inputs,
+                    nodes,
+                })
             }
             Err(error) => {
                 let span = match &error.range {
                     Some(range) => self.offset_span(&source, &source.value[range.clone()]),
                     None => source.span,
                 };
-                self.report(DiagnosticCode::TemplateSyntax, span, format!("{what} does not compile: {}", error.message))
-                    .hint = Some("templates use Jinja syntax: `{{ inputs.NAME }}`, `{% if … %}…{% endif %}`".into());
+                self.report(
+                    DiagnosticCode::TemplateSyntax,
+                    span,
+                    format!("{what} does not compile: {}", error.message),
+                )
+                .hint = Some(
+                    "templates use Jinja syntax: `{{ inputs.NAME }}`, `{% if … %}…{% endif %}`"
+                        .into(),
+                );
                 None
             }
         }
@@ -306,16 +407,35 @@ impl Cx<'_> {
 
     fn identifier(&mut self, key: &YamlNode, what: &str) -> Option<Spanned<String>> {
         let name = self.string(key, what)?;
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            let suggestion: String =
-                name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-            self.report(DiagnosticCode::InvalidValue, name.span, format!("`{}` is not a valid {what}", name.value))
-                .hint = Some(format!(
+            let suggestion: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            self.report(
+                DiagnosticCode::InvalidValue,
+                name.span,
+                format!("`{}` is not a valid {what}", name.value),
+            )
+            .hint = Some(format!(
                 "use letters, digits and `_`, starting with a letter (e.g. `{}`), so templates can write `{}.{}`",
                 suggestion.trim_start_matches(|c: char| c.is_ascii_digit()),
-                if what == "input name" { "inputs" } else { "nodes" },
+                if what == "input name" {
+                    "inputs"
+                } else {
+                    "nodes"
+                },
                 suggestion.trim_start_matches(|c: char| c.is_ascii_digit()),
             ));
             return None;
@@ -329,39 +449,67 @@ impl Cx<'_> {
 
         match Self::get(entries, "relavium") {
             None => {
-                self.report(DiagnosticCode::MissingKey, document.head_span(&self.file), "missing `relavium:` version")
-                    .hint = Some(format!("start the file with `relavium: {FORMAT_VERSION}`"));
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    document.head_span(&self.file),
+                    "missing `relavium:` version",
+                )
+                .hint = Some(format!("start the file with `relavium: {FORMAT_VERSION}`"));
             }
             Some(node) if node.value == YamlValue::Int(FORMAT_VERSION) => {}
             Some(node) => {
-                self.report(DiagnosticCode::InvalidValue, node.span, "unsupported format version").hint =
-                    Some(format!("this version of relavium reads `relavium: {FORMAT_VERSION}`"));
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    node.span,
+                    "unsupported format version",
+                )
+                .hint = Some(format!(
+                    "this version of relavium reads `relavium: {FORMAT_VERSION}`"
+                ));
             }
         }
         let name = match Self::get(entries, "name") {
             Some(node) => self.string(node, "`name`").map(|s| s.value),
             None => {
-                self.report(DiagnosticCode::MissingKey, document.head_span(&self.file), "missing `name:`").hint =
-                    Some("give the workflow a name, e.g. `name: release-notes`".into());
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    document.head_span(&self.file),
+                    "missing `name:`",
+                )
+                .hint = Some("give the workflow a name, e.g. `name: release-notes`".into());
                 None
             }
         };
-        let description = self.optional_string(entries, "description", "`description`").map(|s| s.value);
-        let inputs = Self::get(entries, "inputs").map(|n| self.inputs(n)).unwrap_or_default();
-        let defaults = Self::get(entries, "defaults").map(|n| self.defaults(n)).unwrap_or_default();
+        let description = self
+            .optional_string(entries, "description", "`description`")
+            .map(|s| s.value);
+        let inputs = Self::get(entries, "inputs")
+            .map(|n| self.inputs(n))
+            .unwrap_or_default();
+        let defaults = Self::get(entries, "defaults")
+            .map(|n| self.defaults(n))
+            .unwrap_or_default();
 
         let nodes_yaml = Self::get(entries, "nodes");
         let mut nodes = Vec::new();
         match nodes_yaml {
             None => {
-                self.report(DiagnosticCode::MissingKey, document.head_span(&self.file), "missing `nodes:`").hint =
-                    Some("a workflow needs at least one node under `nodes:`".into());
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    document.head_span(&self.file),
+                    "missing `nodes:`",
+                )
+                .hint = Some("a workflow needs at least one node under `nodes:`".into());
             }
             Some(node) => {
                 if let Some(node_entries) = self.map(node, "`nodes`") {
                     if node_entries.is_empty() {
-                        self.report(DiagnosticCode::MissingKey, node.head_span(&self.file), "`nodes` is empty").hint =
-                            Some("add at least one node".into());
+                        self.report(
+                            DiagnosticCode::MissingKey,
+                            node.head_span(&self.file),
+                            "`nodes` is empty",
+                        )
+                        .hint = Some("add at least one node".into());
                     }
                     for (key, value) in node_entries {
                         if let Some(n) = self.node(key, value, agents) {
@@ -371,10 +519,21 @@ impl Cx<'_> {
                 }
             }
         }
-        let outputs = Self::get(entries, "outputs").map(|n| self.outputs(n)).unwrap_or_default();
+        let outputs = Self::get(entries, "outputs")
+            .map(|n| self.outputs(n))
+            .unwrap_or_default();
 
         let graph = self.semantics(&inputs, &nodes, &outputs, nodes_yaml);
-        Some(Workflow { file: self.file.clone(), name: name?, description, inputs, defaults, nodes, outputs, graph })
+        Some(Workflow {
+            file: self.file.clone(),
+            name: name?,
+            description,
+            inputs,
+            defaults,
+            nodes,
+            outputs,
+            graph,
+        })
     }
 
     fn inputs(&mut self, node: &YamlNode) -> Vec<InputDecl> {
@@ -383,24 +542,38 @@ impl Cx<'_> {
         };
         let mut inputs = Vec::new();
         for (key, value) in entries {
-            let Some(name) = self.identifier(key, "input name") else { continue };
+            let Some(name) = self.identifier(key, "input name") else {
+                continue;
+            };
             // `topic: string` is shorthand for `topic: { type: string }`.
             let (type_node, default, description) = match &value.value {
                 YamlValue::String(_) => (Some(value), None, None),
                 YamlValue::Map(fields) => {
                     self.check_keys(fields, &format!("input `{}`", name.value), INPUT_KEYS, &[]);
-                    let description = self.optional_string(fields, "description", "`description`").map(|s| s.value);
-                    (Self::get(fields, "type"), Self::get(fields, "default"), description)
+                    let description = self
+                        .optional_string(fields, "description", "`description`")
+                        .map(|s| s.value);
+                    (
+                        Self::get(fields, "type"),
+                        Self::get(fields, "default"),
+                        description,
+                    )
                 }
                 _ => {
-                    self.wrong_type(value, &format!("input `{}`", name.value), "a type name or a mapping");
+                    self.wrong_type(
+                        value,
+                        &format!("input `{}`", name.value),
+                        "a type name or a mapping",
+                    );
                     continue;
                 }
             };
             let ty = match type_node {
                 None => InputType::String,
                 Some(type_node) => {
-                    let Some(type_name) = self.string(type_node, "an input's `type`") else { continue };
+                    let Some(type_name) = self.string(type_node, "an input's `type`") else {
+                        continue;
+                    };
                     match InputType::from_name(&type_name) {
                         Some(ty) => ty,
                         None => {
@@ -427,14 +600,26 @@ impl Cx<'_> {
                         self.report(
                             DiagnosticCode::WrongType,
                             default_node.head_span(&self.file),
-                            format!("the default of `{}` is not {}", name.value, ty.with_article()),
+                            format!(
+                                "the default of `{}` is not {}",
+                                name.value,
+                                ty.with_article()
+                            ),
                         )
-                        .hint = Some(format!("give {} or change the input's type", ty.with_article()));
+                        .hint = Some(format!(
+                            "give {} or change the input's type",
+                            ty.with_article()
+                        ));
                     }
                     Some(value)
                 }
             };
-            inputs.push(InputDecl { name, ty, default, description });
+            inputs.push(InputDecl {
+                name,
+                ty,
+                default,
+                description,
+            });
         }
         inputs
     }
@@ -456,12 +641,17 @@ impl Cx<'_> {
         let what = format!("node `{}`", id.value);
         let entries = self.map(value, &what)?;
         self.check_keys(entries, &what, NODE_KEYS, NODE_LATER_KEYS);
-        let description = self.optional_string(entries, "description", "`description`").map(|s| s.value);
+        let description = self
+            .optional_string(entries, "description", "`description`")
+            .map(|s| s.value);
         let needs = match Self::get(entries, "needs") {
             None => Vec::new(),
             Some(node) => match &node.value {
                 YamlValue::String(s) => vec![Spanned::new(s.clone(), node.span)],
-                YamlValue::Seq(items) => items.iter().filter_map(|item| self.string(item, "a `needs` entry")).collect(),
+                YamlValue::Seq(items) => items
+                    .iter()
+                    .filter_map(|item| self.string(item, "a `needs` entry"))
+                    .collect(),
                 _ => {
                     self.wrong_type(node, &format!("`needs` of {what}"), "a list of node ids");
                     Vec::new()
@@ -476,12 +666,17 @@ impl Cx<'_> {
             }
         };
         let model = self.model(entries, &what);
-        let system = Self::get(entries, "system").and_then(|n| self.template(n, &format!("the system prompt of {what}")));
+        let system = Self::get(entries, "system")
+            .and_then(|n| self.template(n, &format!("the system prompt of {what}")));
         let prompt = match Self::get(entries, "prompt") {
             Some(n) => self.template(n, &format!("the prompt of {what}")),
             None => {
-                self.report(DiagnosticCode::MissingKey, id.span, format!("{what} has no `prompt`")).hint =
-                    Some("an agent node sends a `prompt:` to its model".into());
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    id.span,
+                    format!("{what} has no `prompt`"),
+                )
+                .hint = Some("an agent node sends a `prompt:` to its model".into());
                 None
             }
         };
@@ -491,11 +686,22 @@ impl Cx<'_> {
             id,
             description,
             needs,
-            kind: NodeKind::Agent(AgentStep { agent, model, system, prompt: prompt?, temperature, max_tokens }),
+            kind: NodeKind::Agent(AgentStep {
+                agent,
+                model,
+                system,
+                prompt: prompt?,
+                temperature,
+                max_tokens,
+            }),
         })
     }
 
-    fn resolve_agent(&mut self, name: &Spanned<String>, agents: &dyn AgentSource) -> Option<AgentSpec> {
+    fn resolve_agent(
+        &mut self,
+        name: &Spanned<String>,
+        agents: &dyn AgentSource,
+    ) -> Option<AgentSpec> {
         match agents.lookup(name) {
             AgentLookup::Found(file) => match load_agent(name, &file) {
                 Ok(agent) => Some(agent),
@@ -505,12 +711,24 @@ impl Cx<'_> {
                 }
             },
             AgentLookup::NotFound { searched } => {
-                self.report(DiagnosticCode::UnknownAgent, name.span, format!("unknown agent `{}`", name.value))
-                    .hint = Some(format!("create `{}.agent.yaml`; looked in {}", name.value, searched.join(", ")));
+                self.report(
+                    DiagnosticCode::UnknownAgent,
+                    name.span,
+                    format!("unknown agent `{}`", name.value),
+                )
+                .hint = Some(format!(
+                    "create `{}.agent.yaml`; looked in {}",
+                    name.value,
+                    searched.join(", ")
+                ));
                 None
             }
             AgentLookup::Unreadable(why) => {
-                self.report(DiagnosticCode::UnknownAgent, name.span, format!("agent `{}` cannot be read: {why}", name.value));
+                self.report(
+                    DiagnosticCode::UnknownAgent,
+                    name.span,
+                    format!("agent `{}` cannot be read: {why}", name.value),
+                );
                 None
             }
         }
@@ -520,25 +738,46 @@ impl Cx<'_> {
         let what = format!("agent `{name}`");
         let entries = self.map(document, "an agent file")?;
         self.check_keys(entries, "an agent", AGENT_KEYS, AGENT_LATER_KEYS);
-        if let Some(node) = Self::get(entries, "relavium") {
-            if node.value != YamlValue::Int(FORMAT_VERSION) {
-                self.report(DiagnosticCode::InvalidValue, node.span, "unsupported format version").hint =
-                    Some(format!("this version of relavium reads `relavium: {FORMAT_VERSION}`"));
-            }
+        if let Some(node) = Self::get(entries, "relavium")
+            && node.value != YamlValue::Int(FORMAT_VERSION)
+        {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                node.span,
+                "unsupported format version",
+            )
+            .hint = Some(format!(
+                "this version of relavium reads `relavium: {FORMAT_VERSION}`"
+            ));
         }
         let _ = self.optional_string(entries, "name", "`name`");
-        let description = self.optional_string(entries, "description", "`description`").map(|s| s.value);
+        let description = self
+            .optional_string(entries, "description", "`description`")
+            .map(|s| s.value);
         let model = self.model(entries, &what).map(|m| m.value);
-        let system = Self::get(entries, "system").and_then(|n| self.template(n, &format!("the system prompt of {what}")));
-        if let Some(system) = &system {
-            if !system.nodes.is_empty() {
-                self.report(DiagnosticCode::UnknownVariable, system.source.span, "an agent's system prompt cannot read node results")
-                    .hint = Some("read `nodes.NAME.output` in the node's `prompt` instead".into());
-            }
+        let system = Self::get(entries, "system")
+            .and_then(|n| self.template(n, &format!("the system prompt of {what}")));
+        if let Some(system) = &system
+            && !system.nodes.is_empty()
+        {
+            self.report(
+                DiagnosticCode::UnknownVariable,
+                system.source.span,
+                "an agent's system prompt cannot read node results",
+            )
+            .hint = Some("read `nodes.NAME.output` in the node's `prompt` instead".into());
         }
         let temperature = self.temperature(entries, &what);
         let max_tokens = self.max_tokens(entries, &what);
-        Some(AgentSpec { name: name.to_owned(), file: self.file.clone(), description, model, system, temperature, max_tokens })
+        Some(AgentSpec {
+            name: name.to_owned(),
+            file: self.file.clone(),
+            description,
+            model,
+            system,
+            temperature,
+            max_tokens,
+        })
     }
 
     fn outputs(&mut self, node: &YamlNode) -> Vec<OutputDecl> {
@@ -547,7 +786,9 @@ impl Cx<'_> {
         };
         let mut outputs = Vec::new();
         for (key, value) in entries {
-            let Some(name) = self.string(key, "an output name") else { continue };
+            let Some(name) = self.string(key, "an output name") else {
+                continue;
+            };
             let what = format!("output `{}`", name.value);
             if let Some(template) = self.template(value, &what) {
                 outputs.push(OutputDecl { name, template });
@@ -568,7 +809,10 @@ impl Cx<'_> {
         let input_names: Vec<&str> = inputs.iter().map(|i| i.name.value.as_str()).collect();
         // Ids that failed schema checks still exist: don't call them unknown.
         if let Some(YamlValue::Map(entries)) = nodes_yaml.map(|n| &n.value) {
-            self.written_ids = entries.iter().filter_map(|(k, _)| k.as_str().map(str::to_owned)).collect();
+            self.written_ids = entries
+                .iter()
+                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                .collect();
         }
         let written_ids = self.written_ids.clone();
 
@@ -585,7 +829,10 @@ impl Cx<'_> {
                     self.report(
                         DiagnosticCode::UnknownNode,
                         need.span,
-                        format!("node `{}` needs `{}`, which does not exist", node.id.value, need.value),
+                        format!(
+                            "node `{}` needs `{}`, which does not exist",
+                            node.id.value, need.value
+                        ),
                     )
                     .hint = Some(hint);
                     continue;
@@ -596,10 +843,16 @@ impl Cx<'_> {
                     let message = if needed == index {
                         format!("node `{}` needs itself", node.id.value)
                     } else {
-                        format!("the needs of node `{}` form a cycle: {}", node.id.value, path.join(" → "))
+                        format!(
+                            "the needs of node `{}` form a cycle: {}",
+                            node.id.value,
+                            path.join(" → ")
+                        )
                     };
-                    self.report(DiagnosticCode::Cycle, need.span, message).hint =
-                        Some("`a → b` reads \"a needs b\"; remove one of these needs to break the cycle".into());
+                    self.report(DiagnosticCode::Cycle, need.span, message).hint = Some(
+                        "`a → b` reads \"a needs b\"; remove one of these needs to break the cycle"
+                            .into(),
+                    );
                 }
             }
         }
@@ -631,16 +884,32 @@ impl Cx<'_> {
         graph
     }
 
-    fn check_template_refs(&mut self, template: &Template, inputs: &[&str], graph: &WorkflowGraph, reader: Option<usize>) {
+    fn check_template_refs(
+        &mut self,
+        template: &Template,
+        inputs: &[&str],
+        graph: &WorkflowGraph,
+        reader: Option<usize>,
+    ) {
         for input in &template.inputs {
             if !inputs.contains(&input.as_str()) {
                 let span = self.reference_span(&template.source, &format!("inputs.{input}"));
                 let hint = match did_you_mean(input, inputs.iter().copied()) {
                     Some(s) => format!("did you mean `inputs.{s}`?"),
-                    None if inputs.is_empty() => "the workflow declares no inputs: add it under `inputs:`".to_owned(),
-                    None => format!("declare it under `inputs:` (declared: `{}`)", inputs.join("`, `")),
+                    None if inputs.is_empty() => {
+                        "the workflow declares no inputs: add it under `inputs:`".to_owned()
+                    }
+                    None => format!(
+                        "declare it under `inputs:` (declared: `{}`)",
+                        inputs.join("`, `")
+                    ),
                 };
-                self.report(DiagnosticCode::UnknownInput, span, format!("unknown input `{input}`")).hint = Some(hint);
+                self.report(
+                    DiagnosticCode::UnknownInput,
+                    span,
+                    format!("unknown input `{input}`"),
+                )
+                .hint = Some(hint);
             }
         }
         for node in &template.nodes {
@@ -651,19 +920,26 @@ impl Cx<'_> {
                     Some(s) => format!("did you mean `nodes.{s}`?"),
                     None => format!("the nodes are `{}`", ids.join("`, `")),
                 };
-                self.report(DiagnosticCode::UnknownNode, span, format!("unknown node `{node}`")).hint = Some(hint);
+                self.report(
+                    DiagnosticCode::UnknownNode,
+                    span,
+                    format!("unknown node `{node}`"),
+                )
+                .hint = Some(hint);
                 continue;
             };
-            if let Some(reader) = reader {
-                if !graph.is_upstream(target, reader) {
-                    let reader_id = graph.id(reader).to_owned();
-                    self.report(
-                        DiagnosticCode::NotUpstream,
-                        span,
-                        format!("node `{reader_id}` reads `nodes.{node}` but does not need it"),
-                    )
-                    .hint = Some(format!("add `{node}` to the `needs` of `{reader_id}` so it runs first"));
-                }
+            if let Some(reader) = reader
+                && !graph.is_upstream(target, reader)
+            {
+                let reader_id = graph.id(reader).to_owned();
+                self.report(
+                    DiagnosticCode::NotUpstream,
+                    span,
+                    format!("node `{reader_id}` reads `nodes.{node}` but does not need it"),
+                )
+                .hint = Some(format!(
+                    "add `{node}` to the `needs` of `{reader_id}` so it runs first"
+                ));
             }
         }
     }

@@ -7,7 +7,20 @@ use std::fmt;
 use std::ops::{Add, AddAssign};
 
 /// An amount of money in micro-cents (1 USD = 100 cents = 100,000,000 µ¢).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
 #[serde(transparent)]
 pub struct MicroCents(pub u64);
 
@@ -88,7 +101,9 @@ impl Add for Usage {
             input_tokens: self.input_tokens.saturating_add(rhs.input_tokens),
             output_tokens: self.output_tokens.saturating_add(rhs.output_tokens),
             cache_read_tokens: self.cache_read_tokens.saturating_add(rhs.cache_read_tokens),
-            cache_write_tokens: self.cache_write_tokens.saturating_add(rhs.cache_write_tokens),
+            cache_write_tokens: self
+                .cache_write_tokens
+                .saturating_add(rhs.cache_write_tokens),
         }
     }
 }
@@ -109,10 +124,16 @@ mod tests {
         let price = MicroCents(3 * MicroCents::PER_USD);
         assert_eq!(MicroCents::for_tokens(1_000, price), MicroCents(300_000));
         // $0.15 per million: 15 µ¢ per token.
-        assert_eq!(MicroCents::for_tokens(7, MicroCents(15_000_000)), MicroCents(105));
+        assert_eq!(
+            MicroCents::for_tokens(7, MicroCents(15_000_000)),
+            MicroCents(105)
+        );
         // A fraction of a micro-cent is charged as a whole one.
         assert_eq!(MicroCents::for_tokens(1, MicroCents(1)), MicroCents(1));
-        assert_eq!(MicroCents::for_tokens(u64::MAX, MicroCents(u64::MAX)), MicroCents(u64::MAX));
+        assert_eq!(
+            MicroCents::for_tokens(u64::MAX, MicroCents(u64::MAX)),
+            MicroCents(u64::MAX)
+        );
     }
 
     #[test]
@@ -123,7 +144,12 @@ mod tests {
 
     #[test]
     fn usage_adds_up() {
-        let a = Usage { input_tokens: 1, output_tokens: 2, cache_read_tokens: 3, cache_write_tokens: 4 };
+        let a = Usage {
+            input_tokens: 1,
+            output_tokens: 2,
+            cache_read_tokens: 3,
+            cache_write_tokens: 4,
+        };
         assert_eq!((a + a).total_tokens(), 20);
     }
 }

@@ -15,7 +15,10 @@ pub struct SourceFile {
 impl SourceFile {
     /// A source file called `name` (usually its path as the user typed it) holding `text`.
     pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> SourceFile {
-        SourceFile { name: name.into(), text: text.into() }
+        SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     /// The file's name as shown in diagnostics.
@@ -37,7 +40,12 @@ impl SourceFile {
         let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = self.text[line_start..start].chars().count() + 1;
-        Span { start, end, line, col }
+        Span {
+            start,
+            end,
+            line,
+            col,
+        }
     }
 
     /// The text of the 1-based `line`, without its line break.

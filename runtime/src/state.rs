@@ -191,7 +191,11 @@ pub struct RunMachine {
 impl RunMachine {
     /// A machine for a run of `workflow` with `inputs` (already checked, defaults applied);
     /// nodes that name no model anywhere use `default_model`.
-    pub fn new(workflow: Arc<Workflow>, inputs: Map<String, Value>, default_model: ModelRef) -> RunMachine {
+    pub fn new(
+        workflow: Arc<Workflow>,
+        inputs: Map<String, Value>,
+        default_model: ModelRef,
+    ) -> RunMachine {
         let nodes = (0..workflow.nodes.len())
             .map(|i| NodeSlot {
                 status: NodeStatus::Pending,
@@ -241,10 +245,17 @@ impl RunMachine {
         let mut actions = Vec::new();
         match input {
             Input::Start => self.start(now, &mut actions),
-            Input::NodeSucceeded { node, attempt, output, usage } => {
-                self.node_succeeded(node, attempt, output, usage, now, &mut actions)
-            }
-            Input::NodeFailed { node, attempt, error } => self.node_failed(node, attempt, error, now, &mut actions),
+            Input::NodeSucceeded {
+                node,
+                attempt,
+                output,
+                usage,
+            } => self.node_succeeded(node, attempt, output, usage, now, &mut actions),
+            Input::NodeFailed {
+                node,
+                attempt,
+                error,
+            } => self.node_failed(node, attempt, error, now, &mut actions),
         }
         actions
     }
@@ -259,9 +270,16 @@ impl RunMachine {
             workflow_name: self.workflow.name.clone(),
             workflow_path: self.workflow_path.clone(),
             inputs: self.inputs.clone(),
-            nodes: self.workflow.nodes.iter().map(|n| n.id.value.clone()).collect(),
+            nodes: self
+                .workflow
+                .nodes
+                .iter()
+                .map(|n| n.id.value.clone())
+                .collect(),
         })));
-        let ready: Vec<NodeIndex> = (0..self.nodes.len()).filter(|&i| self.nodes[i].unmet_needs == 0).collect();
+        let ready: Vec<NodeIndex> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].unmet_needs == 0)
+            .collect();
         for node in ready {
             self.start_node(node, now, actions);
             if self.status != RunStatus::Running {
@@ -272,7 +290,10 @@ impl RunMachine {
 
     fn is_current(&self, node: NodeIndex, attempt: u32) -> bool {
         self.status == RunStatus::Running
-            && self.nodes.get(node).is_some_and(|s| s.status == NodeStatus::Running && s.attempt == attempt)
+            && self
+                .nodes
+                .get(node)
+                .is_some_and(|s| s.status == NodeStatus::Running && s.attempt == attempt)
     }
 
     fn node_succeeded(
@@ -316,7 +337,14 @@ impl RunMachine {
         }
     }
 
-    fn node_failed(&mut self, node: NodeIndex, attempt: u32, error: ErrorInfo, now: Timestamp, actions: &mut Vec<Action>) {
+    fn node_failed(
+        &mut self,
+        node: NodeIndex,
+        attempt: u32,
+        error: ErrorInfo,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
         if !self.is_current(node, attempt) {
             return;
         }
@@ -331,7 +359,13 @@ impl RunMachine {
     }
 
     /// Fails the run: stops what runs, skips what waits, emits `run:failed`.
-    fn fail(&mut self, node: Option<NodeIndex>, error: ErrorInfo, now: Timestamp, actions: &mut Vec<Action>) {
+    fn fail(
+        &mut self,
+        node: Option<NodeIndex>,
+        error: ErrorInfo,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
         self.status = RunStatus::Failed;
         let failed_id = node.map(|n| self.workflow.nodes[n].id.value.clone());
         for (index, slot) in self.nodes.iter_mut().enumerate() {
@@ -343,7 +377,10 @@ impl RunMachine {
                     actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
                         node_id,
                         attempt: slot.attempt,
-                        reason: format!("the run failed ({})", failed_id.as_deref().unwrap_or("run")),
+                        reason: format!(
+                            "the run failed ({})",
+                            failed_id.as_deref().unwrap_or("run")
+                        ),
                     })));
                 }
                 NodeStatus::Pending => {
@@ -382,7 +419,10 @@ impl RunMachine {
                 Err(message) => {
                     let error = ErrorInfo::new(
                         "template.render",
-                        format!("output `{}` could not be rendered: {message}", output.name.value),
+                        format!(
+                            "output `{}` could not be rendered: {message}",
+                            output.name.value
+                        ),
                     );
                     self.fail(None, error, now, actions);
                     return;
@@ -411,7 +451,10 @@ impl RunMachine {
         slot.started_at = now;
         let attempt = slot.attempt;
         let node_id = self.workflow.nodes[node].id.value.clone();
-        actions.push(Action::Emit(EventKind::NodeStarted(NodeStarted { node_id: node_id.clone(), attempt })));
+        actions.push(Action::Emit(EventKind::NodeStarted(NodeStarted {
+            node_id: node_id.clone(),
+            attempt,
+        })));
         match self.build_task(node, attempt) {
             Ok(task) => actions.push(Action::StartNode(task)),
             Err(error) => {
@@ -440,11 +483,23 @@ impl RunMachine {
             .or_else(|| defaults.model.as_ref().map(|m| m.value.clone()))
             .unwrap_or_else(|| self.default_model.clone());
         let render = |template: &Template, what: &str| {
-            self.render(template)
-                .map_err(|m| ErrorInfo::new("template.render", format!("the {what} of node `{}` could not be rendered: {m}", spec.id.value)))
+            self.render(template).map_err(|m| {
+                ErrorInfo::new(
+                    "template.render",
+                    format!(
+                        "the {what} of node `{}` could not be rendered: {m}",
+                        spec.id.value
+                    ),
+                )
+            })
         };
-        let system_template = step.system.as_ref().or_else(|| agent.and_then(|a| a.system.as_ref()));
-        let system = system_template.map(|t| render(t, "system prompt")).transpose()?;
+        let system_template = step
+            .system
+            .as_ref()
+            .or_else(|| agent.and_then(|a| a.system.as_ref()));
+        let system = system_template
+            .map(|t| render(t, "system prompt"))
+            .transpose()?;
         let prompt = render(&step.prompt, "prompt")?;
         Ok(NodeTask {
             node_id: spec.id.value.clone(),
@@ -454,8 +509,14 @@ impl RunMachine {
                 model,
                 system,
                 prompt,
-                temperature: step.temperature.or(agent.and_then(|a| a.temperature)).or(defaults.temperature),
-                max_tokens: step.max_tokens.or(agent.and_then(|a| a.max_tokens)).or(defaults.max_tokens),
+                temperature: step
+                    .temperature
+                    .or(agent.and_then(|a| a.temperature))
+                    .or(defaults.temperature),
+                max_tokens: step
+                    .max_tokens
+                    .or(agent.and_then(|a| a.max_tokens))
+                    .or(defaults.max_tokens),
             },
         })
     }
@@ -465,26 +526,35 @@ impl RunMachine {
     fn render(&self, template: &Template) -> Result<String, String> {
         let mut nodes = Map::new();
         for id in &template.nodes {
-            if let Some(index) = self.workflow.node_index(id) {
-                if let Some(output) = &self.nodes[index].output {
-                    let mut entry = Map::new();
-                    entry.insert("output".into(), output.clone());
-                    nodes.insert(id.clone(), Value::Object(entry));
-                }
+            if let Some(index) = self.workflow.node_index(id)
+                && let Some(output) = &self.nodes[index].output
+            {
+                let mut entry = Map::new();
+                entry.insert("output".into(), output.clone());
+                nodes.insert(id.clone(), Value::Object(entry));
             }
         }
         let mut context = Map::new();
         context.insert("inputs".into(), Value::Object(self.inputs.clone()));
         context.insert("nodes".into(), Value::Object(nodes));
-        self.templates.render(template.text(), &Value::Object(context)).map_err(|e| e.message)
+        self.templates
+            .render(template.text(), &Value::Object(context))
+            .map_err(|e| e.message)
     }
 }
 
 /// Checks `given` against the workflow's declared inputs: unknown names and wrong types are
 /// refused, defaults fill the gaps, and missing required inputs are named. Returns every problem.
-pub fn resolve_inputs(workflow: &Workflow, given: Map<String, Value>) -> Result<Map<String, Value>, Vec<String>> {
+pub fn resolve_inputs(
+    workflow: &Workflow,
+    given: Map<String, Value>,
+) -> Result<Map<String, Value>, Vec<String>> {
     let mut problems = Vec::new();
-    let declared: Vec<&str> = workflow.inputs.iter().map(|i| i.name.value.as_str()).collect();
+    let declared: Vec<&str> = workflow
+        .inputs
+        .iter()
+        .map(|i| i.name.value.as_str())
+        .collect();
     for name in given.keys() {
         if !declared.contains(&name.as_str()) {
             let hint = match crate::diagnostics::did_you_mean(name, declared.iter().copied()) {
@@ -502,11 +572,21 @@ pub fn resolve_inputs(workflow: &Workflow, given: Map<String, Value>) -> Result<
             Some(value) if decl.ty.accepts(value) => {
                 resolved.insert(name.clone(), value.clone());
             }
-            Some(value) => problems.push(format!("input `{name}` must be {}, got {value}", decl.ty.with_article())),
-            None => problems.push(format!("missing input `{name}` ({})", decl.ty.with_article())),
+            Some(value) => problems.push(format!(
+                "input `{name}` must be {}, got {value}",
+                decl.ty.with_article()
+            )),
+            None => problems.push(format!(
+                "missing input `{name}` ({})",
+                decl.ty.with_article()
+            )),
         }
     }
-    if problems.is_empty() { Ok(resolved) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Converts a command-line value to the declared type of input `name` (`--input n=3` gives the
@@ -519,11 +599,19 @@ pub fn parse_input_value(workflow: &Workflow, name: &str, text: &str) -> Result<
     use crate::workflow::InputType;
     let parsed = match decl.ty {
         InputType::String => return Ok(Value::String(text.to_owned())),
-        _ => serde_json::from_str::<Value>(text).map_err(|_| format!("input `{name}` must be {}, got `{text}`", decl.ty.with_article()))?,
+        _ => serde_json::from_str::<Value>(text).map_err(|_| {
+            format!(
+                "input `{name}` must be {}, got `{text}`",
+                decl.ty.with_article()
+            )
+        })?,
     };
     if decl.ty.accepts(&parsed) {
         Ok(parsed)
     } else {
-        Err(format!("input `{name}` must be {}, got `{text}`", decl.ty.with_article()))
+        Err(format!(
+            "input `{name}` must be {}, got `{text}`",
+            decl.ty.with_article()
+        ))
     }
 }

@@ -104,7 +104,12 @@ pub trait RunStore: Send + Sync {
     fn get_run(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError>;
 
     /// A run's events with sequence numbers above `after`, in order, at most `limit`.
-    fn read_events(&self, run_id: &RunId, after: u64, limit: usize) -> Result<Vec<RunEvent>, StoreError>;
+    fn read_events(
+        &self,
+        run_id: &RunId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>, StoreError>;
 
     /// A run's node attempts, in the order they started.
     fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError>;
@@ -134,7 +139,9 @@ impl MemoryStore {
 pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: &RunEvent) {
     summary.last_sequence = event.sequence_number;
     let find = |nodes: &mut Vec<NodeExecution>, id: &str, attempt: u32| -> Option<usize> {
-        nodes.iter().rposition(|n| n.node_id == id && n.attempt == attempt)
+        nodes
+            .iter()
+            .rposition(|n| n.node_id == id && n.attempt == attempt)
     };
     match &event.kind {
         EventKind::RunCompleted(p) => {
@@ -198,13 +205,18 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
 
 impl RunStore for MemoryStore {
     fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError> {
-        let mut runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let mut runs = self
+            .runs
+            .lock()
+            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
         // Check the whole batch first so it is all-or-nothing.
         let mut next: BTreeMap<&RunId, u64> = BTreeMap::new();
         for event in events {
             let expected = match next.get(&event.run_id) {
                 Some(n) => *n,
-                None => runs.get(&event.run_id).map_or(1, |r| r.summary.last_sequence + 1),
+                None => runs
+                    .get(&event.run_id)
+                    .map_or(1, |r| r.summary.last_sequence + 1),
             };
             if event.sequence_number != expected {
                 return Err(StoreError::SequenceGap {
@@ -239,7 +251,9 @@ impl RunStore for MemoryStore {
                     },
                 );
             }
-            let run = runs.get_mut(&event.run_id).ok_or_else(|| StoreError::UnknownRun(event.run_id.0.clone()))?;
+            let run = runs
+                .get_mut(&event.run_id)
+                .ok_or_else(|| StoreError::UnknownRun(event.run_id.0.clone()))?;
             project(&mut run.summary, &mut run.nodes, event);
             run.events.push(event.clone());
         }
@@ -247,12 +261,20 @@ impl RunStore for MemoryStore {
     }
 
     fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunSummary>, StoreError> {
-        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let runs = self
+            .runs
+            .lock()
+            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
         let mut list: Vec<RunSummary> = runs
             .values()
             .map(|r| r.summary.clone())
             .filter(|s| query.status.is_none_or(|st| s.status == st))
-            .filter(|s| query.workflow.as_ref().is_none_or(|w| &s.workflow_name == w))
+            .filter(|s| {
+                query
+                    .workflow
+                    .as_ref()
+                    .is_none_or(|w| &s.workflow_name == w)
+            })
             .collect();
         list.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
         if let Some(limit) = query.limit {
@@ -262,21 +284,45 @@ impl RunStore for MemoryStore {
     }
 
     fn get_run(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
-        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let runs = self
+            .runs
+            .lock()
+            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
         Ok(runs.get(run_id).map(|r| r.summary.clone()))
     }
 
-    fn read_events(&self, run_id: &RunId, after: u64, limit: usize) -> Result<Vec<RunEvent>, StoreError> {
-        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+    fn read_events(
+        &self,
+        run_id: &RunId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>, StoreError> {
+        let runs = self
+            .runs
+            .lock()
+            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
         Ok(runs
             .get(run_id)
-            .map(|r| r.events.iter().filter(|e| e.sequence_number > after).take(limit).cloned().collect())
+            .map(|r| {
+                r.events
+                    .iter()
+                    .filter(|e| e.sequence_number > after)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError> {
-        let runs = self.runs.lock().map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
-        Ok(runs.get(run_id).map(|r| r.nodes.clone()).unwrap_or_default())
+        let runs = self
+            .runs
+            .lock()
+            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        Ok(runs
+            .get(run_id)
+            .map(|r| r.nodes.clone())
+            .unwrap_or_default())
     }
 }
 

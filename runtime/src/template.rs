@@ -30,7 +30,10 @@ impl From<minijinja::Error> for TemplateError {
             Some(detail) => format!("{}: {detail}", error.kind()),
             None => error.kind().to_string(),
         };
-        TemplateError { message, range: error.range() }
+        TemplateError {
+            message,
+            range: error.range(),
+        }
     }
 }
 
@@ -72,13 +75,21 @@ impl TemplateEngine {
     }
 
     /// Renders `source` with `context` (a JSON object of the variables).
-    pub fn render(&self, source: &str, context: &serde_json::Value) -> Result<String, TemplateError> {
+    pub fn render(
+        &self,
+        source: &str,
+        context: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
         let template = self.env.template_from_str(source)?;
         Ok(template.render(minijinja::value::Serde(context))?)
     }
 
     /// Evaluates the expression `source` with `context` into JSON.
-    pub fn evaluate(&self, source: &str, context: &serde_json::Value) -> Result<serde_json::Value, TemplateError> {
+    pub fn evaluate(
+        &self,
+        source: &str,
+        context: &serde_json::Value,
+    ) -> Result<serde_json::Value, TemplateError> {
         let expression = self.env.compile_expression(source)?;
         let value = expression.eval(minijinja::value::Serde(context))?;
         serde_json::to_value(&value).map_err(|e| TemplateError {
@@ -96,8 +107,13 @@ mod tests {
     #[test]
     fn references_are_reported_as_dotted_paths() {
         let engine = TemplateEngine::default();
-        let refs = engine.references("{{ inputs.topic }} and {{ nodes.a.output | upper }}").unwrap();
-        assert_eq!(refs.into_iter().collect::<Vec<_>>(), vec!["inputs.topic", "nodes.a.output"]);
+        let refs = engine
+            .references("{{ inputs.topic }} and {{ nodes.a.output | upper }}")
+            .unwrap();
+        assert_eq!(
+            refs.into_iter().collect::<Vec<_>>(),
+            vec!["inputs.topic", "nodes.a.output"]
+        );
     }
 
     #[test]
@@ -111,7 +127,10 @@ mod tests {
     fn rendering_is_strict_about_undefined_values() {
         let engine = TemplateEngine::default();
         let ctx = json!({"inputs": {"topic": "actors"}});
-        assert_eq!(engine.render("About {{ inputs.topic }}", &ctx).unwrap(), "About actors");
+        assert_eq!(
+            engine.render("About {{ inputs.topic }}", &ctx).unwrap(),
+            "About actors"
+        );
         assert!(engine.render("About {{ inputs.missing }}", &ctx).is_err());
     }
 
@@ -119,14 +138,20 @@ mod tests {
     fn html_is_never_escaped() {
         let engine = TemplateEngine::default();
         let ctx = json!({"inputs": {"code": "<a href=\"x\">&</a>"}});
-        assert_eq!(engine.render("{{ inputs.code }}", &ctx).unwrap(), "<a href=\"x\">&</a>");
+        assert_eq!(
+            engine.render("{{ inputs.code }}", &ctx).unwrap(),
+            "<a href=\"x\">&</a>"
+        );
     }
 
     #[test]
     fn runaway_templates_run_out_of_fuel() {
         let engine = TemplateEngine::new(10_000);
         let err = engine
-            .render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &json!({}))
+            .render(
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+                &json!({}),
+            )
             .unwrap_err();
         assert!(err.message.contains("fuel"), "{}", err.message);
     }
@@ -135,9 +160,16 @@ mod tests {
     fn expressions_evaluate_to_json() {
         let engine = TemplateEngine::default();
         let ctx = json!({"nodes": {"a": {"output": "yes"}}});
-        assert_eq!(engine.evaluate("nodes.a.output == 'yes'", &ctx).unwrap(), json!(true));
         assert_eq!(
-            engine.expression_references("nodes.a.output == 'yes'").unwrap().into_iter().collect::<Vec<_>>(),
+            engine.evaluate("nodes.a.output == 'yes'", &ctx).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            engine
+                .expression_references("nodes.a.output == 'yes'")
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
             vec!["nodes.a.output"]
         );
     }

@@ -70,7 +70,8 @@ pub enum InputType {
 
 impl InputType {
     /// All types, for hints.
-    pub const ALL: [&'static str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
+    pub const ALL: [&'static str; 6] =
+        ["string", "number", "integer", "boolean", "object", "array"];
 
     /// Parses a type name as written in a file.
     pub fn from_name(name: &str) -> Option<InputType> {
@@ -155,14 +156,21 @@ impl ModelRef {
             .split_once('/')
             .ok_or_else(|| format!("`{text}` is not a `provider/model` reference"))?;
         let valid_provider = !provider.is_empty()
-            && provider.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            && provider
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !valid_provider {
-            return Err(format!("`{provider}` is not a valid provider name (lower-case letters, digits, `-`, `_`)"));
+            return Err(format!(
+                "`{provider}` is not a valid provider name (lower-case letters, digits, `-`, `_`)"
+            ));
         }
         if model.is_empty() || model.chars().any(char::is_whitespace) {
             return Err(format!("`{text}` has no valid model name after the `/`"));
         }
-        Ok(ModelRef { provider: provider.to_owned(), model: model.to_owned() })
+        Ok(ModelRef {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+        })
     }
 
     /// The provider part (`anthropic`).

@@ -80,7 +80,9 @@ impl YamlNode {
             YamlValue::Null => Value::Null,
             YamlValue::Bool(b) => Value::Bool(*b),
             YamlValue::Int(i) => Value::from(*i),
-            YamlValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            YamlValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
             YamlValue::String(s) => Value::String(s.clone()),
             YamlValue::Seq(items) => Value::Array(items.iter().map(YamlNode::to_json).collect()),
             YamlValue::Map(entries) => Value::Object(
@@ -89,7 +91,12 @@ impl YamlNode {
                     .map(|(k, v)| {
                         let key = match &k.value {
                             YamlValue::String(s) => s.clone(),
-                            other => YamlNode { span: k.span, value: other.clone() }.to_json().to_string(),
+                            other => YamlNode {
+                                span: k.span,
+                                value: other.clone(),
+                            }
+                            .to_json()
+                            .to_string(),
                         };
                         (key, v.to_json())
                     })
@@ -124,7 +131,9 @@ pub fn parse(file: &SourceFile) -> (Option<YamlNode>, Diagnostics) {
                 builder.diagnostics.push(
                     Diagnostic::new(DiagnosticCode::YamlSyntax, file, span, message)
                         .with_label("the YAML parser stopped here")
-                        .with_hint("check the indentation and the quoting on this line and the one above"),
+                        .with_hint(
+                            "check the indentation and the quoting on this line and the one above",
+                        ),
                 );
                 return (None, builder.diagnostics);
             }
@@ -134,16 +143,30 @@ pub fn parse(file: &SourceFile) -> (Option<YamlNode>, Diagnostics) {
     let mut diagnostics = builder.diagnostics;
     if document.is_none() {
         diagnostics.push(
-            Diagnostic::new(DiagnosticCode::YamlSyntax, file, file.span_at(0, 0), "the file is empty")
-                .with_hint("a workflow starts with `relavium: 1` and a `name:`"),
+            Diagnostic::new(
+                DiagnosticCode::YamlSyntax,
+                file,
+                file.span_at(0, 0),
+                "the file is empty",
+            )
+            .with_hint("a workflow starts with `relavium: 1` and a `name:`"),
         );
     }
     (document, diagnostics)
 }
 
 enum Frame {
-    Seq { start: usize, items: Vec<YamlNode>, anchor: usize },
-    Map { start: usize, entries: Vec<(YamlNode, YamlNode)>, pending_key: Option<YamlNode>, anchor: usize },
+    Seq {
+        start: usize,
+        items: Vec<YamlNode>,
+        anchor: usize,
+    },
+    Map {
+        start: usize,
+        entries: Vec<(YamlNode, YamlNode)>,
+        pending_key: Option<YamlNode>,
+        anchor: usize,
+    },
 }
 
 struct TreeBuilder<'f> {
@@ -179,12 +202,20 @@ impl<'f> TreeBuilder<'f> {
     fn byte_offset(&self, char_index: usize) -> usize {
         match &self.char_to_byte {
             None => char_index.min(self.file.text().len()),
-            Some(offsets) => offsets.get(char_index).copied().unwrap_or(self.file.text().len()),
+            Some(offsets) => offsets
+                .get(char_index)
+                .copied()
+                .unwrap_or(self.file.text().len()),
         }
     }
 
     fn error(&self, start: usize, message: &str) -> Box<Diagnostic> {
-        Box::new(Diagnostic::new(DiagnosticCode::YamlSyntax, self.file, self.file.span_at(start, 1), message))
+        Box::new(Diagnostic::new(
+            DiagnosticCode::YamlSyntax,
+            self.file,
+            self.file.span_at(start, 1),
+            message,
+        ))
     }
 
     fn event(&mut self, event: Event<'_>, start: usize, end: usize) -> Result<(), Box<Diagnostic>> {
@@ -209,7 +240,10 @@ impl<'f> TreeBuilder<'f> {
                 };
                 self.nodes += count_nodes(&target);
                 if self.nodes > MAX_NODES {
-                    return Err(self.error(start, "the file expands to too many nodes (aliases nested too deeply?)"));
+                    return Err(self.error(
+                        start,
+                        "the file expands to too many nodes (aliases nested too deeply?)",
+                    ));
                 }
                 self.finish_node(target, 0)?;
             }
@@ -221,21 +255,47 @@ impl<'f> TreeBuilder<'f> {
             }
             Event::SequenceStart(anchor, _) => {
                 self.count()?;
-                self.push(Frame::Seq { start, items: Vec::new(), anchor })?;
+                self.push(Frame::Seq {
+                    start,
+                    items: Vec::new(),
+                    anchor,
+                })?;
             }
             Event::MappingStart(anchor, _) => {
                 self.count()?;
-                self.push(Frame::Map { start, entries: Vec::new(), pending_key: None, anchor })?;
+                self.push(Frame::Map {
+                    start,
+                    entries: Vec::new(),
+                    pending_key: None,
+                    anchor,
+                })?;
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { start: s, items, anchor }) = self.stack.pop() {
-                    let node = YamlNode { span: self.file.span_at(s, end.max(s) - s), value: YamlValue::Seq(items) };
+                if let Some(Frame::Seq {
+                    start: s,
+                    items,
+                    anchor,
+                }) = self.stack.pop()
+                {
+                    let node = YamlNode {
+                        span: self.file.span_at(s, end.max(s) - s),
+                        value: YamlValue::Seq(items),
+                    };
                     self.finish_node(node, anchor)?;
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { start: s, entries, anchor, .. }) = self.stack.pop() {
-                    let node = YamlNode { span: self.file.span_at(s, end.max(s) - s), value: YamlValue::Map(entries) };
+                if let Some(Frame::Map {
+                    start: s,
+                    entries,
+                    anchor,
+                    ..
+                }) = self.stack.pop()
+                {
+                    let node = YamlNode {
+                        span: self.file.span_at(s, end.max(s) - s),
+                        value: YamlValue::Map(entries),
+                    };
                     self.finish_node(node, anchor)?;
                 }
             }
@@ -269,10 +329,17 @@ impl<'f> TreeBuilder<'f> {
         match self.stack.last_mut() {
             None => self.documents.push(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => {
-                    let duplicate = entries.iter().find(|(k, _)| k.value == key.value).map(|(k, _)| k.span);
+                    let duplicate = entries
+                        .iter()
+                        .find(|(k, _)| k.value == key.value)
+                        .map(|(k, _)| k.span);
                     match duplicate {
                         Some(first) => {
                             let name = key.as_str().unwrap_or("this key").to_owned();
@@ -284,7 +351,10 @@ impl<'f> TreeBuilder<'f> {
                                     format!("duplicate key `{name}`"),
                                 )
                                 .with_label("written again here")
-                                .with_hint(format!("`{name}` is first set on line {}; keep one of them", first.line)),
+                                .with_hint(format!(
+                                    "`{name}` is first set on line {}; keep one of them",
+                                    first.line
+                                )),
                             );
                         }
                         None => entries.push((key, node)),
@@ -299,7 +369,10 @@ impl<'f> TreeBuilder<'f> {
 fn count_nodes(node: &YamlNode) -> usize {
     1 + match &node.value {
         YamlValue::Seq(items) => items.iter().map(count_nodes).sum(),
-        YamlValue::Map(entries) => entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
+        YamlValue::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| count_nodes(k) + count_nodes(v))
+            .sum(),
         _ => 0,
     }
 }
@@ -313,31 +386,36 @@ fn resolve_scalar(text: &str, style: ScalarStyle) -> YamlValue {
         "" | "~" | "null" | "Null" | "NULL" => return YamlValue::Null,
         "true" | "True" | "TRUE" => return YamlValue::Bool(true),
         "false" | "False" | "FALSE" => return YamlValue::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return YamlValue::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return YamlValue::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return YamlValue::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return YamlValue::Float(f64::NAN),
         _ => {}
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return YamlValue::Int(i);
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return YamlValue::Int(i);
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return YamlValue::Int(i);
-        }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return YamlValue::Int(i);
     }
-    let looks_numeric = text.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
+    let looks_numeric = text
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
     if looks_numeric {
         if let Ok(i) = text.parse::<i64>() {
             return YamlValue::Int(i);
         }
-        let is_float_syntax = text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
-        if is_float_syntax {
-            if let Ok(f) = text.parse::<f64>() {
-                return YamlValue::Float(f);
-            }
+        let is_float_syntax = text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+        if is_float_syntax && let Ok(f) = text.parse::<f64>() {
+            return YamlValue::Float(f);
         }
     }
     YamlValue::String(text.to_owned())
@@ -357,7 +435,9 @@ mod tests {
     #[test]
     fn scalars_resolve_with_the_core_schema() {
         let doc = parse_ok("a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: hello\ng: 0x10\n");
-        let YamlValue::Map(entries) = doc.value else { panic!("not a map") };
+        let YamlValue::Map(entries) = doc.value else {
+            panic!("not a map")
+        };
         let values: Vec<_> = entries.into_iter().map(|(_, v)| v.value).collect();
         assert_eq!(
             values,
@@ -376,10 +456,18 @@ mod tests {
     #[test]
     fn every_node_knows_its_line_and_column() {
         let doc = parse_ok("nodes:\n  a:\n    needs: [b, c]\n");
-        let YamlValue::Map(top) = &doc.value else { panic!() };
-        let YamlValue::Map(nodes) = &top[0].1.value else { panic!() };
-        let YamlValue::Map(a) = &nodes[0].1.value else { panic!() };
-        let YamlValue::Seq(needs) = &a[0].1.value else { panic!() };
+        let YamlValue::Map(top) = &doc.value else {
+            panic!()
+        };
+        let YamlValue::Map(nodes) = &top[0].1.value else {
+            panic!()
+        };
+        let YamlValue::Map(a) = &nodes[0].1.value else {
+            panic!()
+        };
+        let YamlValue::Seq(needs) = &a[0].1.value else {
+            panic!()
+        };
         assert_eq!((needs[1].span.line, needs[1].span.col), (3, 16));
         assert_eq!(needs[1].as_str(), Some("c"));
     }
@@ -409,7 +497,11 @@ mod tests {
     fn billion_laughs_is_an_error_not_an_explosion() {
         let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..9 {
-            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
             text.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
         let file = SourceFile::new("lol.yaml", text);
@@ -422,7 +514,9 @@ mod tests {
     fn non_ascii_text_keeps_byte_offsets_right() {
         let file = SourceFile::new("u.yaml", "é: ünï\nb: x\n");
         let (doc, _) = parse(&file);
-        let YamlValue::Map(entries) = doc.unwrap().value else { panic!() };
+        let YamlValue::Map(entries) = doc.unwrap().value else {
+            panic!()
+        };
         let v = &entries[0].1;
         assert_eq!(&file.text()[v.span.start..v.span.end], "ünï");
         assert_eq!((entries[1].0.span.line, entries[1].0.span.col), (2, 1));

@@ -1,9 +1,9 @@
 //! The loader against fixture files: valid ones load, invalid ones produce exactly the golden
 //! diagnostics (every problem at once, each with its location and hint).
 
+use relavium_runtime::SourceFile;
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
 use relavium_runtime::workflow::NodeKind;
-use relavium_runtime::SourceFile;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
@@ -14,9 +14,18 @@ fn agents() -> InMemoryAgents {
     let mut agents = InMemoryAgents::default();
     for entry in std::fs::read_dir(fixtures().join("agents")).unwrap() {
         let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().trim_end_matches(".agent.yaml").to_owned();
+        let name = path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches(".agent.yaml")
+            .to_owned();
         let text = std::fs::read_to_string(&path).unwrap();
-        agents.0.insert(name.clone(), SourceFile::new(format!("agents/{name}.agent.yaml"), text));
+        agents.0.insert(
+            name.clone(),
+            SourceFile::new(format!("agents/{name}.agent.yaml"), text),
+        );
     }
     agents
 }
@@ -47,7 +56,10 @@ fn the_full_fixture_has_the_expected_shape() {
     let notes = workflow.node_index("notes").unwrap();
     assert_eq!(workflow.graph.needs(notes).len(), 2);
     let NodeKind::Agent(step) = &workflow.node(notes).kind;
-    assert_eq!(step.prompt.nodes, vec!["risks".to_string(), "summarize".to_string()]);
+    assert_eq!(
+        step.prompt.nodes,
+        vec!["risks".to_string(), "summarize".to_string()]
+    );
     let NodeKind::Agent(summarize) = &workflow.node(0).kind;
     assert_eq!(summarize.agent.as_ref().unwrap().max_tokens, Some(256));
     assert_eq!(workflow.outputs[0].name.value, "notes");
@@ -65,7 +77,12 @@ fn invalid_fixtures_report_every_problem_with_its_location() {
     for name in names {
         let file = source("invalid", &name);
         let diags = load_workflow(&file, &agents()).expect_err(&name);
-        let rendered: String = diags.into_sorted().iter().map(|d| d.render_plain()).collect::<Vec<_>>().join("\n");
+        let rendered: String = diags
+            .into_sorted()
+            .iter()
+            .map(|d| d.render_plain())
+            .collect::<Vec<_>>()
+            .join("\n");
         insta::assert_snapshot!(name.trim_end_matches(".relavium.yaml").to_owned(), rendered);
     }
 }
@@ -75,14 +92,33 @@ fn unknown_need_and_cycle_are_both_reported_with_locations() {
     let file = source("invalid", "unknown-need-and-cycle.relavium.yaml");
     let diags = load_workflow(&file, &agents()).unwrap_err().into_sorted();
     let lines: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
-    assert!(lines.iter().any(|l| l.starts_with("invalid/unknown-need-and-cycle.relavium.yaml:8:16: error[E0007]")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("error[E0008]") && l.contains("cycle")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .starts_with("invalid/unknown-need-and-cycle.relavium.yaml:8:16: error[E0007]")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("error[E0008]") && l.contains("cycle")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
 fn an_agent_reading_an_undeclared_input_is_reported_at_the_node() {
     let text = "relavium: 1\nname: a\nnodes:\n  n:\n    agent: writer\n    prompt: hi\n";
-    let diags = load_workflow(&SourceFile::new("a.yaml", text), &agents()).unwrap_err().into_sorted();
+    let diags = load_workflow(&SourceFile::new("a.yaml", text), &agents())
+        .unwrap_err()
+        .into_sorted();
     assert_eq!(diags.len(), 1);
-    assert!(diags[0].to_string().starts_with("a.yaml:4:3: error[E0011]: agent `writer` used by node `n` reads `inputs.audience`"), "{}", diags[0]);
+    assert!(
+        diags[0].to_string().starts_with(
+            "a.yaml:4:3: error[E0011]: agent `writer` used by node `n` reads `inputs.audience`"
+        ),
+        "{}",
+        diags[0]
+    );
 }

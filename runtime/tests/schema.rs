@@ -6,7 +6,8 @@ use std::path::Path;
 #[test]
 fn the_published_event_schema_is_up_to_date() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/run-event.schema.json");
-    let generated = serde_json::to_string_pretty(&relavium_runtime::event::event_schema()).unwrap() + "\n";
+    let generated =
+        serde_json::to_string_pretty(&relavium_runtime::event::event_schema()).unwrap() + "\n";
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }

@@ -2,7 +2,9 @@
 
 use relavium_runtime::event::{ErrorInfo, EventKind, Timestamp};
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
-use relavium_runtime::state::{Action, Input, NodeStatus, NodeTask, RunMachine, RunStatus, parse_input_value, resolve_inputs};
+use relavium_runtime::state::{
+    Action, Input, NodeStatus, NodeTask, RunMachine, RunStatus, parse_input_value, resolve_inputs,
+};
 use relavium_runtime::{ModelRef, SourceFile, Usage, Workflow};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -56,18 +58,34 @@ fn events(actions: &[Action]) -> Vec<&'static str> {
 }
 
 fn tasks(actions: &[Action]) -> Vec<&NodeTask> {
-    actions.iter().filter_map(|a| if let Action::StartNode(t) = a { Some(t) } else { None }).collect()
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::StartNode(t) = a {
+                Some(t)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn usage(n: u64) -> Usage {
-    Usage { input_tokens: n, output_tokens: n, ..Usage::default() }
+    Usage {
+        input_tokens: n,
+        output_tokens: n,
+        ..Usage::default()
+    }
 }
 
 #[test]
 fn a_diamond_runs_its_roots_together_then_the_join() {
     let mut m = machine(DIAMOND);
     let start = m.step(Input::Start, t(0));
-    assert_eq!(events(&start), ["run:started", "node:started", "node:started"]);
+    assert_eq!(
+        events(&start),
+        ["run:started", "node:started", "node:started"]
+    );
     let started = tasks(&start);
     assert_eq!(started.len(), 2);
     assert_eq!(started[0].call.prompt, "Left about actors");
@@ -75,22 +93,51 @@ fn a_diamond_runs_its_roots_together_then_the_join() {
     assert_eq!(started[1].call.prompt, "Right, calm");
     assert_eq!(started[1].call.model.to_string(), "scripted/right");
 
-    let left = m.step(Input::NodeSucceeded { node: 0, attempt: 1, output: json!("L"), usage: usage(1) }, t(5));
+    let left = m.step(
+        Input::NodeSucceeded {
+            node: 0,
+            attempt: 1,
+            output: json!("L"),
+            usage: usage(1),
+        },
+        t(5),
+    );
     assert_eq!(events(&left), ["node:completed"]);
     assert!(tasks(&left).is_empty(), "the join must wait for both needs");
     assert!(left.contains(&Action::StopNode { node: 0 }));
 
-    let right = m.step(Input::NodeSucceeded { node: 1, attempt: 1, output: json!("R"), usage: usage(2) }, t(7));
+    let right = m.step(
+        Input::NodeSucceeded {
+            node: 1,
+            attempt: 1,
+            output: json!("R"),
+            usage: usage(2),
+        },
+        t(7),
+    );
     assert_eq!(events(&right), ["node:completed", "node:started"]);
     assert_eq!(tasks(&right)[0].call.prompt, "Join L + R");
 
-    let join = m.step(Input::NodeSucceeded { node: 2, attempt: 1, output: json!("J"), usage: usage(3) }, t(10));
+    let join = m.step(
+        Input::NodeSucceeded {
+            node: 2,
+            attempt: 1,
+            output: json!("J"),
+            usage: usage(3),
+        },
+        t(10),
+    );
     assert_eq!(events(&join), ["node:completed", "run:completed"]);
-    let Some(Action::Finish(outcome)) = join.last() else { panic!("no finish: {join:?}") };
+    let Some(Action::Finish(outcome)) = join.last() else {
+        panic!("no finish: {join:?}")
+    };
     assert_eq!(outcome.status, RunStatus::Completed);
     assert_eq!(outcome.outputs["result"], json!("J!"));
     assert_eq!(outcome.usage.total_tokens(), 12);
-    let Some(Action::Emit(EventKind::RunCompleted(done))) = join.iter().find(|a| matches!(a, Action::Emit(EventKind::RunCompleted(_)))) else {
+    let Some(Action::Emit(EventKind::RunCompleted(done))) = join
+        .iter()
+        .find(|a| matches!(a, Action::Emit(EventKind::RunCompleted(_))))
+    else {
         panic!()
     };
     assert_eq!(done.duration_ms, 10);
@@ -102,19 +149,41 @@ fn a_failure_cancels_running_nodes_skips_waiting_ones_and_fails_the_run() {
     let mut m = machine(DIAMOND);
     m.step(Input::Start, t(0));
     let failed = m.step(
-        Input::NodeFailed { node: 0, attempt: 1, error: ErrorInfo::new("llm.server_error", "boom") },
+        Input::NodeFailed {
+            node: 0,
+            attempt: 1,
+            error: ErrorInfo::new("llm.server_error", "boom"),
+        },
         t(3),
     );
-    assert_eq!(events(&failed), ["node:failed", "node:cancelled", "node:skipped", "run:failed"]);
+    assert_eq!(
+        events(&failed),
+        [
+            "node:failed",
+            "node:cancelled",
+            "node:skipped",
+            "run:failed"
+        ]
+    );
     assert!(failed.contains(&Action::StopNode { node: 1 }));
-    let Some(Action::Finish(outcome)) = failed.last() else { panic!() };
+    let Some(Action::Finish(outcome)) = failed.last() else {
+        panic!()
+    };
     assert_eq!(outcome.status, RunStatus::Failed);
     assert_eq!(outcome.failed_node.as_deref(), Some("left"));
     assert_eq!(m.node_status(1), NodeStatus::Cancelled);
     assert_eq!(m.node_status(2), NodeStatus::Skipped);
 
     // A late report from the cancelled node changes nothing.
-    let late = m.step(Input::NodeSucceeded { node: 1, attempt: 1, output: json!("R"), usage: usage(1) }, t(4));
+    let late = m.step(
+        Input::NodeSucceeded {
+            node: 1,
+            attempt: 1,
+            output: json!("R"),
+            usage: usage(1),
+        },
+        t(4),
+    );
     assert!(late.is_empty());
 }
 
@@ -122,9 +191,42 @@ fn a_failure_cancels_running_nodes_skips_waiting_ones_and_fails_the_run() {
 fn duplicate_and_stale_reports_are_ignored() {
     let mut m = machine(DIAMOND);
     m.step(Input::Start, t(0));
-    assert!(!m.step(Input::NodeSucceeded { node: 0, attempt: 1, output: json!("L"), usage: usage(1) }, t(1)).is_empty());
-    assert!(m.step(Input::NodeSucceeded { node: 0, attempt: 1, output: json!("L"), usage: usage(1) }, t(2)).is_empty());
-    assert!(m.step(Input::NodeSucceeded { node: 1, attempt: 7, output: json!("R"), usage: usage(1) }, t(2)).is_empty());
+    assert!(
+        !m.step(
+            Input::NodeSucceeded {
+                node: 0,
+                attempt: 1,
+                output: json!("L"),
+                usage: usage(1)
+            },
+            t(1)
+        )
+        .is_empty()
+    );
+    assert!(
+        m.step(
+            Input::NodeSucceeded {
+                node: 0,
+                attempt: 1,
+                output: json!("L"),
+                usage: usage(1)
+            },
+            t(2)
+        )
+        .is_empty()
+    );
+    assert!(
+        m.step(
+            Input::NodeSucceeded {
+                node: 1,
+                attempt: 7,
+                output: json!("R"),
+                usage: usage(1)
+            },
+            t(2)
+        )
+        .is_empty()
+    );
     assert!(m.step(Input::Start, t(3)).is_empty());
 }
 
@@ -137,10 +239,17 @@ fn a_render_failure_fails_the_node_before_any_call() {
         );
         let mut given = Map::new();
         given.insert("cfg".into(), json!({}));
-        RunMachine::new(wf.clone(), resolve_inputs(&wf, given).unwrap(), ModelRef::parse("scripted/echo").unwrap())
+        RunMachine::new(
+            wf.clone(),
+            resolve_inputs(&wf, given).unwrap(),
+            ModelRef::parse("scripted/echo").unwrap(),
+        )
     };
     let actions = m.step(Input::Start, t(0));
-    assert_eq!(events(&actions), ["run:started", "node:started", "node:failed", "run:failed"]);
+    assert_eq!(
+        events(&actions),
+        ["run:started", "node:started", "node:failed", "run:failed"]
+    );
     assert!(tasks(&actions).is_empty());
 }
 
@@ -148,15 +257,31 @@ fn a_render_failure_fails_the_node_before_any_call() {
 fn a_long_chain_schedules_one_node_at_a_time() {
     let mut text = String::from("relavium: 1\nname: chain\nnodes:\n  n0:\n    prompt: start\n");
     for i in 1..200 {
-        text.push_str(&format!("  n{i}:\n    needs: [n{}]\n    prompt: \"after {{{{ nodes.n{}.output }}}}\"\n", i - 1, i - 1));
+        text.push_str(&format!(
+            "  n{i}:\n    needs: [n{}]\n    prompt: \"after {{{{ nodes.n{}.output }}}}\"\n",
+            i - 1,
+            i - 1
+        ));
     }
-    let mut m = RunMachine::new(workflow(&text), Map::new(), ModelRef::parse("scripted/echo").unwrap());
+    let mut m = RunMachine::new(
+        workflow(&text),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
     let mut actions = m.step(Input::Start, t(0));
     for i in 0..200 {
         let started = tasks(&actions);
         assert_eq!(started.len(), 1);
         assert_eq!(started[0].node_index, i);
-        actions = m.step(Input::NodeSucceeded { node: i, attempt: 1, output: json!(i), usage: usage(0) }, t(i as u64));
+        actions = m.step(
+            Input::NodeSucceeded {
+                node: i,
+                attempt: 1,
+                output: json!(i),
+                usage: usage(0),
+            },
+            t(i as u64),
+        );
     }
     assert_eq!(m.status(), RunStatus::Completed);
 }
@@ -164,7 +289,14 @@ fn a_long_chain_schedules_one_node_at_a_time() {
 #[test]
 fn inputs_get_defaults_types_and_clear_problems() {
     let wf = workflow(DIAMOND);
-    let problems = resolve_inputs(&wf, Map::from_iter([("topc".to_string(), json!("x")), ("tone".to_string(), json!(3))])).unwrap_err();
+    let problems = resolve_inputs(
+        &wf,
+        Map::from_iter([
+            ("topc".to_string(), json!("x")),
+            ("tone".to_string(), json!(3)),
+        ]),
+    )
+    .unwrap_err();
     assert_eq!(
         problems,
         vec![
@@ -173,8 +305,17 @@ fn inputs_get_defaults_types_and_clear_problems() {
             "input `tone` must be a string, got 3".to_string(),
         ]
     );
-    let wf = workflow("relavium: 1\nname: n\ninputs:\n  n: integer\n  s: string\nnodes:\n  a:\n    prompt: \"{{ inputs.n }}\"\n");
+    let wf = workflow(
+        "relavium: 1\nname: n\ninputs:\n  n: integer\n  s: string\nnodes:\n  a:\n    prompt: \"{{ inputs.n }}\"\n",
+    );
     assert_eq!(parse_input_value(&wf, "n", "3").unwrap(), json!(3));
-    assert_eq!(parse_input_value(&wf, "s", "3").unwrap(), Value::String("3".into()));
-    assert!(parse_input_value(&wf, "n", "three").unwrap_err().contains("must be an integer"));
+    assert_eq!(
+        parse_input_value(&wf, "s", "3").unwrap(),
+        Value::String("3".into())
+    );
+    assert!(
+        parse_input_value(&wf, "n", "three")
+            .unwrap_err()
+            .contains("must be an integer")
+    );
 }

@@ -139,7 +139,9 @@ impl Script {
         if let Some(first) = diagnostics.iter().next() {
             return Err(first.to_string());
         }
-        let json = document.map(|d| d.to_json()).unwrap_or(serde_json::Value::Null);
+        let json = document
+            .map(|d| d.to_json())
+            .unwrap_or(serde_json::Value::Null);
         serde_json::from_value(json).map_err(|e| format!("{name}: invalid script: {e}"))
     }
 }
@@ -159,15 +161,23 @@ impl ScriptedProvider {
 
     /// A provider that echoes every prompt back, paced by [`ECHO_DELAY`].
     pub fn echo() -> ScriptedProvider {
-        ScriptedProvider::new(Script { delay_ms: 0, otherwise: Otherwise::Echo, responses: Vec::new() })
-            .with_echo_delay(ECHO_DELAY)
+        ScriptedProvider::new(Script {
+            delay_ms: 0,
+            otherwise: Otherwise::Echo,
+            responses: Vec::new(),
+        })
+        .with_echo_delay(ECHO_DELAY)
     }
 
     /// A provider that follows `script`.
     pub fn new(script: Script) -> ScriptedProvider {
         let uses = Mutex::new(vec![0; script.responses.len()]);
         let echo_delay = Duration::from_millis(script.delay_ms);
-        ScriptedProvider { script, uses, echo_delay }
+        ScriptedProvider {
+            script,
+            uses,
+            echo_delay,
+        }
     }
 
     /// Sets the pause between deltas when echoing.
@@ -177,12 +187,21 @@ impl ScriptedProvider {
     }
 
     fn pick(&self, request: &LlmRequest, prompt: &str) -> Option<ScriptedResponse> {
-        let mut uses = self.uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut uses = self
+            .uses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for (i, response) in self.script.responses.iter().enumerate() {
             let when = &response.when;
-            let matches = when.node.as_ref().is_none_or(|n| request.tags.get("node_id") == Some(n))
+            let matches = when
+                .node
+                .as_ref()
+                .is_none_or(|n| request.tags.get("node_id") == Some(n))
                 && when.model.as_ref().is_none_or(|m| &request.model == m)
-                && when.prompt_contains.as_ref().is_none_or(|s| prompt.contains(s.as_str()));
+                && when
+                    .prompt_contains
+                    .as_ref()
+                    .is_none_or(|s| prompt.contains(s.as_str()));
             let available = response.times.is_none_or(|t| uses[i] < t);
             if matches && available {
                 uses[i] += 1;
@@ -217,33 +236,54 @@ impl LlmProvider for ScriptedProvider {
             .chain(request.messages.iter().map(|m| m.text()))
             .collect::<Vec<_>>()
             .join("\n");
-        let (mut deltas, delay, usage, mut stop_reason, error) = match self.pick(&request, &prompt) {
+        let (mut deltas, delay, usage, mut stop_reason, error) = match self.pick(&request, &prompt)
+        {
             Some(response) => {
                 let deltas = response
                     .deltas
                     .clone()
                     .or_else(|| response.text.as_deref().map(words))
                     .unwrap_or_default();
-                let delay = Duration::from_millis(response.delay_ms.unwrap_or(self.script.delay_ms));
-                (deltas, delay, response.usage, response.stop_reason.unwrap_or(StopReason::EndTurn), response.error)
+                let delay =
+                    Duration::from_millis(response.delay_ms.unwrap_or(self.script.delay_ms));
+                (
+                    deltas,
+                    delay,
+                    response.usage,
+                    response.stop_reason.unwrap_or(StopReason::EndTurn),
+                    response.error,
+                )
             }
             None if self.script.otherwise == Otherwise::Error => {
                 let error = LlmError::new(
                     ErrorClass::InvalidRequest,
-                    format!("the script has no response for this call (model `{}`)", request.model),
+                    format!(
+                        "the script has no response for this call (model `{}`)",
+                        request.model
+                    ),
                 );
                 return Box::pin(futures::stream::iter([Err(error)]));
             }
             None => {
-                let last = request.messages.last().map(|m| m.text()).unwrap_or_default();
-                (words(&last), self.echo_delay, None, StopReason::EndTurn, None)
+                let last = request
+                    .messages
+                    .last()
+                    .map(|m| m.text())
+                    .unwrap_or_default();
+                (
+                    words(&last),
+                    self.echo_delay,
+                    None,
+                    StopReason::EndTurn,
+                    None,
+                )
             }
         };
-        if let Some(max) = request.max_tokens {
-            if deltas.len() > max as usize {
-                deltas.truncate(max as usize);
-                stop_reason = StopReason::MaxTokens;
-            }
+        if let Some(max) = request.max_tokens
+            && deltas.len() > max as usize
+        {
+            deltas.truncate(max as usize);
+            stop_reason = StopReason::MaxTokens;
         }
         let usage = match usage {
             Some(u) => Usage {
@@ -252,7 +292,11 @@ impl LlmProvider for ScriptedProvider {
                 cache_read_tokens: u.cache_read_tokens,
                 cache_write_tokens: u.cache_write_tokens,
             },
-            None => Usage { input_tokens: count_words(&prompt), output_tokens: deltas.len() as u64, ..Usage::default() },
+            None => Usage {
+                input_tokens: count_words(&prompt),
+                output_tokens: deltas.len() as u64,
+                ..Usage::default()
+            },
         };
         let text: String = deltas.concat();
         let response = LlmResponse {
@@ -266,7 +310,12 @@ impl LlmProvider for ScriptedProvider {
         match error {
             Some(e) => {
                 let streamed = e.after_deltas.min(deltas.len());
-                items.extend(deltas.into_iter().take(streamed).map(|d| Ok(StreamEvent::TextDelta(d))));
+                items.extend(
+                    deltas
+                        .into_iter()
+                        .take(streamed)
+                        .map(|d| Ok(StreamEvent::TextDelta(d))),
+                );
                 items.push(Err(LlmError {
                     class: e.class,
                     message: e.message,
@@ -296,7 +345,10 @@ mod tests {
     use super::*;
     use futures::StreamExt;
 
-    async fn collect(provider: &ScriptedProvider, request: LlmRequest) -> Vec<Result<StreamEvent, LlmError>> {
+    async fn collect(
+        provider: &ScriptedProvider,
+        request: LlmRequest,
+    ) -> Vec<Result<StreamEvent, LlmError>> {
         provider.stream(request).collect().await
     }
 
@@ -310,12 +362,17 @@ mod tests {
     async fn echo_streams_the_prompt_back_word_by_word() {
         let provider = ScriptedProvider::echo().with_echo_delay(Duration::ZERO);
         let items = collect(&provider, LlmRequest::new("echo", "hello big world")).await;
-        let deltas: Vec<_> = items.iter().filter_map(|i| match i {
-            Ok(StreamEvent::TextDelta(d)) => Some(d.as_str()),
-            _ => None,
-        }).collect();
+        let deltas: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                Ok(StreamEvent::TextDelta(d)) => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
         assert_eq!(deltas, ["hello ", "big ", "world"]);
-        let Some(Ok(StreamEvent::Finished(response))) = items.last() else { panic!("{items:?}") };
+        let Some(Ok(StreamEvent::Finished(response))) = items.last() else {
+            panic!("{items:?}")
+        };
         assert_eq!(response.text(), "hello big world");
         assert_eq!(response.usage.input_tokens, 3);
         assert_eq!(response.usage.output_tokens, 3);
@@ -330,10 +387,17 @@ mod tests {
         .unwrap();
         let provider = ScriptedProvider::new(script);
         let first = collect(&provider, tagged("x", "a")).await;
-        let Some(Err(error)) = first.last() else { panic!() };
-        assert_eq!((error.class, error.status, error.after_output), (ErrorClass::ServerError, Some(503), false));
+        let Some(Err(error)) = first.last() else {
+            panic!()
+        };
+        assert_eq!(
+            (error.class, error.status, error.after_output),
+            (ErrorClass::ServerError, Some(503), false)
+        );
         let second = collect(&provider, tagged("x", "a")).await;
-        let Some(Ok(StreamEvent::Finished(response))) = second.last() else { panic!() };
+        let Some(Ok(StreamEvent::Finished(response))) = second.last() else {
+            panic!()
+        };
         assert_eq!(response.text(), "second try");
         assert_eq!(response.usage.input_tokens, 7);
         let other = collect(&provider, tagged("x", "b")).await;
@@ -349,7 +413,9 @@ mod tests {
         .unwrap();
         let items = collect(&ScriptedProvider::new(script), LlmRequest::new("m", "p")).await;
         assert_eq!(items.len(), 3);
-        let Some(Err(error)) = items.last() else { panic!() };
+        let Some(Err(error)) = items.last() else {
+            panic!()
+        };
         assert!(error.after_output);
     }
 
@@ -359,7 +425,9 @@ mod tests {
         let mut request = LlmRequest::new("m", "a b c d e");
         request.max_tokens = Some(2);
         let items = collect(&provider, request).await;
-        let Some(Ok(StreamEvent::Finished(response))) = items.last() else { panic!() };
+        let Some(Ok(StreamEvent::Finished(response))) = items.last() else {
+            panic!()
+        };
         assert_eq!(response.text(), "a b ");
         assert_eq!(response.stop_reason, StopReason::MaxTokens);
     }
