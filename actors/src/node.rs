@@ -48,7 +48,9 @@ pub struct NodeArgs {
 /// The node actor's state.
 pub struct NodeState {
     task: NodeTask,
+    run_id: RunId,
     supervisor: ActorRef<SupervisorMsg>,
+    providers: Arc<ProviderRegistry>,
     clock: Arc<dyn Clock>,
     call: Option<RunningCall>,
     result: Option<Result<(Value, Usage), ErrorInfo>>,
@@ -95,15 +97,10 @@ impl NodeState {
 }
 
 impl NodeActor {
-    async fn start_call(
-        &self,
-        myself: &ActorRef<NodeMsg>,
-        state: &mut NodeState,
-        args_providers: &ProviderRegistry,
-        run_id: &RunId,
-    ) {
+    async fn start_call(&self, myself: &ActorRef<NodeMsg>, state: &mut NodeState) {
         let call = &state.task.call;
-        let provider = match args_providers.resolve(&call.model) {
+        let run_id = &state.run_id;
+        let provider = match state.providers.resolve(&call.model) {
             Ok(provider) => provider,
             Err(error) => {
                 state.fail(&format!("llm.{}", error.class.as_str()), error.message);
@@ -231,47 +228,34 @@ impl NodeActor {
     }
 }
 
-/// Starts the call from `post_start` (so the spawn is observed by a running actor).
-pub struct NodeStartup {
-    providers: Arc<ProviderRegistry>,
-    run_id: RunId,
-}
-
 impl Actor for NodeActor {
     type Msg = NodeMsg;
-    type State = (NodeState, Option<NodeStartup>);
+    type State = NodeState;
     type Arguments = NodeArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<NodeMsg>,
         args: NodeArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        let state = NodeState {
+    ) -> Result<NodeState, ActorProcessingErr> {
+        Ok(NodeState {
             task: args.task,
+            run_id: args.run_id,
             supervisor: args.supervisor,
+            providers: args.providers,
             clock: args.clock,
             call: None,
             result: None,
-        };
-        Ok((
-            state,
-            Some(NodeStartup {
-                providers: args.providers,
-                run_id: args.run_id,
-            }),
-        ))
+        })
     }
 
+    /// The call starts once the actor runs, so its spawn is supervised by a live parent.
     async fn post_start(
         &self,
         myself: ActorRef<NodeMsg>,
-        (state, startup): &mut Self::State,
+        state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(startup) = startup.take() {
-            self.start_call(&myself, state, &startup.providers, &startup.run_id)
-                .await;
-        }
+        self.start_call(&myself, state).await;
         Ok(())
     }
 
@@ -279,7 +263,7 @@ impl Actor for NodeActor {
         &self,
         _myself: ActorRef<NodeMsg>,
         message: NodeMsg,
-        (state, _): &mut Self::State,
+        state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             NodeMsg::Call(report) => self.on_call_report(state, report),
@@ -291,7 +275,7 @@ impl Actor for NodeActor {
         &self,
         _myself: ActorRef<NodeMsg>,
         event: SupervisionEvent,
-        (state, _): &mut Self::State,
+        state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         let is_our_call = |cell: &ractor::ActorCell| {
             state
@@ -314,7 +298,7 @@ impl Actor for NodeActor {
     async fn post_stop(
         &self,
         _myself: ActorRef<NodeMsg>,
-        (state, _): &mut Self::State,
+        state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         // Stopped mid-call (the run failed or was cancelled): abandon the call before we go.
         if let Some(call) = state.call.take() {
