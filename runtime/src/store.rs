@@ -133,6 +133,12 @@ impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<RunId, MemoryRun>>, StoreError> {
+        self.runs
+            .lock()
+            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))
+    }
 }
 
 /// Applies one event to a run summary and its node executions: the projection both stores share.
@@ -205,10 +211,7 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
 
 impl RunStore for MemoryStore {
     fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError> {
-        let mut runs = self
-            .runs
-            .lock()
-            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let mut runs = self.lock()?;
         // Check the whole batch first so it is all-or-nothing.
         let mut next: BTreeMap<&RunId, u64> = BTreeMap::new();
         for event in events {
@@ -261,10 +264,7 @@ impl RunStore for MemoryStore {
     }
 
     fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunSummary>, StoreError> {
-        let runs = self
-            .runs
-            .lock()
-            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let runs = self.lock()?;
         let mut list: Vec<RunSummary> = runs
             .values()
             .map(|r| r.summary.clone())
@@ -284,10 +284,7 @@ impl RunStore for MemoryStore {
     }
 
     fn get_run(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
-        let runs = self
-            .runs
-            .lock()
-            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let runs = self.lock()?;
         Ok(runs.get(run_id).map(|r| r.summary.clone()))
     }
 
@@ -297,10 +294,7 @@ impl RunStore for MemoryStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<RunEvent>, StoreError> {
-        let runs = self
-            .runs
-            .lock()
-            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let runs = self.lock()?;
         Ok(runs
             .get(run_id)
             .map(|r| {
@@ -315,10 +309,7 @@ impl RunStore for MemoryStore {
     }
 
     fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError> {
-        let runs = self
-            .runs
-            .lock()
-            .map_err(|_| StoreError::Backend("the store's lock is poisoned".into()))?;
+        let runs = self.lock()?;
         Ok(runs
             .get(run_id)
             .map(|r| r.nodes.clone())
