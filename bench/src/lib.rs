@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 pub fn chain(nodes: usize) -> Arc<Workflow> {
     let mut text = String::from("relavium: 1\nname: chain\nnodes:\n  n0:\n    prompt: start\n");
     for i in 1..nodes {
-        text.push_str(&format!("  n{i}:\n    needs: [n{p}]\n    prompt: \"after {{{{ nodes.n{p}.output }}}}\"\n", p = i - 1));
+        text.push_str(&format!(
+            "  n{i}:\n    needs: [n{p}]\n    prompt: \"after {{{{ nodes.n{p}.output }}}}\"\n",
+            p = i - 1
+        ));
     }
     parse(&text)
 }
@@ -27,22 +30,30 @@ pub fn fan_out(width: usize) -> Arc<Workflow> {
         text.push_str(&format!("  f{i}:\n    prompt: part {i}\n"));
         needs.push(format!("f{i}"));
     }
-    text.push_str(&format!("  join:\n    needs: [{}]\n    prompt: done\n", needs.join(", ")));
+    text.push_str(&format!(
+        "  join:\n    needs: [{}]\n    prompt: done\n",
+        needs.join(", ")
+    ));
     parse(&text)
 }
 
 fn parse(text: &str) -> Arc<Workflow> {
     let file = SourceFile::new("bench.relavium.yaml", text.to_owned());
-    Arc::new(load_workflow(&file, &InMemoryAgents::default()).expect("generated workflows are valid"))
+    Arc::new(
+        load_workflow(&file, &InMemoryAgents::default()).expect("generated workflows are valid"),
+    )
 }
 
 /// An engine over a fresh SQLite file in `dir`, answering every call with "ok" at once.
 pub fn engine(dir: &std::path::Path) -> Engine {
     let store = SqliteStore::open(&dir.join("bench.db")).expect("open the bench database");
-    let script = Script::parse("bench", "delay_ms: 0\nresponses:\n  - text: ok\n").expect("valid script");
+    let script =
+        Script::parse("bench", "delay_ms: 0\nresponses:\n  - text: ok\n").expect("valid script");
     let mut providers = ProviderRegistry::new();
     providers.register(Arc::new(ScriptedProvider::new(script)));
-    let config = EngineConfig { default_model: ModelRef::parse("scripted/bench").expect("valid model") };
+    let config = EngineConfig {
+        default_model: ModelRef::parse("scripted/bench").expect("valid model"),
+    };
     Engine::new(Arc::new(store), providers, config).expect("start the engine")
 }
 
@@ -50,7 +61,11 @@ pub fn engine(dir: &std::path::Path) -> Engine {
 pub async fn run_once(engine: &Engine, workflow: &Arc<Workflow>) -> Duration {
     let started = Instant::now();
     let handle = engine
-        .start_run(StartRun { workflow: Arc::clone(workflow), inputs: Default::default(), workflow_path: None })
+        .start_run(StartRun {
+            workflow: Arc::clone(workflow),
+            inputs: Default::default(),
+            workflow_path: None,
+        })
         .await
         .expect("start the run");
     let outcome = handle.outcome().await.expect("the run finishes");

@@ -362,8 +362,13 @@ impl Cx<'_> {
                 })
             }
             Err(error) => {
-                let span = match &error.range {
-                    Some(range) => self.offset_span(&source, &source.value[range.clone()]),
+                // minijinja's range may point one past the end ("unexpected end of input").
+                let snippet = error
+                    .range
+                    .as_ref()
+                    .and_then(|r| source.value.get(r.clone()));
+                let span = match snippet {
+                    Some(snippet) => self.offset_span(&source, snippet),
                     None => source.span,
                 };
                 self.report(

@@ -122,3 +122,20 @@ fn an_agent_reading_an_undeclared_input_is_reported_at_the_node() {
         diags[0]
     );
 }
+
+/// Found by the mutation test: minijinja reports an unterminated string with a range past the
+/// end of the template; that must be a diagnostic, not a panic.
+#[test]
+fn a_template_error_at_the_very_end_is_a_diagnostic() {
+    let text = "relavium: 1\nname: t\nnodes:\n  a:\n    prompt: \"{{ inputs.x' }}\"\n";
+    let diags = load_workflow(&SourceFile::new("t.yaml", text), &agents())
+        .unwrap_err()
+        .into_sorted();
+    assert_eq!(
+        diags[0].code,
+        relavium_runtime::DiagnosticCode::TemplateSyntax,
+        "{}",
+        diags[0]
+    );
+    assert_eq!(diags[0].span.line, 5);
+}
