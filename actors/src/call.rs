@@ -90,6 +90,11 @@ async fn drive(args: CallArgs) {
                     streamed = true;
                     CallReport::Delta(text)
                 }
+                // Tool calls arrive whole in `Finished`; their argument deltas are not shown to
+                // anyone yet (the tool loop comes with the engine issue).
+                Ok(StreamEvent::ToolCallStarted { .. } | StreamEvent::ToolCallDelta { .. }) => {
+                    continue;
+                }
                 Ok(StreamEvent::Finished(response)) => {
                     report_to(CallReport::Finished(response));
                     return;

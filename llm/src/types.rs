@@ -40,7 +40,7 @@ impl Message {
     pub fn text(&self) -> String {
         self.content
             .iter()
-            .map(|ContentPart::Text { text }| text.as_str())
+            .filter_map(ContentPart::as_text)
             .collect()
     }
 }
@@ -54,6 +54,55 @@ pub enum ContentPart {
         /// The text.
         text: String,
     },
+    /// The model asks for a tool to be called (in an assistant message).
+    ToolUse {
+        /// The call's id, echoed back in the matching [`ContentPart::ToolResult`].
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// The arguments, a JSON object.
+        input: serde_json::Value,
+    },
+    /// A tool's answer (in a user message).
+    ToolResult {
+        /// The id of the [`ContentPart::ToolUse`] it answers.
+        tool_use_id: String,
+        /// What the tool returned, as text.
+        content: String,
+        /// Whether the tool failed.
+        #[serde(default)]
+        is_error: bool,
+    },
+}
+
+impl ContentPart {
+    /// The text of a text part.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            ContentPart::Text { text } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// Its name (letters, digits, `_`, `-`).
+    pub name: String,
+    /// What it does, for the model.
+    pub description: Option<String>,
+    /// The JSON Schema of its arguments (an object schema).
+    pub input_schema: serde_json::Value,
+}
+
+/// Output constrained to a JSON Schema ("structured output").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseSchema {
+    /// A name for the schema (some providers require one).
+    pub name: String,
+    /// The JSON Schema the output must satisfy.
+    pub schema: serde_json::Value,
 }
 
 /// A request to a model.
@@ -71,6 +120,10 @@ pub struct LlmRequest {
     pub temperature: Option<f64>,
     /// Sequences that end generation.
     pub stop: Vec<String>,
+    /// Tools the model may call.
+    pub tools: Vec<ToolSpec>,
+    /// Constrain the answer to this JSON Schema.
+    pub response_schema: Option<ResponseSchema>,
     /// Labels for tracing and test scripts (`run_id`, `node_id`); never sent as prompt text.
     pub tags: BTreeMap<String, String>,
 }
@@ -85,6 +138,8 @@ impl LlmRequest {
             max_tokens: None,
             temperature: None,
             stop: Vec::new(),
+            tools: Vec::new(),
+            response_schema: None,
             tags: BTreeMap::new(),
         }
     }
@@ -104,11 +159,18 @@ pub struct LlmResponse {
 }
 
 impl LlmResponse {
+    /// The tool calls the model asked for, in order.
+    pub fn tool_calls(&self) -> impl Iterator<Item = &ContentPart> {
+        self.content
+            .iter()
+            .filter(|p| matches!(p, ContentPart::ToolUse { .. }))
+    }
+
     /// The response's text parts joined.
     pub fn text(&self) -> String {
         self.content
             .iter()
-            .map(|ContentPart::Text { text }| text.as_str())
+            .filter_map(ContentPart::as_text)
             .collect()
     }
 }
@@ -119,6 +181,22 @@ impl LlmResponse {
 pub enum StreamEvent {
     /// More text.
     TextDelta(String),
+    /// The model began a tool call (its arguments follow as deltas).
+    ToolCallStarted {
+        /// The call's position among this response's tool calls.
+        index: usize,
+        /// The call's id.
+        id: String,
+        /// The tool's name.
+        name: String,
+    },
+    /// More of a tool call's JSON arguments.
+    ToolCallDelta {
+        /// The call's position among this response's tool calls.
+        index: usize,
+        /// The next piece of the arguments' JSON text.
+        arguments: String,
+    },
     /// The whole response (its text is the concatenation of the deltas).
     Finished(LlmResponse),
 }

@@ -364,8 +364,10 @@ pub enum StopReason {
     StopSequence,
     /// It wants a tool called.
     ToolUse,
-    /// The provider filtered or refused the content.
+    /// The provider's content filter stopped the answer.
     ContentFilter,
+    /// The model declined to answer.
+    Refusal,
 }
 
 /// Payload of `llm:response`.

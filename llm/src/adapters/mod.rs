@@ -1,4 +1,5 @@
 //! Provider adapters. Each adapter owns its vendor's wire types privately; only the types of
 //! [`crate::types`] leave it.
 
+pub mod anthropic;
 pub mod scripted;

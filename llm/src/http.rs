@@ -1,0 +1,163 @@
+//! What every HTTP adapter shares: one client that never retries, timeouts that become
+//! classified errors, `retry-after` parsing, and turning a byte stream into SSE events.
+//!
+//! The client is built with `reqwest::retry::never()`: the engine's retry loop is the only one
+//! in the system, so a paid request is never re-sent behind our back. SSE is parsed with
+//! `eventsource-stream` over the response body (it does not reconnect, unlike
+//! `reqwest-eventsource`, which would re-POST a paid request).
+
+use crate::provider::LlmStream;
+use crate::types::{ErrorClass, LlmError};
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use std::time::Duration;
+
+/// Timeouts of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To establish the connection.
+    pub connect: Duration,
+    /// From sending the request to the response headers (time to first byte).
+    pub first_byte: Duration,
+    /// The longest silence allowed between two pieces of a streamed body.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(120),
+            idle: Duration::from_secs(90),
+        }
+    }
+}
+
+/// An HTTP client that never retries (one attempt per call).
+pub fn client(timeouts: Timeouts) -> Result<reqwest::Client, LlmError> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .retry(reqwest::retry::never())
+        .user_agent(concat!("relavium/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            LlmError::new(
+                ErrorClass::Configuration,
+                format!("failed to build the HTTP client: {e}"),
+            )
+        })
+}
+
+/// Classifies a transport error (no HTTP status).
+pub fn transport_error(error: &reqwest::Error, after_output: bool) -> LlmError {
+    let class = if error.is_timeout() {
+        ErrorClass::Timeout
+    } else {
+        ErrorClass::Network
+    };
+    // reqwest's Display includes the URL, never headers: no key can leak through it.
+    let mut e = LlmError::new(class, format!("the connection failed: {error}"));
+    e.after_output = after_output;
+    e
+}
+
+/// The `retry-after` header as a delay: seconds, or an HTTP date is ignored (we then back off
+/// on our own), and absurd values are capped at one hour.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+}
+
+/// Sends `request`, waiting at most `first_byte` for the response headers.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    first_byte: Duration,
+) -> Result<reqwest::Response, LlmError> {
+    match tokio::time::timeout(first_byte, request.send()).await {
+        Err(_) => Err(LlmError::new(
+            ErrorClass::Timeout,
+            format!("no response within {}s", first_byte.as_secs_f64()),
+        )),
+        Ok(Err(error)) => Err(transport_error(&error, false)),
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+/// Reads an error response's body (bounded) for classification.
+pub async fn error_body(response: reqwest::Response) -> String {
+    const LIMIT: usize = 64 * 1024;
+    match response.bytes().await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes[..bytes.len().min(LIMIT)]).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field (empty for none).
+    pub event: String,
+    /// The `data:` field.
+    pub data: String,
+}
+
+/// The response body as SSE events. A silence longer than `idle` and a broken connection are
+/// errors (classified as timeout / network); malformed UTF-8 is a malformed response.
+pub fn sse_events(
+    response: reqwest::Response,
+    idle: Duration,
+) -> impl Stream<Item = Result<SseEvent, LlmError>> + Send {
+    let events = response.bytes_stream().eventsource();
+    futures::stream::unfold(
+        (Box::pin(events), false),
+        move |(mut events, done)| async move {
+            if done {
+                return None;
+            }
+            match tokio::time::timeout(idle, events.next()).await {
+                Err(_) => Some((
+                    Err(LlmError::new(
+                        ErrorClass::Timeout,
+                        format!("the stream was silent for {}s", idle.as_secs_f64()),
+                    )),
+                    (events, true),
+                )),
+                Ok(None) => None,
+                Ok(Some(Ok(event))) => Some((
+                    Ok(SseEvent {
+                        event: event.event,
+                        data: event.data,
+                    }),
+                    (events, false),
+                )),
+                Ok(Some(Err(error))) => {
+                    let e = match error {
+                        eventsource_stream::EventStreamError::Transport(t) => {
+                            transport_error(&t, false)
+                        }
+                        other => LlmError::new(
+                            ErrorClass::MalformedResponse,
+                            format!("the event stream is malformed: {other}"),
+                        ),
+                    };
+                    Some((Err(e), (events, true)))
+                }
+            }
+        },
+    )
+}
+
+/// A stream that first runs `start` (the request) and then yields what it produced, so nothing
+/// is sent before the stream is first polled.
+pub fn deferred<F>(start: F) -> LlmStream
+where
+    F: std::future::Future<Output = Result<LlmStream, LlmError>> + Send + 'static,
+{
+    Box::pin(
+        futures::stream::once(start).flat_map(|result| match result {
+            Ok(stream) => stream,
+            Err(error) => Box::pin(futures::stream::iter([Err(error)])) as LlmStream,
+        }),
+    )
+}
