@@ -7,7 +7,7 @@
 //! `reqwest-eventsource`, which would re-POST a paid request).
 
 use crate::provider::LlmStream;
-use crate::types::{ErrorClass, LlmError};
+use crate::types::{ErrorClass, LlmError, StreamEvent};
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use std::time::Duration;
@@ -160,4 +160,53 @@ where
             Err(error) => Box::pin(futures::stream::iter([Err(error)])) as LlmStream,
         }),
     )
+}
+
+/// A vendor's decoder of one response's SSE events (pure: testable without HTTP).
+pub trait StreamDecoder: Send + 'static {
+    /// Handles one event; returns what to stream on, or the error that ends the stream.
+    fn on_event(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, LlmError>;
+    /// The final response, once the body ended (an error if it ended too early).
+    fn finish(self) -> Result<StreamEvent, LlmError>;
+    /// Whether text was already streamed.
+    fn has_output(&self) -> bool;
+}
+
+/// Runs SSE `events` through `decoder`, ending with `Finished` or the first error.
+pub fn decode_stream<D: StreamDecoder>(
+    events: std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, LlmError>> + Send>>,
+    decoder: D,
+) -> LlmStream {
+    type Pending = std::collections::VecDeque<Result<StreamEvent, LlmError>>;
+    let state = (events, Some(decoder), Pending::new());
+    Box::pin(futures::stream::unfold(
+        state,
+        |(mut events, mut decoder, mut pending)| async move {
+            loop {
+                if let Some(item) = pending.pop_front() {
+                    return Some((item, (events, decoder, pending)));
+                }
+                let current = decoder.as_mut()?;
+                match events.next().await {
+                    Some(Ok(event)) => match current.on_event(&event) {
+                        Ok(items) => pending.extend(items.into_iter().map(Ok)),
+                        Err(error) => {
+                            decoder = None;
+                            pending.push_back(Err(error));
+                        }
+                    },
+                    Some(Err(mut error)) => {
+                        error.after_output = current.has_output();
+                        decoder = None;
+                        pending.push_back(Err(error));
+                    }
+                    None => {
+                        if let Some(finished) = decoder.take().map(StreamDecoder::finish) {
+                            pending.push_back(finished);
+                        }
+                    }
+                }
+            }
+        },
+    ))
 }

@@ -2,4 +2,5 @@
 //! [`crate::types`] leave it.
 
 pub mod anthropic;
+pub mod openai;
 pub mod scripted;

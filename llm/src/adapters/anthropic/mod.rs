@@ -13,7 +13,6 @@ use crate::http::{self, SseEvent, Timeouts};
 use crate::provider::{LlmProvider, LlmStream};
 use crate::secrets::SecretSource;
 use crate::types::{ContentPart, ErrorClass, LlmError, LlmRequest, Role, StreamEvent};
-use futures::StreamExt;
 use relavium_runtime::Usage;
 use relavium_runtime::event::StopReason;
 use std::collections::HashMap;
@@ -205,6 +204,18 @@ pub(crate) struct Decoder {
     finished: bool,
 }
 
+impl http::StreamDecoder for Decoder {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, LlmError> {
+        Decoder::on_event(self, event)
+    }
+    fn finish(self) -> Result<StreamEvent, LlmError> {
+        Decoder::finish(self)
+    }
+    fn has_output(&self) -> bool {
+        self.builder.has_output()
+    }
+}
+
 impl Decoder {
     pub(crate) fn new(structured_tool: Option<String>) -> Decoder {
         Decoder {
@@ -386,49 +397,12 @@ impl LlmProvider for AnthropicProvider {
                 return Err(http_error(status, &headers, &body));
             }
             let events = http::sse_events(response, this.timeouts.idle);
-            Ok(decode_stream(Box::pin(events), Decoder::new(structured)))
+            Ok(http::decode_stream(
+                Box::pin(events),
+                Decoder::new(structured),
+            ))
         })
     }
-}
-
-/// Runs SSE events through `decoder`, ending with `Finished` or the first error.
-fn decode_stream(
-    events: std::pin::Pin<Box<dyn futures::Stream<Item = Result<SseEvent, LlmError>> + Send>>,
-    decoder: Decoder,
-) -> LlmStream {
-    type Pending = std::collections::VecDeque<Result<StreamEvent, LlmError>>;
-    let state = (events, Some(decoder), Pending::new());
-    Box::pin(futures::stream::unfold(
-        state,
-        |(mut events, mut decoder, mut pending)| async move {
-            loop {
-                if let Some(item) = pending.pop_front() {
-                    return Some((item, (events, decoder, pending)));
-                }
-                let current = decoder.as_mut()?;
-                match events.next().await {
-                    Some(Ok(event)) => match current.on_event(&event) {
-                        Ok(items) => pending.extend(items.into_iter().map(Ok)),
-                        Err(error) => {
-                            decoder = None;
-                            pending.push_back(Err(error));
-                        }
-                    },
-                    Some(Err(mut error)) => {
-                        error.after_output = current.builder.has_output();
-                        decoder = None;
-                        pending.push_back(Err(error));
-                    }
-                    None => {
-                        let finished = decoder.take().map(Decoder::finish);
-                        if let Some(item) = finished {
-                            pending.push_back(item);
-                        }
-                    }
-                }
-            }
-        },
-    ))
 }
 
 #[cfg(test)]
