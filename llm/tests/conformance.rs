@@ -7,6 +7,7 @@ mod support;
 
 use futures::StreamExt;
 use relavium_llm::adapters::anthropic::AnthropicProvider;
+use relavium_llm::adapters::gemini::GeminiProvider;
 use relavium_llm::adapters::openai::{Endpoint, MaxTokensField, OpenAiCompatProvider};
 use relavium_llm::http::Timeouts;
 use relavium_llm::secrets::{Secret, SecretSource, StaticSecrets};
@@ -80,6 +81,34 @@ fn adapters() -> Vec<Adapter> {
                 if let Some(system) = &request.system {
                     assert_eq!(recorded.body["messages"][0]["role"], "system");
                     assert_eq!(recorded.body["messages"][0]["content"], system.as_str());
+                }
+            },
+        },
+        Adapter {
+            name: "gemini",
+            make: |url, secrets, timeouts| {
+                Arc::new(GeminiProvider::new(url, secrets, timeouts).unwrap())
+            },
+            check_request: |recorded, request| {
+                assert_eq!(
+                    recorded.path,
+                    format!("/models/{}:streamGenerateContent?alt=sse", request.model)
+                );
+                assert_eq!(recorded.headers["x-goog-api-key"], KEY);
+                assert!(
+                    !recorded.path.contains(KEY),
+                    "the key must not travel in the URL"
+                );
+                assert_eq!(recorded.body["contents"][0]["role"], "user");
+                assert_eq!(
+                    recorded.body["generationConfig"]["maxOutputTokens"],
+                    request.max_tokens.unwrap()
+                );
+                if let Some(system) = &request.system {
+                    assert_eq!(
+                        recorded.body["systemInstruction"]["parts"][0]["text"],
+                        system.as_str()
+                    );
                 }
             },
         },
@@ -386,5 +415,76 @@ async fn nothing_is_sent_until_the_stream_is_polled() {
         tokio::task::yield_now().await;
         drop(stream);
         assert!(server.requests().is_empty(), "{}", adapter.name);
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_prompt_is_a_refusal_that_falls_back() {
+    let adapter = adapters().into_iter().find(|a| a.name == "gemini").unwrap();
+    let out = call(&adapter, "blocked", request()).await;
+    let error = out.error();
+    assert_eq!(error.class, ErrorClass::Refusal);
+    assert_eq!(error.decision(), ErrorDecision::FallBack);
+    assert!(error.message.contains("PROHIBITED_CONTENT"));
+}
+
+#[tokio::test]
+async fn tool_results_are_sent_back_in_each_api_s_shape() {
+    use relavium_llm::types::{Message, Role};
+    for adapter in adapters() {
+        let mut req = request();
+        req.tools = vec![weather_tool()];
+        req.messages = vec![
+            Message::user("Weather in Paris?"),
+            Message {
+                role: Role::Assistant,
+                content: vec![ContentPart::ToolUse {
+                    id: "call_1".into(),
+                    name: "get_weather".into(),
+                    input: json!({"city": "Paris"}),
+                }],
+            },
+            Message {
+                role: Role::User,
+                content: vec![ContentPart::ToolResult {
+                    tool_use_id: "call_1".into(),
+                    content: "18°C, clear".into(),
+                    is_error: false,
+                }],
+            },
+        ];
+        let out = call(&adapter, "text", req).await;
+        let body = &out.requests[0].body;
+        match adapter.name {
+            "anthropic" => {
+                assert_eq!(body["messages"][1]["content"][0]["type"], "tool_use");
+                assert_eq!(body["messages"][2]["content"][0]["type"], "tool_result");
+                assert_eq!(body["messages"][2]["content"][0]["tool_use_id"], "call_1");
+            }
+            "openai" => {
+                let messages = body["messages"].as_array().unwrap();
+                let call = messages.iter().find(|m| m["role"] == "assistant").unwrap();
+                assert_eq!(call["tool_calls"][0]["function"]["name"], "get_weather");
+                assert_eq!(
+                    call["tool_calls"][0]["function"]["arguments"],
+                    "{\"city\":\"Paris\"}"
+                );
+                let result = messages.iter().find(|m| m["role"] == "tool").unwrap();
+                assert_eq!(result["tool_call_id"], "call_1");
+                assert_eq!(result["content"], "18°C, clear");
+            }
+            "gemini" => {
+                assert_eq!(body["contents"][1]["role"], "model");
+                assert_eq!(
+                    body["contents"][1]["parts"][0]["functionCall"]["name"],
+                    "get_weather"
+                );
+                let response = &body["contents"][2]["parts"][0]["functionResponse"];
+                assert_eq!(response["name"], "get_weather");
+                assert_eq!(response["response"]["output"], "18°C, clear");
+            }
+            other => panic!("no expectations for {other}"),
+        }
+        assert_eq!(out.response().text(), "Hello, world!");
     }
 }

@@ -2,5 +2,6 @@
 //! [`crate::types`] leave it.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 pub mod scripted;
