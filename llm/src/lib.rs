@@ -14,7 +14,9 @@
 
 pub mod adapters;
 pub mod assemble;
+pub mod fallback;
 pub mod http;
+pub mod pricing;
 pub mod provider;
 pub mod secrets;
 pub mod types;
