@@ -19,6 +19,16 @@ pub(crate) fn database_path(flag: Option<&Path>) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The configuration file: `$RELAVIUM_HOME/config.yaml`, else the platform config directory
+/// (`~/.config/relavium/config.yaml` on Linux).
+pub(crate) fn config_path() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("RELAVIUM_HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(home).join("config.yaml"));
+    }
+    directories::ProjectDirs::from("dev", "relavium", "relavium")
+        .map(|d| d.config_dir().join("config.yaml"))
+}
+
 fn home_dir() -> Result<PathBuf, String> {
     if let Some(home) = std::env::var_os("RELAVIUM_HOME").filter(|h| !h.is_empty()) {
         return Ok(PathBuf::from(home));

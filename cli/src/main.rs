@@ -15,6 +15,9 @@ use relavium_actors::workspace::{LoadError, load_agent_file, load_workflow_file}
 use relavium_actors::{Engine, EngineConfig, EngineError, StartRun};
 use relavium_llm::ProviderRegistry;
 use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
+use relavium_llm::config::LlmConfig;
+use relavium_llm::http::Timeouts;
+use relavium_llm::secrets::EnvSecrets;
 use relavium_persistence::SqliteStore;
 use relavium_runtime::state::parse_input_value;
 use relavium_runtime::store::RunQuery;
@@ -33,6 +36,10 @@ struct Cli {
     /// The history database (default: $RELAVIUM_HOME/history.db, else the platform data directory).
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+
+    /// The configuration file (default: $RELAVIUM_HOME/config.yaml, else the platform config directory).
+    #[arg(long, global = true, value_name = "PATH", env = "RELAVIUM_CONFIG")]
+    config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -117,7 +124,7 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
         {
-            Ok(runtime) => runtime.block_on(async_main(cli.db, command)),
+            Ok(runtime) => runtime.block_on(async_main(cli.db, cli.config, command)),
             Err(e) => Err(Failure::new(
                 exit::INTERNAL,
                 format!("failed to start the async runtime: {e}"),
@@ -149,14 +156,29 @@ fn stderr_style_enabled() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-async fn async_main(db: Option<PathBuf>, command: Command) -> Result<u8, Failure> {
+async fn async_main(
+    db: Option<PathBuf>,
+    config: Option<PathBuf>,
+    command: Command,
+) -> Result<u8, Failure> {
     match command {
         Command::Run {
             file,
             inputs,
             json,
             script,
-        } => run(db.as_deref(), &file, &inputs, json, script.as_deref()).await,
+        } => {
+            let config = load_config(config.as_deref())?;
+            run(
+                db.as_deref(),
+                &config,
+                &file,
+                &inputs,
+                json,
+                script.as_deref(),
+            )
+            .await
+        }
         Command::List {
             json,
             limit,
@@ -168,7 +190,26 @@ async fn async_main(db: Option<PathBuf>, command: Command) -> Result<u8, Failure
     }
 }
 
-fn providers(script: Option<&Path>) -> Result<ProviderRegistry, Failure> {
+/// Reads the configuration file; a missing default file means the defaults.
+fn load_config(flag: Option<&Path>) -> Result<LlmConfig, Failure> {
+    let path = match flag {
+        Some(path) => path.to_path_buf(),
+        None => match home::config_path() {
+            Some(path) if path.exists() => path,
+            _ => return Ok(LlmConfig::default()),
+        },
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            format!("failed to read the configuration {}: {e}", path.display()),
+        )
+    })?;
+    LlmConfig::parse(&path.display().to_string(), &text)
+        .map_err(|e| Failure::new(exit::USAGE, format!("invalid configuration: {e}")))
+}
+
+fn providers(config: &LlmConfig, script: Option<&Path>) -> Result<ProviderRegistry, Failure> {
     let scripted = match script {
         None => ScriptedProvider::echo(),
         Some(path) => {
@@ -184,15 +225,25 @@ fn providers(script: Option<&Path>) -> Result<ProviderRegistry, Failure> {
         }
     };
     let mut registry = ProviderRegistry::new();
+    // Keys come from the environment at call time (the keychain joins it with `relavium keys`).
+    config
+        .register_providers(&mut registry, Arc::new(EnvSecrets), Timeouts::default())
+        .map_err(|e| Failure::new(exit::USAGE, format!("invalid configuration: {e}")))?;
     registry.register(Arc::new(scripted));
     Ok(registry)
 }
 
-fn engine(db: Option<&Path>, providers: ProviderRegistry) -> Result<Engine, Failure> {
+fn engine(
+    db: Option<&Path>,
+    providers: ProviderRegistry,
+    default_model: Option<ModelRef>,
+) -> Result<Engine, Failure> {
     let path = home::database_path(db).map_err(|e| Failure::new(exit::STORE, e))?;
     let store = SqliteStore::open(&path).map_err(|e| Failure::new(exit::STORE, e.to_string()))?;
-    let default_model =
-        ModelRef::parse(DEFAULT_MODEL).map_err(|e| Failure::new(exit::INTERNAL, e))?;
+    let default_model = match default_model {
+        Some(model) => model,
+        None => ModelRef::parse(DEFAULT_MODEL).map_err(|e| Failure::new(exit::INTERNAL, e))?,
+    };
     Engine::new(Arc::new(store), providers, EngineConfig { default_model }).map_err(engine_failure)
 }
 
@@ -239,6 +290,7 @@ fn load_failure(error: LoadError) -> Failure {
 
 async fn run(
     db: Option<&Path>,
+    config: &LlmConfig,
     file: &Path,
     raw_inputs: &[String],
     json: bool,
@@ -254,7 +306,7 @@ async fn run(
             parse_input_value(&workflow, key, value).map_err(|e| Failure::new(exit::USAGE, e))?;
         inputs.insert(key.to_owned(), value);
     }
-    let engine = engine(db, providers(script)?)?;
+    let engine = engine(db, providers(config, script)?, config.default_model.clone())?;
     let handle = engine
         .start_run(StartRun {
             workflow,
@@ -330,7 +382,7 @@ async fn list(
             )
         })?),
     };
-    let engine = engine(db, ProviderRegistry::new())?;
+    let engine = engine(db, ProviderRegistry::new(), None)?;
     let runs = engine
         .list_runs(RunQuery {
             limit: Some(limit),
@@ -356,7 +408,7 @@ async fn list(
 }
 
 async fn logs(db: Option<&Path>, run_id: String, json: bool) -> Result<u8, Failure> {
-    let engine = engine(db, ProviderRegistry::new())?;
+    let engine = engine(db, ProviderRegistry::new(), None)?;
     let run_id = RunId(run_id);
     engine
         .get_run(run_id.clone())

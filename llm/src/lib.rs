@@ -14,6 +14,7 @@
 
 pub mod adapters;
 pub mod assemble;
+pub mod config;
 pub mod fallback;
 pub mod http;
 pub mod pricing;

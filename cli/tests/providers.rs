@@ -1,0 +1,156 @@
+//! `relavium run` against a real HTTP provider adapter: a local server plays the Anthropic API
+//! (the configuration points the provider at it), the key comes from the environment, and the
+//! key is then searched for everywhere the run left traces: zero hits.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+const SENTINEL: &str = "sk-ant-sentinel-93c1d7e0";
+
+const SSE: &str = "event: message_start
+data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5-20250929\",\"stop_reason\":null,\"usage\":{\"input_tokens\":21,\"output_tokens\":1}}}
+
+event: content_block_start
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}
+
+event: content_block_delta
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Bonjour\"}}
+
+event: content_block_delta
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\", le monde.\"}}
+
+event: message_delta
+data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":6}}
+
+event: message_stop
+data: {\"type\":\"message_stop\"}
+
+";
+
+/// Serves `count` requests with the SSE reply; returns the port and the raw requests seen.
+fn serve(count: usize) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                head.push_str(&line);
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            log.lock()
+                .unwrap()
+                .push(head + &String::from_utf8_lossy(&body));
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{SSE}",
+                SSE.len()
+            );
+            stream.write_all(reply.as_bytes()).unwrap();
+        }
+    });
+    (port, seen)
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_on_anthropic_uses_the_key_and_leaves_it_nowhere() {
+    let (port, seen) = serve(1);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!("providers:\n  anthropic: {{ base_url: \"http://127.0.0.1:{port}\" }}\n"),
+    )
+    .unwrap();
+    let workflow = home.path().join("greet.relavium.yaml");
+    std::fs::write(
+        &workflow,
+        "relavium: 1\nname: greet\nnodes:\n  hello:\n    model: anthropic/claude-sonnet-4-5\n    prompt: Say hello in French.\noutputs:\n  text: \"{{ nodes.hello.output }}\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["run", workflow.to_str().unwrap(), "--json"])
+        .env("RELAVIUM_HOME", home.path())
+        .env("ANTHROPIC_API_KEY", SENTINEL)
+        .env("RELAVIUM_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "run:completed");
+    assert_eq!(last["payload"]["outputs"]["text"], "Bonjour, le monde.");
+    assert_eq!(last["payload"]["usage"]["inputTokens"], 21);
+    assert!(stdout.contains("\"type\":\"llm:delta\""));
+
+    // The key went where it belongs, once…
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        requests[0]
+            .to_ascii_lowercase()
+            .contains(&format!("x-api-key: {SENTINEL}"))
+    );
+    // …and nowhere else: not on stdout, not in the logs, not in any file of the home (database,
+    // WAL, configuration).
+    assert!(!stdout.contains(SENTINEL), "the key is in the NDJSON");
+    assert!(!stderr.contains(SENTINEL), "the key is in the logs");
+    for file in files_under(home.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        let found = bytes
+            .windows(SENTINEL.len())
+            .any(|w| w == SENTINEL.as_bytes());
+        assert!(!found, "the key is in {}", file.display());
+    }
+}
+
+#[test]
+fn a_missing_key_fails_the_node_with_a_clear_message() {
+    let home = tempfile::tempdir().unwrap();
+    let workflow = home.path().join("greet.relavium.yaml");
+    std::fs::write(&workflow, "relavium: 1\nname: greet\nnodes:\n  hello:\n    model: anthropic/claude-sonnet-4-5\n    prompt: hi\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["run", workflow.to_str().unwrap()])
+        .env("RELAVIUM_HOME", home.path())
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("RELAVIUM_ANTHROPIC_API_KEY")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no API key (set ANTHROPIC_API_KEY"),
+        "{stderr}"
+    );
+}
