@@ -17,7 +17,7 @@ use relavium_llm::ProviderRegistry;
 use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_llm::config::LlmConfig;
 use relavium_llm::http::Timeouts;
-use relavium_llm::secrets::EnvSecrets;
+use relavium_llm::secrets::{ChainedSecrets, EnvSecrets, KeychainSecrets, Secret, SecretSource};
 use relavium_persistence::SqliteStore;
 use relavium_runtime::state::parse_input_value;
 use relavium_runtime::store::RunQuery;
@@ -82,6 +82,11 @@ enum Command {
         #[arg(long)]
         workflow: Option<String>,
     },
+    /// Manage API keys in the OS keychain (never on the command line).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Print a recorded run's events.
     Logs {
         /// The run's id (from `relavium list`).
@@ -90,6 +95,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysAction {
+    /// Store a provider's key: read from standard input when piped, else from a hidden prompt.
+    Set {
+        /// The provider (`anthropic`, `openai`, `deepseek`, `gemini`, or a configured one).
+        provider: String,
+    },
+    /// Remove a provider's key from the keychain.
+    Remove {
+        /// The provider.
+        provider: String,
+    },
+    /// Show where each provider's key would come from (never the key itself).
+    List,
 }
 
 /// A failure with its exit code and what to tell the user.
@@ -120,6 +141,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Validate { files } => validate(&files),
+        Command::Keys { action } => keys(action),
         command => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -187,6 +209,7 @@ async fn async_main(
         } => list(db.as_deref(), json, limit, status, workflow).await,
         Command::Logs { run_id, json } => logs(db.as_deref(), run_id, json).await,
         Command::Validate { files } => validate(&files),
+        Command::Keys { action } => keys(action),
     }
 }
 
@@ -225,9 +248,9 @@ fn providers(config: &LlmConfig, script: Option<&Path>) -> Result<ProviderRegist
         }
     };
     let mut registry = ProviderRegistry::new();
-    // Keys come from the environment at call time (the keychain joins it with `relavium keys`).
+    // Keys are resolved at each call: the OS keychain first, then the environment.
     config
-        .register_providers(&mut registry, Arc::new(EnvSecrets), Timeouts::default())
+        .register_providers(&mut registry, secrets(), Timeouts::default())
         .map_err(|e| Failure::new(exit::USAGE, format!("invalid configuration: {e}")))?;
     registry.register(Arc::new(scripted));
     Ok(registry)
@@ -474,5 +497,102 @@ fn validate(files: &[PathBuf]) -> Result<u8, Failure> {
         ))
     } else {
         Ok(exit::OK)
+    }
+}
+
+/// Where keys come from: the OS keychain, then the environment (the headless fallback).
+fn secrets() -> Arc<dyn SecretSource> {
+    Arc::new(ChainedSecrets(vec![
+        Arc::new(KeychainSecrets),
+        Arc::new(EnvSecrets),
+    ]))
+}
+
+fn valid_provider(provider: &str) -> Result<(), Failure> {
+    let valid = !provider.is_empty()
+        && provider
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            exit::USAGE,
+            format!("`{provider}` is not a provider name (lower-case letters, digits, `-`, `_`)"),
+        ))
+    }
+}
+
+fn keys(action: KeysAction) -> Result<u8, Failure> {
+    let keychain = KeychainSecrets;
+    let mut stderr = std::io::stderr();
+    match action {
+        KeysAction::Set { provider } => {
+            valid_provider(&provider)?;
+            let value = if std::io::stdin().is_terminal() {
+                rpassword::prompt_password(format!("API key for {provider}: ")).map_err(|e| {
+                    Failure::new(exit::USAGE, format!("failed to read the key: {e}"))
+                })?
+            } else {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+                    Failure::new(
+                        exit::USAGE,
+                        format!("failed to read the key from stdin: {e}"),
+                    )
+                })?;
+                text
+            };
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    "no key given (pipe it on stdin or type it at the prompt)",
+                ));
+            }
+            keychain
+                .store(&provider, &Secret::new(value))
+                .map_err(|e| {
+                    let vars = EnvSecrets::variables(&provider).join(" or ");
+                    Failure::new(
+                        exit::STORE,
+                        format!("{e}\n  (on a machine without a keychain, set {vars} instead)"),
+                    )
+                })?;
+            let _ = writeln!(stderr, "stored the {provider} key in the keychain");
+            Ok(exit::OK)
+        }
+        KeysAction::Remove { provider } => {
+            valid_provider(&provider)?;
+            match keychain
+                .remove(&provider)
+                .map_err(|e| Failure::new(exit::STORE, e))?
+            {
+                true => {
+                    let _ = writeln!(stderr, "removed the {provider} key from the keychain");
+                    Ok(exit::OK)
+                }
+                false => Err(Failure::new(
+                    exit::NOT_FOUND,
+                    format!("no {provider} key in the keychain"),
+                )),
+            }
+        }
+        KeysAction::List => {
+            let mut stdout = std::io::stdout().lock();
+            for (provider, _) in relavium_llm::config::BUILT_IN {
+                let from_keychain = matches!(keychain.api_key(provider), Ok(Some(_)));
+                let from_env = EnvSecrets::variables(provider)
+                    .into_iter()
+                    .find(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+                let source = match (from_keychain, from_env) {
+                    (true, _) => "keychain".to_owned(),
+                    (false, Some(var)) => format!("environment ({var})"),
+                    (false, None) => "none".to_owned(),
+                };
+                write_line(&mut stdout, &format!("{provider:<10} {source}"));
+            }
+            Ok(exit::OK)
+        }
     }
 }

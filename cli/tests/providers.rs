@@ -154,3 +154,91 @@ fn a_missing_key_fails_the_node_with_a_clear_message() {
         "{stderr}"
     );
 }
+
+/// The whole keychain path on a real Secret Service (gnome-keyring on a private D-Bus session):
+/// `keys set` reads the key from stdin, `run` finds it in the keychain with no environment
+/// variable, and the key is in no file of the home afterwards. `.ci/run` installs gnome-keyring
+/// and dbus so CI always takes this path; elsewhere the test says why it cannot.
+#[test]
+#[allow(clippy::print_stderr)] // the skip reason, when this machine has no Secret Service
+fn a_key_stored_with_keys_set_is_used_from_the_keychain() {
+    let have = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("dbus-run-session") || !have("gnome-keyring-daemon") {
+        eprintln!(
+            "skipped: no Secret Service here (install the Debian packages dbus and gnome-keyring)"
+        );
+        return;
+    }
+    let (port, seen) = serve(1);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!("providers:\n  anthropic: {{ base_url: \"http://127.0.0.1:{port}\" }}\n"),
+    )
+    .unwrap();
+    let workflow = home.path().join("greet.relavium.yaml");
+    std::fs::write(&workflow, "relavium: 1\nname: greet\nnodes:\n  hello:\n    model: anthropic/claude-sonnet-4-5\n    prompt: hi\n").unwrap();
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key_file.path(), format!("{SENTINEL}\n")).unwrap();
+    let script = r#"echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+"$RELAVIUM" keys set anthropic < "$KEY_FILE" || exit 10
+"$RELAVIUM" keys list > "$HOME_DIR/list.txt" || exit 11
+"$RELAVIUM" run "$WORKFLOW" --json > "$HOME_DIR/run.ndjson" 2> "$HOME_DIR/run.log" || exit 12
+"$RELAVIUM" keys remove anthropic || exit 13"#;
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .env("RELAVIUM", env!("CARGO_BIN_EXE_relavium"))
+        .env("KEY_FILE", key_file.path())
+        .env("HOME_DIR", home.path())
+        .env("WORKFLOW", &workflow)
+        .env("RELAVIUM_HOME", home.path())
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("RELAVIUM_ANTHROPIC_API_KEY")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stderr}\n{}",
+        std::fs::read_to_string(home.path().join("run.log")).unwrap_or_default()
+    );
+    let list = std::fs::read_to_string(home.path().join("list.txt")).unwrap();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("anthropic") && l.ends_with("keychain")),
+        "{list}"
+    );
+    let run = std::fs::read_to_string(home.path().join("run.ndjson")).unwrap();
+    assert!(
+        run.lines()
+            .last()
+            .unwrap()
+            .contains("\"type\":\"run:completed\""),
+        "{run}"
+    );
+    let requests = seen.lock().unwrap().clone();
+    assert!(
+        requests[0]
+            .to_ascii_lowercase()
+            .contains(&format!("x-api-key: {SENTINEL}")),
+        "the keychain's key was sent"
+    );
+    assert!(!stderr.contains(SENTINEL));
+    for file in files_under(home.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes
+                .windows(SENTINEL.len())
+                .any(|w| w == SENTINEL.as_bytes()),
+            "the key is in {}",
+            file.display()
+        );
+    }
+}

@@ -117,3 +117,70 @@ mod tests {
         assert!(EnvSecrets::variables("gemini").contains(&"GOOGLE_API_KEY".to_string()));
     }
 }
+
+/// Several sources, asked in order; the first that has a key wins. A source that fails (a
+/// keychain with no service running) is skipped, so the next one can answer.
+#[derive(Clone)]
+pub struct ChainedSecrets(pub Vec<std::sync::Arc<dyn SecretSource>>);
+
+impl fmt::Debug for ChainedSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainedSecrets({} sources)", self.0.len())
+    }
+}
+
+impl SecretSource for ChainedSecrets {
+    fn api_key(&self, provider: &str) -> Result<Option<Secret>, String> {
+        for source in &self.0 {
+            match source.api_key(provider) {
+                Ok(Some(secret)) => return Ok(Some(secret)),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(provider, error = %e, "a secret source is unavailable"),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The OS keychain: service `relavium`, one entry per provider.
+#[cfg(feature = "keychain")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeychainSecrets;
+
+#[cfg(feature = "keychain")]
+impl KeychainSecrets {
+    /// The keychain service name entries are stored under.
+    pub const SERVICE: &'static str = "relavium";
+
+    fn entry(provider: &str) -> Result<keyring::Entry, String> {
+        keyring::Entry::new(Self::SERVICE, provider)
+            .map_err(|e| format!("the keychain is unavailable: {e}"))
+    }
+
+    /// Stores `secret` as `provider`'s key.
+    pub fn store(&self, provider: &str, secret: &Secret) -> Result<(), String> {
+        Self::entry(provider)?
+            .set_password(secret.expose())
+            .map_err(|e| format!("failed to store the key in the keychain: {e}"))
+    }
+
+    /// Removes `provider`'s key; `false` if there was none.
+    pub fn remove(&self, provider: &str) -> Result<bool, String> {
+        match Self::entry(provider)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(e) => Err(format!("failed to remove the key from the keychain: {e}")),
+        }
+    }
+}
+
+#[cfg(feature = "keychain")]
+impl SecretSource for KeychainSecrets {
+    fn api_key(&self, provider: &str) -> Result<Option<Secret>, String> {
+        match Self::entry(provider)?.get_password() {
+            Ok(value) => Ok(Some(Secret::new(value))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(format!("the keychain is unavailable: {e}")),
+        }
+    }
+}
