@@ -10,7 +10,7 @@
 use crate::call::{CallArgs, CallMsg, CallReport, ProviderCallActor};
 use crate::supervisor::{NodeReport, NodeReportKind, SupervisorMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use relavium_llm::{LlmRequest, Message, ProviderRegistry};
+use relavium_llm::{ErrorDecision, LlmError, LlmRequest, Message, ProviderRegistry};
 use relavium_runtime::event::{
     ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, LlmDelta, LlmRequestEvent,
     LlmResponseEvent, RunId,
@@ -61,6 +61,20 @@ struct RunningCall {
     call_id: String,
     started_at: Timestamp,
     model: String,
+}
+
+/// The engine's view of a provider error: its class as the kind, and whether another attempt
+/// may succeed (the class says retry, and no output was streamed yet).
+pub fn error_info(error: &LlmError) -> ErrorInfo {
+    let kind = format!("llm.{}", error.class.as_str());
+    let retry_after_ms = error
+        .retry_after
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if error.decision() == ErrorDecision::Retry {
+        ErrorInfo::transient(kind, error.to_string(), retry_after_ms)
+    } else {
+        ErrorInfo::new(kind, error.to_string())
+    }
 }
 
 /// The actor-tree name of a node attempt (`node:draft#1`).
@@ -188,8 +202,7 @@ impl NodeActor {
                 call.actor.stop(None);
             }
             CallReport::Failed(error) => {
-                let kind = format!("llm.{}", error.class.as_str());
-                state.result = Some(Err(ErrorInfo::new(kind, error.to_string())));
+                state.result = Some(Err(error_info(&error)));
                 call.actor.stop(None);
             }
         }

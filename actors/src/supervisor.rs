@@ -10,7 +10,14 @@
 //!   actor has stopped, so it is always the last event of the run, and it is made durable
 //!   before the run's outcome is handed to the caller.
 //!
-//! Retries and fallback will be decided here too (they arrive with the engine's next issue).
+//! - retry is a supervision decision: a failed attempt reaches the state machine, which applies
+//!   the node's `RetryPolicy` to transient failures (`ErrorInfo::retryable`: the LLM error
+//!   class says retry and no output was streamed yet, or the node actor crashed) and asks for
+//!   a retry after the policy's delay (at least the provider's `retry-after`); this actor adds
+//!   "equal jitter" (half to all of the delay), publishes `node:retrying`, and starts the next
+//!   attempt as a fresh node actor when the timer fires. Permanent failures fail the node at once.
+//!
+//! Fallback to the next provider of a chain arrives next, in the node actor.
 
 use crate::bus::EventHub;
 use crate::engine::EngineError;
@@ -18,14 +25,36 @@ use crate::node::{NodeActor, NodeArgs, NodeMsg, node_actor_name};
 use crate::writer::WriterHandle;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use relavium_llm::ProviderRegistry;
-use relavium_runtime::event::{ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, RunId};
+use relavium_runtime::event::{
+    ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, NodeRetrying, RunId,
+};
 use relavium_runtime::state::{Action, Input, NodeTask, RunMachine, RunOutcome};
 use relavium_runtime::workflow::NodeIndex;
 use relavium_runtime::{Clock, RunEvent, StoreError, Usage};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// "Equal jitter": a delay drawn from [half, all] of `delay_ms`, so retries of many runs do not
+/// arrive in lockstep, but never shorter than the provider's `retry-after`.
+fn jittered(delay_ms: u64, retry_after_ms: Option<u64>) -> u64 {
+    // A per-process random key hashed with the clock: enough randomness for spreading retries.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let random = std::collections::hash_map::RandomState::new().hash_one(nanos);
+    let half = delay_ms / 2;
+    let jittered = half
+        + if half == 0 {
+            0
+        } else {
+            random % (delay_ms - half + 1)
+        };
+    jittered.max(retry_after_ms.unwrap_or(0))
+}
 
 /// The actor-tree name of a run's supervisor.
 pub const RUN_ACTOR: &str = "run";
@@ -37,6 +66,13 @@ pub enum SupervisorMsg {
     Start,
     /// A node actor's report.
     Node(NodeReport),
+    /// A scheduled retry is due.
+    RetryDue {
+        /// The node.
+        node: NodeIndex,
+        /// The attempt to start.
+        attempt: u32,
+    },
 }
 
 /// A report from one node attempt.
@@ -90,6 +126,7 @@ pub struct SupervisorArgs {
 
 struct LiveNode {
     actor: ActorRef<NodeMsg>,
+    node: NodeIndex,
     node_id: String,
     attempt: u32,
     /// We asked it to stop (its result was taken, or the run no longer wants it).
@@ -108,8 +145,10 @@ pub struct SupervisorState {
     providers: Arc<ProviderRegistry>,
     outcome: Option<oneshot::Sender<Result<RunOutcome, EngineError>>>,
     sequence: u64,
-    nodes: HashMap<NodeIndex, LiveNode>,
-    by_actor: HashMap<ActorId, NodeIndex>,
+    /// Every node actor still alive, current or being stopped.
+    nodes: HashMap<ActorId, LiveNode>,
+    /// The actor of each node's current attempt.
+    current: HashMap<NodeIndex, ActorId>,
     terminal_event: Option<EventKind>,
     finished: Option<RunOutcome>,
     write_error: Option<StoreError>,
@@ -167,10 +206,36 @@ impl RunSupervisor {
                     }
                 }
                 Action::StopNode { node } => {
-                    if let Some(live) = state.nodes.get_mut(&node) {
+                    let live = state
+                        .current
+                        .remove(&node)
+                        .and_then(|id| state.nodes.get_mut(&id));
+                    if let Some(live) = live {
                         live.stopping = true;
                         live.actor.stop(None);
                     }
+                }
+                Action::ScheduleRetry {
+                    node,
+                    attempt,
+                    next_attempt,
+                    delay_ms,
+                    error,
+                } => {
+                    let delay = jittered(delay_ms, error.retry_after_ms);
+                    state.emit(EventKind::NodeRetrying(NodeRetrying {
+                        node_id: state.machine.workflow().node(node).id.value.clone(),
+                        attempt,
+                        next_attempt,
+                        delay_ms: delay,
+                        error,
+                    }));
+                    myself.send_after(Duration::from_millis(delay), move || {
+                        SupervisorMsg::RetryDue {
+                            node,
+                            attempt: next_attempt,
+                        }
+                    });
                 }
                 Action::Finish(outcome) => state.finished = Some(outcome),
             }
@@ -203,10 +268,11 @@ impl RunSupervisor {
         }));
         match Actor::spawn_linked(None, NodeActor, args, myself.get_cell()).await {
             Ok((actor, _)) => {
-                state.by_actor.insert(actor.get_id(), node);
+                state.current.insert(node, actor.get_id());
                 state.nodes.insert(
-                    node,
+                    actor.get_id(),
                     LiveNode {
+                        node,
                         actor,
                         node_id,
                         attempt,
@@ -236,7 +302,11 @@ impl RunSupervisor {
         state: &mut SupervisorState,
         report: NodeReport,
     ) {
-        let Some(live) = state.nodes.get_mut(&report.node) else {
+        let live = state
+            .current
+            .get(&report.node)
+            .and_then(|id| state.nodes.get_mut(id));
+        let Some(live) = live else {
             return;
         };
         if live.attempt != report.attempt || live.stopping {
@@ -284,12 +354,13 @@ impl RunSupervisor {
         id: ActorId,
         crash: Option<String>,
     ) {
-        let Some(node) = state.by_actor.remove(&id) else {
+        let Some(live) = state.nodes.remove(&id) else {
             return;
         };
-        let Some(live) = state.nodes.remove(&node) else {
-            return;
-        };
+        let node = live.node;
+        if state.current.get(&node) == Some(&id) {
+            state.current.remove(&node);
+        }
         for call in &live.open_calls {
             state.emit(EventKind::ActorStopped(ActorStopped {
                 actor: call.clone(),
@@ -315,7 +386,8 @@ impl RunSupervisor {
             let input = Input::NodeFailed {
                 node,
                 attempt: live.attempt,
-                error: ErrorInfo::new("engine.node_crashed", message),
+                // A crash may be a fluke of this attempt: worth another one.
+                error: ErrorInfo::transient("engine.node_crashed", message, None),
             };
             let actions = state.machine.step(input, state.clock.now());
             self.apply(myself, state, actions).await;
@@ -374,7 +446,7 @@ impl Actor for RunSupervisor {
             outcome: Some(args.outcome),
             sequence: 0,
             nodes: HashMap::new(),
-            by_actor: HashMap::new(),
+            current: HashMap::new(),
             terminal_event: None,
             finished: None,
             write_error: None,
@@ -393,6 +465,12 @@ impl Actor for RunSupervisor {
                 self.apply(&myself, state, actions).await;
             }
             SupervisorMsg::Node(report) => self.on_node_report(&myself, state, report).await,
+            SupervisorMsg::RetryDue { node, attempt } => {
+                let actions = state
+                    .machine
+                    .step(Input::RetryDue { node, attempt }, state.clock.now());
+                self.apply(&myself, state, actions).await;
+            }
         }
         Ok(())
     }

@@ -312,3 +312,93 @@ async fn many_runs_at_once_keep_their_own_sequences() {
     }
     assert_eq!(store.list_runs(&RunQuery::default()).unwrap().len(), 50);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_by_the_supervisor_until_success() {
+    let store = Arc::new(MemoryStore::new());
+    let provider = scripted(
+        "responses:\n  - when: { node: left }\n    times: 2\n    error: { class: server_error, status: 503 }\n  - text: fine\n",
+    );
+    let engine = engine_with(store.clone(), vec![provider]);
+    let wf = workflow(&DIAMOND.replace(
+        "nodes:\n",
+        "defaults:\n  retry: { attempts: 3, initial: 5ms, max: 20ms }\nnodes:\n",
+    ));
+    let handle = start(&engine, wf).await;
+    let run_id = handle.run_id().clone();
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+
+    let retrying: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::NodeRetrying(r) => {
+                Some((r.node_id.as_str(), r.attempt, r.next_attempt, r.delay_ms))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retrying.len(), 2, "{retrying:?}");
+    assert_eq!((retrying[0].1, retrying[0].2), (1, 2));
+    assert_eq!((retrying[1].1, retrying[1].2), (2, 3));
+    assert!(retrying.iter().all(|r| r.0 == "left" && r.3 <= 20));
+    assert!(
+        !types(&events).contains(&"node:failed"),
+        "retried attempts are not node failures"
+    );
+    let left_starts = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::NodeStarted(s) if s.node_id == "left"))
+        .count();
+    assert_eq!(left_starts, 3);
+    assert_actor_tree_closed(&events);
+    let sequence: Vec<u64> = events.iter().map(|e| e.sequence_number).collect();
+    assert_eq!(sequence, (1..=events.len() as u64).collect::<Vec<_>>());
+    let attempts: Vec<u32> = engine
+        .node_executions(run_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.node_id == "left")
+        .map(|n| n.attempt)
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stop_when_attempts_run_out() {
+    let provider = scripted(
+        "responses:\n  - when: { node: left }\n    error: { class: rate_limited, status: 429, retry_after_ms: 10 }\n  - text: fine\n",
+    );
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![provider]);
+    let wf = workflow(&DIAMOND.replace(
+        "nodes:\n",
+        "defaults:\n  retry: { attempts: 2, initial: 1ms }\nnodes:\n",
+    ));
+    let handle = start(&engine, wf).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.error.unwrap().kind, "llm.rate_limited");
+    let delays: Vec<u64> = events
+        .iter()
+        .filter_map(|e| {
+            if let EventKind::NodeRetrying(r) = &e.kind {
+                Some(r.delay_ms)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(delays.len(), 1);
+    assert!(delays[0] >= 10, "retry-after is the floor: {delays:?}");
+    assert_eq!(types(&events).last(), Some(&"run:failed"));
+    assert_actor_tree_closed(&events);
+}

@@ -110,6 +110,18 @@ impl ProgressPrinter {
                 p.node_id,
                 s.dim(&format!("cancelled: {}", p.reason))
             )],
+            EventKind::NodeRetrying(p) => vec![format!(
+                "  {} {} {}",
+                s.dim("↻"),
+                p.node_id,
+                s.dim(&format!(
+                    "attempt {} failed ({}); attempt {} in {}",
+                    p.attempt,
+                    p.error,
+                    p.next_attempt,
+                    seconds(p.delay_ms)
+                ))
+            )],
             EventKind::NodeSkipped(p) => vec![format!(
                 "  {} {} {}",
                 s.dim("-"),

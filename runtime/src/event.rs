@@ -133,6 +133,9 @@ pub enum EventKind {
     /// A node's attempt failed.
     #[serde(rename = "node:failed")]
     NodeFailed(NodeFailed),
+    /// A node's attempt failed with a transient error: another attempt follows after a delay.
+    #[serde(rename = "node:retrying")]
+    NodeRetrying(NodeRetrying),
     /// A node will not run.
     #[serde(rename = "node:skipped")]
     NodeSkipped(NodeSkipped),
@@ -166,6 +169,7 @@ impl EventKind {
             EventKind::NodeStarted(_) => "node:started",
             EventKind::NodeCompleted(_) => "node:completed",
             EventKind::NodeFailed(_) => "node:failed",
+            EventKind::NodeRetrying(_) => "node:retrying",
             EventKind::NodeSkipped(_) => "node:skipped",
             EventKind::NodeCancelled(_) => "node:cancelled",
             EventKind::LlmRequest(_) => "llm:request",
@@ -217,14 +221,36 @@ pub struct ErrorInfo {
     pub kind: String,
     /// A lower-case sentence.
     pub message: String,
+    /// Whether the failure is transient, so another attempt may succeed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+    /// How long the provider asked us to wait before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ErrorInfo {
-    /// An error of `kind` saying `message`.
+    /// A permanent error of `kind` saying `message`.
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> ErrorInfo {
         ErrorInfo {
             kind: kind.into(),
             message: message.into(),
+            retryable: false,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A transient error of `kind` saying `message`.
+    pub fn transient(
+        kind: impl Into<String>,
+        message: impl Into<String>,
+        retry_after_ms: Option<u64>,
+    ) -> ErrorInfo {
+        ErrorInfo {
+            kind: kind.into(),
+            message: message.into(),
+            retryable: true,
+            retry_after_ms,
         }
     }
 }
@@ -285,6 +311,22 @@ pub struct NodeFailed {
     /// The attempt that failed.
     pub attempt: u32,
     /// Why.
+    pub error: ErrorInfo,
+}
+
+/// Payload of `node:retrying`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRetrying {
+    /// The node.
+    pub node_id: String,
+    /// The attempt that failed.
+    pub attempt: u32,
+    /// The attempt that will follow.
+    pub next_attempt: u32,
+    /// How long until it starts.
+    pub delay_ms: u64,
+    /// Why the attempt failed.
     pub error: ErrorInfo,
 }
 

@@ -63,8 +63,9 @@ const WORKFLOW_KEYS: &[&str] = &[
 ];
 const WORKFLOW_LATER_KEYS: &[&str] = &["budget"];
 const INPUT_KEYS: &[&str] = &["type", "default", "description"];
-const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature"];
-const DEFAULTS_LATER_KEYS: &[&str] = &["fallback", "retry", "timeout"];
+const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature", "retry"];
+const DEFAULTS_LATER_KEYS: &[&str] = &["fallback", "timeout"];
+const RETRY_KEYS: &[&str] = &["attempts", "backoff", "initial", "max"];
 const NODE_KEYS: &[&str] = &[
     "description",
     "needs",
@@ -74,6 +75,7 @@ const NODE_KEYS: &[&str] = &[
     "prompt",
     "temperature",
     "max_tokens",
+    "retry",
 ];
 const NODE_LATER_KEYS: &[&str] = &[
     "tool",
@@ -83,7 +85,6 @@ const NODE_LATER_KEYS: &[&str] = &[
     "transform",
     "workflow",
     "when",
-    "retry",
     "timeout",
     "output_schema",
     "tools",
@@ -638,7 +639,79 @@ impl Cx<'_> {
             model: self.model(entries, "`defaults`"),
             max_tokens: self.max_tokens(entries, "`defaults`"),
             temperature: self.temperature(entries, "`defaults`"),
+            retry: Self::get(entries, "retry").and_then(|n| self.retry(n, "`defaults`")),
         }
+    }
+
+    /// `retry: { attempts: 3, backoff: exponential, initial: 500ms, max: 8s }` (every key
+    /// optional; missing ones take the defaults).
+    fn retry(&mut self, node: &YamlNode, owner: &str) -> Option<RetryPolicy> {
+        let what = format!("`retry` of {owner}");
+        let entries = self.map(node, &what)?;
+        self.check_keys(entries, &what, RETRY_KEYS, &[]);
+        let mut policy = RetryPolicy::default();
+        let mut ok = true;
+        if let Some(n) = Self::get(entries, "attempts") {
+            match n.value {
+                YamlValue::Int(i) if (1..=100).contains(&i) => policy.attempts = i as u32,
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`attempts` must be a whole number from 1 to 100",
+                    )
+                    .hint =
+                        Some("attempts count the first try: `attempts: 1` means no retry".into());
+                    ok = false;
+                }
+            }
+        }
+        if let Some(n) = Self::get(entries, "backoff") {
+            match n.as_str() {
+                Some("exponential") => policy.backoff = Backoff::Exponential,
+                Some("fixed") => policy.backoff = Backoff::Fixed,
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`backoff` must be `exponential` or `fixed`",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        for (key, slot) in [
+            ("initial", &mut policy.initial_ms),
+            ("max", &mut policy.max_ms),
+        ] {
+            if let Some(n) = Self::get(entries, key) {
+                match n.as_str().map(humantime::parse_duration) {
+                    Some(Ok(d)) if d.as_millis() <= 86_400_000 => *slot = d.as_millis() as u64,
+                    _ => {
+                        let d = Diagnostic::new(
+                            DiagnosticCode::InvalidValue,
+                            &self.file,
+                            n.span,
+                            format!("`{key}` is not a duration"),
+                        )
+                        .with_hint(
+                            "write a duration such as `500ms`, `8s` or `2m` (at most a day)",
+                        );
+                        self.diags.push(d);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if ok && policy.max_ms < policy.initial_ms {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                node.head_span(&self.file),
+                "`max` is shorter than `initial`",
+            );
+            ok = false;
+        }
+        ok.then_some(policy)
     }
 
     fn node(&mut self, key: &YamlNode, value: &YamlNode, agents: &dyn AgentSource) -> Option<Node> {
@@ -687,6 +760,7 @@ impl Cx<'_> {
         };
         let temperature = self.temperature(entries, &what);
         let max_tokens = self.max_tokens(entries, &what);
+        let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, &what));
         Some(Node {
             id,
             description,
@@ -698,6 +772,7 @@ impl Cx<'_> {
                 prompt: prompt?,
                 temperature,
                 max_tokens,
+                retry,
             }),
         })
     }

@@ -11,7 +11,7 @@
 use crate::event::*;
 use crate::money::Usage;
 use crate::template::TemplateEngine;
-use crate::workflow::{ModelRef, NodeIndex, NodeKind, Template, Workflow};
+use crate::workflow::{ModelRef, NodeIndex, NodeKind, RetryPolicy, Template, Workflow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub enum NodeStatus {
     Pending,
     /// An attempt is under way.
     Running,
+    /// An attempt failed; the next one waits for its delay.
+    Retrying,
     /// It produced its output.
     Succeeded,
     /// It failed.
@@ -131,6 +133,13 @@ pub enum Input {
         /// Why.
         error: ErrorInfo,
     },
+    /// The delay before a scheduled retry is over.
+    RetryDue {
+        /// The node.
+        node: NodeIndex,
+        /// The attempt to start.
+        attempt: u32,
+    },
 }
 
 /// What to do next.
@@ -144,6 +153,20 @@ pub enum Action {
     StopNode {
         /// The node.
         node: NodeIndex,
+    },
+    /// Feed [`Input::RetryDue`] back after about `delay_ms` (the caller may add jitter) and
+    /// publish `node:retrying` with the delay it chose.
+    ScheduleRetry {
+        /// The node.
+        node: NodeIndex,
+        /// The attempt that failed.
+        attempt: u32,
+        /// The attempt to start.
+        next_attempt: u32,
+        /// The delay the policy asks for (at least the provider's `retry-after`).
+        delay_ms: u64,
+        /// Why the attempt failed.
+        error: ErrorInfo,
     },
     /// The run is over.
     Finish(RunOutcome),
@@ -256,6 +279,7 @@ impl RunMachine {
                 attempt,
                 error,
             } => self.node_failed(node, attempt, error, now, &mut actions),
+            Input::RetryDue { node, attempt } => self.retry_due(node, attempt, now, &mut actions),
         }
         actions
     }
@@ -348,6 +372,19 @@ impl RunMachine {
         if !self.is_current(node, attempt) {
             return;
         }
+        let policy = self.retry_policy(node);
+        if error.retryable && attempt < policy.attempts {
+            self.nodes[node].status = NodeStatus::Retrying;
+            actions.push(Action::StopNode { node });
+            actions.push(Action::ScheduleRetry {
+                node,
+                attempt,
+                next_attempt: attempt + 1,
+                delay_ms: policy.delay_ms(attempt + 1, error.retry_after_ms),
+                error,
+            });
+            return;
+        }
         self.nodes[node].status = NodeStatus::Failed;
         actions.push(Action::StopNode { node });
         actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
@@ -356,6 +393,31 @@ impl RunMachine {
             error: error.clone(),
         })));
         self.fail(Some(node), error, now, actions);
+    }
+
+    /// The node's retry policy: its own, else the workflow's default, else the built-in one.
+    fn retry_policy(&self, node: NodeIndex) -> RetryPolicy {
+        let NodeKind::Agent(step) = &self.workflow.nodes[node].kind;
+        step.retry
+            .or(self.workflow.defaults.retry)
+            .unwrap_or_default()
+    }
+
+    fn retry_due(
+        &mut self,
+        node: NodeIndex,
+        attempt: u32,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let due = self.status == RunStatus::Running
+            && self
+                .nodes
+                .get(node)
+                .is_some_and(|s| s.status == NodeStatus::Retrying && s.attempt + 1 == attempt);
+        if due {
+            self.start_node(node, now, actions);
+        }
     }
 
     /// Fails the run: stops what runs, skips what waits, emits `run:failed`.
@@ -381,6 +443,14 @@ impl RunMachine {
                             "the run failed ({})",
                             failed_id.as_deref().unwrap_or("run")
                         ),
+                    })));
+                }
+                NodeStatus::Retrying => {
+                    slot.status = NodeStatus::Cancelled;
+                    actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
+                        node_id,
+                        attempt: slot.attempt,
+                        reason: "the run failed while the node waited to retry".into(),
                     })));
                 }
                 NodeStatus::Pending => {

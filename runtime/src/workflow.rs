@@ -213,6 +213,61 @@ pub struct Defaults {
     pub max_tokens: Option<u32>,
     /// The default sampling temperature.
     pub temperature: Option<f64>,
+    /// The retry policy of nodes that set none.
+    pub retry: Option<RetryPolicy>,
+}
+
+/// How a node's failed attempts are retried. Only failures classified as transient (rate
+/// limits, overload, server errors, timeouts, network, malformed responses, crashes) are retried;
+/// others fail the node at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub attempts: u32,
+    /// How the delay grows.
+    pub backoff: Backoff,
+    /// The delay before the first retry, in milliseconds.
+    pub initial_ms: u64,
+    /// The longest delay, in milliseconds.
+    pub max_ms: u64,
+}
+
+/// How retry delays grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// Doubling from `initial` up to `max`.
+    Exponential,
+    /// Always `initial`.
+    Fixed,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts, exponential from 500 ms, at most 8 s apart.
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            backoff: Backoff::Exponential,
+            initial_ms: 500,
+            max_ms: 8_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `next` (2 for the first retry), before jitter, at least
+    /// `retry_after_ms` when the provider asked for it.
+    pub fn delay_ms(&self, next: u32, retry_after_ms: Option<u64>) -> u64 {
+        let base = match self.backoff {
+            Backoff::Fixed => self.initial_ms,
+            Backoff::Exponential => {
+                let doublings = next.saturating_sub(2).min(32);
+                self.initial_ms
+                    .saturating_mul(1u64 << doublings)
+                    .min(self.max_ms)
+            }
+        };
+        base.max(retry_after_ms.unwrap_or(0))
+    }
 }
 
 /// One node of a workflow.
@@ -251,6 +306,8 @@ pub struct AgentStep {
     pub temperature: Option<f64>,
     /// The output-token cap.
     pub max_tokens: Option<u32>,
+    /// The node's own retry policy.
+    pub retry: Option<RetryPolicy>,
 }
 
 /// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.

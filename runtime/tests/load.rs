@@ -139,3 +139,35 @@ fn a_template_error_at_the_very_end_is_a_diagnostic() {
     );
     assert_eq!(diags[0].span.line, 5);
 }
+
+#[test]
+fn retry_policies_are_read_and_checked() {
+    use relavium_runtime::workflow::{Backoff, RetryPolicy};
+    let text = "relavium: 1\nname: r\ndefaults:\n  retry: { attempts: 5, backoff: fixed, initial: 2s }\nnodes:\n  a:\n    prompt: hi\n    retry: { attempts: 1 }\n";
+    let wf = load_workflow(&SourceFile::new("r.yaml", text), &agents()).unwrap();
+    assert_eq!(
+        wf.defaults.retry,
+        Some(RetryPolicy {
+            attempts: 5,
+            backoff: Backoff::Fixed,
+            initial_ms: 2_000,
+            max_ms: 8_000
+        })
+    );
+    let NodeKind::Agent(step) = &wf.node(0).kind;
+    assert_eq!(step.retry.unwrap().attempts, 1);
+
+    let bad = "relavium: 1\nname: r\nnodes:\n  a:\n    prompt: hi\n    retry: { attempts: 0, backoff: linear, initial: soon, max: 1ms, tries: 2 }\n";
+    let diags = load_workflow(&SourceFile::new("r.yaml", bad), &agents())
+        .unwrap_err()
+        .into_sorted();
+    let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert_eq!(diags.len(), 4, "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("`attempts` must be")));
+    assert!(text.iter().any(|l| l.contains("`backoff` must be")));
+    assert!(
+        text.iter()
+            .any(|l| l.contains("`initial` is not a duration"))
+    );
+    assert!(text.iter().any(|l| l.contains("unknown key `tries`")));
+}

@@ -319,3 +319,195 @@ fn inputs_get_defaults_types_and_clear_problems() {
             .contains("must be an integer")
     );
 }
+
+const FLAKY: &str = r#"
+relavium: 1
+name: flaky
+defaults:
+  retry: { attempts: 3, backoff: exponential, initial: 100ms, max: 150ms }
+nodes:
+  a:
+    prompt: "a"
+  b:
+    needs: [a]
+    retry: { attempts: 1 }
+    prompt: "b"
+"#;
+
+fn transient() -> ErrorInfo {
+    ErrorInfo::transient("llm.server_error", "boom", None)
+}
+
+#[test]
+fn a_transient_failure_is_retried_after_the_policy_s_delay() {
+    let mut m = RunMachine::new(
+        workflow(FLAKY),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    let failed = m.step(
+        Input::NodeFailed {
+            node: 0,
+            attempt: 1,
+            error: transient(),
+        },
+        t(1),
+    );
+    assert!(
+        events(&failed).is_empty(),
+        "no node:failed for a retried attempt: {failed:?}"
+    );
+    assert!(failed.contains(&Action::StopNode { node: 0 }));
+    assert!(
+        matches!(
+            failed.last(),
+            Some(Action::ScheduleRetry {
+                node: 0,
+                attempt: 1,
+                next_attempt: 2,
+                delay_ms: 100,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
+    assert_eq!(m.node_status(0), NodeStatus::Retrying);
+
+    // A stale or early RetryDue does nothing; the due one starts attempt 2.
+    assert!(
+        m.step(
+            Input::RetryDue {
+                node: 0,
+                attempt: 3
+            },
+            t(2)
+        )
+        .is_empty()
+    );
+    let due = m.step(
+        Input::RetryDue {
+            node: 0,
+            attempt: 2,
+        },
+        t(101),
+    );
+    assert_eq!(tasks(&due)[0].attempt, 2);
+    // The second failure doubles the delay, capped at `max`.
+    let again = m.step(
+        Input::NodeFailed {
+            node: 0,
+            attempt: 2,
+            error: transient(),
+        },
+        t(102),
+    );
+    assert!(
+        matches!(
+            again.last(),
+            Some(Action::ScheduleRetry {
+                delay_ms: 150,
+                next_attempt: 3,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    m.step(
+        Input::RetryDue {
+            node: 0,
+            attempt: 3,
+        },
+        t(300),
+    );
+    // The last attempt fails for good: attempts are exhausted.
+    let last = m.step(
+        Input::NodeFailed {
+            node: 0,
+            attempt: 3,
+            error: transient(),
+        },
+        t(301),
+    );
+    assert_eq!(events(&last), ["node:failed", "node:skipped", "run:failed"]);
+}
+
+#[test]
+fn permanent_failures_and_single_attempt_nodes_fail_at_once() {
+    let mut m = RunMachine::new(
+        workflow(FLAKY),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    let failed = m.step(
+        Input::NodeFailed {
+            node: 0,
+            attempt: 1,
+            error: ErrorInfo::new("llm.auth", "bad key"),
+        },
+        t(1),
+    );
+    assert_eq!(
+        events(&failed),
+        ["node:failed", "node:skipped", "run:failed"]
+    );
+
+    let mut m = RunMachine::new(
+        workflow(FLAKY),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    m.step(
+        Input::NodeSucceeded {
+            node: 0,
+            attempt: 1,
+            output: json!("A"),
+            usage: usage(1),
+        },
+        t(1),
+    );
+    let failed = m.step(
+        Input::NodeFailed {
+            node: 1,
+            attempt: 1,
+            error: transient(),
+        },
+        t(2),
+    );
+    assert_eq!(
+        events(&failed),
+        ["node:failed", "run:failed"],
+        "`b` allows one attempt only"
+    );
+}
+
+#[test]
+fn the_provider_s_retry_after_sets_the_floor_of_the_delay() {
+    let mut m = RunMachine::new(
+        workflow(FLAKY),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    let error = ErrorInfo::transient("llm.rate_limited", "slow down", Some(7_000));
+    let failed = m.step(
+        Input::NodeFailed {
+            node: 0,
+            attempt: 1,
+            error,
+        },
+        t(1),
+    );
+    assert!(
+        matches!(
+            failed.last(),
+            Some(Action::ScheduleRetry {
+                delay_ms: 7_000,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
+}
