@@ -10,6 +10,8 @@ use crate::supervisor::{RunSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::writer::{StoreWriter, WriterHandle};
 use ractor::Actor;
 use relavium_llm::ProviderRegistry;
+use relavium_llm::fallback::Cooldowns;
+use relavium_llm::pricing::Catalog;
 use relavium_runtime::state::{RunMachine, RunOutcome, resolve_inputs};
 use relavium_runtime::store::{NodeExecution, RunQuery, RunSummary};
 use relavium_runtime::workflow::NodeKind;
@@ -46,6 +48,21 @@ pub enum EngineError {
 pub struct EngineConfig {
     /// The model of nodes that name none anywhere (node, agent, workflow defaults).
     pub default_model: ModelRef,
+    /// The fallback models of nodes whose workflow names none.
+    pub default_fallback: Vec<ModelRef>,
+    /// Prices and context windows.
+    pub catalog: Arc<Catalog>,
+}
+
+impl EngineConfig {
+    /// `default_model`, no default fallback, the embedded price catalog.
+    pub fn new(default_model: ModelRef) -> EngineConfig {
+        EngineConfig {
+            default_model,
+            default_fallback: Vec::new(),
+            catalog: Arc::new(Catalog::embedded()),
+        }
+    }
 }
 
 /// What to run.
@@ -70,6 +87,7 @@ struct EngineInner {
     store: Arc<dyn RunStore>,
     providers: Arc<ProviderRegistry>,
     clock: Arc<dyn Clock>,
+    cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     writer: std::sync::Mutex<Option<StoreWriter>>,
     writer_handle: WriterHandle,
 }
@@ -111,6 +129,7 @@ impl Engine {
                 store,
                 providers: Arc::new(providers),
                 clock,
+                cooldowns: Arc::new(std::sync::Mutex::new(Cooldowns::default())),
                 writer: std::sync::Mutex::new(Some(writer)),
                 writer_handle,
             }),
@@ -129,7 +148,8 @@ impl Engine {
             inputs,
             inner.config.default_model.clone(),
         )
-        .with_workflow_path(request.workflow_path);
+        .with_workflow_path(request.workflow_path)
+        .with_default_fallback(inner.config.default_fallback.clone());
         let hub = Arc::new(EventHub::new());
         let (tx, rx) = oneshot::channel();
         let args = SupervisorArgs {
@@ -140,6 +160,8 @@ impl Engine {
             writer: inner.writer_handle.clone(),
             providers: Arc::clone(&inner.providers),
             outcome: tx,
+            catalog: Arc::clone(&inner.config.catalog),
+            cooldowns: Arc::clone(&inner.cooldowns),
         };
         let (supervisor, _) = Actor::spawn(None, RunSupervisor, args)
             .await
@@ -165,11 +187,18 @@ impl Engine {
                 .or_else(|| step.agent.as_ref().and_then(|a| a.model.clone()))
                 .or_else(|| workflow.defaults.model.as_ref().map(|m| m.value.clone()))
                 .unwrap_or_else(|| self.inner.config.default_model.clone());
-            if let Err(error) = self.inner.providers.resolve(&model) {
-                return Err(EngineError::UnknownProvider(format!(
-                    "node `{}`: {}",
-                    node.id.value, error.message
-                )));
+            let fallbacks = step
+                .fallback
+                .clone()
+                .or_else(|| workflow.defaults.fallback.clone())
+                .unwrap_or_else(|| self.inner.config.default_fallback.clone());
+            for model in std::iter::once(&model).chain(&fallbacks) {
+                if let Err(error) = self.inner.providers.resolve(model) {
+                    return Err(EngineError::UnknownProvider(format!(
+                        "node `{}`: {}",
+                        node.id.value, error.message
+                    )));
+                }
             }
         }
         Ok(())

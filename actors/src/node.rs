@@ -6,19 +6,30 @@
 //! has stopped — so the actor tree a consumer sees is always consistent. It never stops itself:
 //! the supervisor stops it after taking its result. A crash of the call actor is a failure of the
 //! attempt, never of the engine.
+//!
+//! Fallback lives here: when a call fails with a fallback-class error (quota exhausted, refusal;
+//! context overflow only towards a larger context window), the node publishes `llm:fallback`
+//! and starts the next model of its chain (`fallback:` of the node, else of the workflow, else
+//! of the user's configuration) in a fresh call actor, skipping providers that are cooling down
+//! after repeated failures. No fallback ever follows streamed output.
 
 use crate::call::{CallArgs, CallMsg, CallReport, ProviderCallActor};
 use crate::supervisor::{NodeReport, NodeReportKind, SupervisorMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use relavium_llm::{ErrorDecision, LlmError, LlmRequest, Message, ProviderRegistry};
+use relavium_llm::fallback::{Cooldowns, FallbackChain};
+use relavium_llm::pricing::Catalog;
+use relavium_llm::{ErrorClass, ErrorDecision, LlmError, LlmRequest, Message, ProviderRegistry};
+use relavium_runtime::ModelRef;
 use relavium_runtime::event::{
-    ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, LlmDelta, LlmRequestEvent,
-    LlmResponseEvent, RunId,
+    ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, LlmDelta, LlmFallback,
+    LlmRequestEvent, LlmResponseEvent, RunId,
 };
 use relavium_runtime::state::NodeTask;
 use relavium_runtime::{Clock, Timestamp, Usage};
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// What a node actor receives.
 #[derive(Debug, ractor_cluster_derive::RactorMessage)]
@@ -43,6 +54,10 @@ pub struct NodeArgs {
     pub providers: Arc<ProviderRegistry>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Prices and context windows (for falling back to a larger context).
+    pub catalog: Arc<Catalog>,
+    /// Provider health, shared by the engine's runs.
+    pub cooldowns: Arc<Mutex<Cooldowns>>,
 }
 
 /// The node actor's state.
@@ -54,13 +69,19 @@ pub struct NodeState {
     clock: Arc<dyn Clock>,
     call: Option<RunningCall>,
     result: Option<Result<(Value, Usage), ErrorInfo>>,
+    /// The provider error behind a failed `result`, for the fallback decision.
+    last_error: Option<LlmError>,
+    catalog: Arc<Catalog>,
+    cooldowns: Arc<Mutex<Cooldowns>>,
 }
 
 struct RunningCall {
     actor: ActorRef<CallMsg>,
     call_id: String,
     started_at: Timestamp,
-    model: String,
+    model: ModelRef,
+    /// 1 for the first call of the attempt, 2 for its first fallback…
+    number: u32,
 }
 
 /// The engine's view of a provider error: its class as the kind, and whether another attempt
@@ -75,6 +96,20 @@ pub fn error_info(error: &LlmError) -> ErrorInfo {
     } else {
         ErrorInfo::new(kind, error.to_string())
     }
+}
+
+/// Whether a failure says something about the provider's health (and so counts towards its
+/// cooldown), rather than about this request.
+fn counts_against_provider(class: ErrorClass) -> bool {
+    matches!(
+        class,
+        ErrorClass::RateLimited
+            | ErrorClass::Overloaded
+            | ErrorClass::ServerError
+            | ErrorClass::Timeout
+            | ErrorClass::Network
+            | ErrorClass::QuotaExhausted
+    )
 }
 
 /// The actor-tree name of a node attempt (`node:draft#1`).
@@ -111,17 +146,24 @@ impl NodeState {
 }
 
 impl NodeActor {
-    async fn start_call(&self, myself: &ActorRef<NodeMsg>, state: &mut NodeState) {
+    /// Starts call number `number` of this attempt, to `model`.
+    async fn start_call(
+        &self,
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        model: ModelRef,
+        number: u32,
+    ) {
         let call = &state.task.call;
         let run_id = &state.run_id;
-        let provider = match state.providers.resolve(&call.model) {
+        let provider = match state.providers.resolve(&model) {
             Ok(provider) => provider,
             Err(error) => {
                 state.fail(&format!("llm.{}", error.class.as_str()), error.message);
                 return;
             }
         };
-        let mut request = LlmRequest::new(call.model.model(), call.prompt.clone());
+        let mut request = LlmRequest::new(model.model(), call.prompt.clone());
         request.messages = vec![Message::user(call.prompt.clone())];
         request.system = call.system.clone();
         request.max_tokens = call.max_tokens;
@@ -131,19 +173,18 @@ impl NodeActor {
             .tags
             .insert("node_id".into(), state.task.node_id.clone());
 
-        let call_id = format!("{}#{}.1", state.task.node_id, state.task.attempt);
+        let call_id = format!("{}#{}.{number}", state.task.node_id, state.task.attempt);
         state.emit(EventKind::LlmRequest(LlmRequestEvent {
             node_id: state.task.node_id.clone(),
             attempt: state.task.attempt,
             call_id: call_id.clone(),
-            provider: call.model.provider().to_owned(),
-            model: call.model.model().to_owned(),
+            provider: model.provider().to_owned(),
+            model: model.model().to_owned(),
             max_tokens: call.max_tokens,
             temperature: call.temperature,
         }));
         let me = myself.clone();
         let report_to = Arc::new(move |report: CallReport| me.cast(NodeMsg::Call(report)).is_ok());
-        let model = call.model.model().to_owned();
         let spawned = Actor::spawn_linked(
             None,
             ProviderCallActor,
@@ -168,6 +209,7 @@ impl NodeActor {
                     call_id,
                     started_at: state.clock.now(),
                     model,
+                    number,
                 });
             }
             Err(error) => state.fail(
@@ -190,7 +232,7 @@ impl NodeActor {
                     node_id: state.task.node_id.clone(),
                     call_id: call.call_id.clone(),
                     model: if response.model.is_empty() {
-                        call.model.clone()
+                        call.model.model().to_owned()
                     } else {
                         response.model.clone()
                     },
@@ -199,17 +241,64 @@ impl NodeActor {
                     duration_ms: state.clock.now().millis_since(call.started_at),
                 }));
                 state.result = Some(Ok((Value::String(response.text()), response.usage)));
+                state
+                    .cooldowns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .success(call.model.provider());
                 call.actor.stop(None);
             }
             CallReport::Failed(error) => {
                 state.result = Some(Err(error_info(&error)));
+                if counts_against_provider(error.class) {
+                    let mut cooldowns = state.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+                    cooldowns.failure(call.model.provider(), Instant::now());
+                }
+                state.last_error = Some(error);
                 call.actor.stop(None);
             }
         }
     }
 
     /// The call actor is gone: close it in the tree, then report the attempt's result.
-    fn on_call_ended(&self, state: &mut NodeState, crashed: Option<String>) {
+    /// The model to fall back to after `error` on `current`, if the chain has one.
+    fn fallback_target(
+        state: &NodeState,
+        current: &ModelRef,
+        error: &LlmError,
+    ) -> Option<ModelRef> {
+        let decision = error.decision();
+        if !matches!(
+            decision,
+            ErrorDecision::FallBack | ErrorDecision::FallBackToLargerContext
+        ) {
+            return None;
+        }
+        let chain = FallbackChain::new(
+            state.task.call.model.clone(),
+            state.task.call.fallbacks.iter().cloned(),
+        );
+        let date = state.clock.now().to_string();
+        let date = date.get(..10).unwrap_or("9999-12-31");
+        let cooldowns = state.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+        chain
+            .next(
+                current,
+                decision,
+                &state.catalog,
+                date,
+                &cooldowns,
+                Instant::now(),
+            )
+            .cloned()
+    }
+
+    async fn on_call_ended(
+        &self,
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        crashed: Option<String>,
+    ) {
         let Some(call) = state.call.take() else {
             return;
         };
@@ -224,6 +313,30 @@ impl NodeActor {
             kind: ActorKind::ProviderCall,
             reason,
         }));
+        if crashed.is_none()
+            && let (Some(Err(info)), Some(error)) = (&state.result, &state.last_error)
+            && let Some(next) = Self::fallback_target(state, &call.model, error)
+        {
+            let info = info.clone();
+            state.result = None;
+            state.last_error = None;
+            let to_call_id = format!(
+                "{}#{}.{}",
+                state.task.node_id,
+                state.task.attempt,
+                call.number + 1
+            );
+            state.emit(EventKind::LlmFallback(LlmFallback {
+                node_id: state.task.node_id.clone(),
+                from_call_id: call.call_id.clone(),
+                from_model: call.model.to_string(),
+                to_call_id,
+                to_model: next.to_string(),
+                error: info,
+            }));
+            self.start_call(myself, state, next, call.number + 1).await;
+            return;
+        }
         match state.result.take() {
             Some(Ok((output, usage))) => state.report(NodeReportKind::Succeeded { output, usage }),
             Some(Err(error)) => state.report(NodeReportKind::Failed(error)),
@@ -259,6 +372,9 @@ impl Actor for NodeActor {
             clock: args.clock,
             call: None,
             result: None,
+            last_error: None,
+            catalog: args.catalog,
+            cooldowns: args.cooldowns,
         })
     }
 
@@ -268,7 +384,8 @@ impl Actor for NodeActor {
         myself: ActorRef<NodeMsg>,
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
-        self.start_call(&myself, state).await;
+        let model = state.task.call.model.clone();
+        self.start_call(&myself, state, model, 1).await;
         Ok(())
     }
 
@@ -286,22 +403,18 @@ impl Actor for NodeActor {
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: ActorRef<NodeMsg>,
+        myself: ActorRef<NodeMsg>,
         event: SupervisionEvent,
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
-        let is_our_call = |cell: &ractor::ActorCell| {
-            state
-                .call
-                .as_ref()
-                .is_some_and(|c| c.actor.get_id() == cell.get_id())
-        };
+        let call_id = state.call.as_ref().map(|c| c.actor.get_id());
         match event {
-            SupervisionEvent::ActorTerminated(cell, _, _) if is_our_call(&cell) => {
-                self.on_call_ended(state, None)
+            SupervisionEvent::ActorTerminated(cell, _, _) if Some(cell.get_id()) == call_id => {
+                self.on_call_ended(&myself, state, None).await
             }
-            SupervisionEvent::ActorFailed(cell, error) if is_our_call(&cell) => {
-                self.on_call_ended(state, Some(error.to_string()))
+            SupervisionEvent::ActorFailed(cell, error) if Some(cell.get_id()) == call_id => {
+                self.on_call_ended(&myself, state, Some(error.to_string()))
+                    .await
             }
             _ => {}
         }

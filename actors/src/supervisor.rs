@@ -17,7 +17,9 @@
 //!   "equal jitter" (half to all of the delay), publishes `node:retrying`, and starts the next
 //!   attempt as a fresh node actor when the timer fires. Permanent failures fail the node at once.
 //!
-//! Fallback to the next provider of a chain arrives next, in the node actor.
+//! Fallback is the node actor's decision: a call failing with a fallback-class error (quota,
+//! refusal, context overflow — never after streamed output) stops that call actor and starts
+//! the next model of the node's chain in a new one, announced by `llm:fallback`.
 
 use crate::bus::EventHub;
 use crate::engine::EngineError;
@@ -25,6 +27,8 @@ use crate::node::{NodeActor, NodeArgs, NodeMsg, node_actor_name};
 use crate::writer::WriterHandle;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use relavium_llm::ProviderRegistry;
+use relavium_llm::fallback::Cooldowns;
+use relavium_llm::pricing::Catalog;
 use relavium_runtime::event::{
     ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, NodeRetrying, RunId,
 };
@@ -35,6 +39,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -122,6 +127,10 @@ pub struct SupervisorArgs {
     pub providers: Arc<ProviderRegistry>,
     /// Where the outcome goes.
     pub outcome: oneshot::Sender<Result<RunOutcome, EngineError>>,
+    /// Prices and context windows.
+    pub catalog: Arc<Catalog>,
+    /// Provider health, shared by the engine's runs.
+    pub cooldowns: Arc<Mutex<Cooldowns>>,
 }
 
 struct LiveNode {
@@ -143,6 +152,8 @@ pub struct SupervisorState {
     hub: Arc<EventHub>,
     writer: WriterHandle,
     providers: Arc<ProviderRegistry>,
+    catalog: Arc<Catalog>,
+    cooldowns: Arc<Mutex<Cooldowns>>,
     outcome: Option<oneshot::Sender<Result<RunOutcome, EngineError>>>,
     sequence: u64,
     /// Every node actor still alive, current or being stopped.
@@ -258,6 +269,8 @@ impl RunSupervisor {
             supervisor: myself.clone(),
             providers: Arc::clone(&state.providers),
             clock: Arc::clone(&state.clock),
+            catalog: Arc::clone(&state.catalog),
+            cooldowns: Arc::clone(&state.cooldowns),
         };
         // Announce the actor before it starts, so its own events come after its birth.
         state.emit(EventKind::ActorSpawned(ActorSpawned {
@@ -443,6 +456,8 @@ impl Actor for RunSupervisor {
             hub: args.hub,
             writer: args.writer,
             providers: args.providers,
+            catalog: args.catalog,
+            cooldowns: args.cooldowns,
             outcome: Some(args.outcome),
             sequence: 0,
             nodes: HashMap::new(),

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 /// The most events written in one transaction.
 const MAX_BATCH: usize = 4096;
 
+#[allow(clippy::large_enum_variant)] // nearly every command is an Append: boxing would only add an allocation per event
 enum Command {
     Append(RunEvent),
     Flush(oneshot::Sender<Result<(), StoreError>>),

@@ -46,9 +46,7 @@ fn engine_with(store: Arc<MemoryStore>, providers: Vec<Arc<dyn LlmProvider>>) ->
     Engine::new(
         store,
         registry,
-        EngineConfig {
-            default_model: ModelRef::parse("scripted/echo").unwrap(),
-        },
+        EngineConfig::new(ModelRef::parse("scripted/echo").unwrap()),
     )
     .unwrap()
 }
@@ -401,4 +399,136 @@ async fn retries_stop_when_attempts_run_out() {
     assert!(delays[0] >= 10, "retry-after is the floor: {delays:?}");
     assert_eq!(types(&events).last(), Some(&"run:failed"));
     assert_actor_tree_closed(&events);
+}
+
+fn named(name: &str, script: &str) -> Arc<dyn LlmProvider> {
+    Arc::new(ScriptedProvider::new(Script::parse("script.yaml", script).unwrap()).with_name(name))
+}
+
+const FALLBACK: &str = r#"
+relavium: 1
+name: fallback
+defaults:
+  model: primary/big
+  fallback: [backup/small, spare/tiny]
+nodes:
+  ask:
+    prompt: "question"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_error_falls_back_to_the_next_provider_without_retrying() {
+    let primary = named(
+        "primary",
+        "responses:\n  - error: { class: quota_exhausted, status: 429, message: out of credit }\n",
+    );
+    let backup = named("backup", "responses:\n  - text: answered by the backup\n");
+    let spare = named("spare", "responses:\n  - text: never used\n");
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![primary, backup, spare]);
+    let handle = start(&engine, workflow(FALLBACK)).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    assert_eq!(outcome.outputs.len(), 0);
+    let fallbacks: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            if let EventKind::LlmFallback(f) = &e.kind {
+                Some(f.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(fallbacks.len(), 1);
+    assert_eq!(
+        (
+            fallbacks[0].from_model.as_str(),
+            fallbacks[0].to_model.as_str()
+        ),
+        ("primary/big", "backup/small")
+    );
+    assert_eq!(
+        (
+            fallbacks[0].from_call_id.as_str(),
+            fallbacks[0].to_call_id.as_str()
+        ),
+        ("ask#1.1", "ask#1.2")
+    );
+    assert_eq!(fallbacks[0].error.kind, "llm.quota_exhausted");
+    assert!(
+        !types(&events).contains(&"node:retrying"),
+        "a fallback is not a retry"
+    );
+    let requests: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            if let EventKind::LlmRequest(r) = &e.kind {
+                Some(r.provider.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(requests, ["primary", "backup"]);
+    let completed = events.iter().find_map(|e| {
+        if let EventKind::NodeCompleted(c) = &e.kind {
+            Some(c.output.clone())
+        } else {
+            None
+        }
+    });
+    assert_eq!(completed, Some(json!("answered by the backup")));
+    assert_actor_tree_closed(&events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_chain_fails_the_node_and_auth_errors_never_fall_back() {
+    let quota = "responses:\n  - error: { class: quota_exhausted, status: 402 }\n";
+    let engine = engine_with(
+        Arc::new(MemoryStore::new()),
+        vec![
+            named("primary", quota),
+            named("backup", quota),
+            named("spare", quota),
+        ],
+    );
+    let handle = start(&engine, workflow(FALLBACK)).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.type_name() == "llm:fallback")
+            .count(),
+        2
+    );
+    assert_actor_tree_closed(&events);
+
+    let engine = engine_with(
+        Arc::new(MemoryStore::new()),
+        vec![
+            named(
+                "primary",
+                "responses:\n  - error: { class: auth, status: 401 }\n",
+            ),
+            named("backup", "responses:\n  - text: x\n"),
+            named("spare", quota),
+        ],
+    );
+    let handle = start(&engine, workflow(FALLBACK)).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert!(!types(&events).contains(&"llm:fallback"), "auth fails fast");
 }

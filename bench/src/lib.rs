@@ -51,9 +51,7 @@ pub fn engine(dir: &std::path::Path) -> Engine {
         Script::parse("bench", "delay_ms: 0\nresponses:\n  - text: ok\n").expect("valid script");
     let mut providers = ProviderRegistry::new();
     providers.register(Arc::new(ScriptedProvider::new(script)));
-    let config = EngineConfig {
-        default_model: ModelRef::parse("scripted/bench").expect("valid model"),
-    };
+    let config = EngineConfig::new(ModelRef::parse("scripted/bench").expect("valid model"));
     Engine::new(Arc::new(store), providers, config).expect("start the engine")
 }
 

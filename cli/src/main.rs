@@ -17,6 +17,7 @@ use relavium_llm::ProviderRegistry;
 use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_llm::config::LlmConfig;
 use relavium_llm::http::Timeouts;
+use relavium_llm::pricing::Catalog;
 use relavium_llm::secrets::{ChainedSecrets, EnvSecrets, KeychainSecrets, Secret, SecretSource};
 use relavium_persistence::SqliteStore;
 use relavium_runtime::state::parse_input_value;
@@ -259,15 +260,21 @@ fn providers(config: &LlmConfig, script: Option<&Path>) -> Result<ProviderRegist
 fn engine(
     db: Option<&Path>,
     providers: ProviderRegistry,
-    default_model: Option<ModelRef>,
+    llm: Option<&LlmConfig>,
 ) -> Result<Engine, Failure> {
+    let default_model = llm.and_then(|c| c.default_model.clone());
+    let default_fallback = llm.map(|c| c.fallback.clone()).unwrap_or_default();
+    let prices = llm.map(|c| c.prices.clone()).unwrap_or_default();
     let path = home::database_path(db).map_err(|e| Failure::new(exit::STORE, e))?;
     let store = SqliteStore::open(&path).map_err(|e| Failure::new(exit::STORE, e.to_string()))?;
     let default_model = match default_model {
         Some(model) => model,
         None => ModelRef::parse(DEFAULT_MODEL).map_err(|e| Failure::new(exit::INTERNAL, e))?,
     };
-    Engine::new(Arc::new(store), providers, EngineConfig { default_model }).map_err(engine_failure)
+    let mut config = EngineConfig::new(default_model);
+    config.default_fallback = default_fallback;
+    config.catalog = Arc::new(Catalog::embedded().with_overrides(prices));
+    Engine::new(Arc::new(store), providers, config).map_err(engine_failure)
 }
 
 fn engine_failure(error: EngineError) -> Failure {
@@ -329,7 +336,7 @@ async fn run(
             parse_input_value(&workflow, key, value).map_err(|e| Failure::new(exit::USAGE, e))?;
         inputs.insert(key.to_owned(), value);
     }
-    let engine = engine(db, providers(config, script)?, config.default_model.clone())?;
+    let engine = engine(db, providers(config, script)?, Some(config))?;
     let handle = engine
         .start_run(StartRun {
             workflow,

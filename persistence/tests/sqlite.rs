@@ -32,9 +32,7 @@ async fn run_into(store: Arc<dyn RunStore>, script: &str) -> RunId {
     let engine = Engine::new(
         store,
         providers,
-        EngineConfig {
-            default_model: ModelRef::parse("scripted/x").unwrap(),
-        },
+        EngineConfig::new(ModelRef::parse("scripted/x").unwrap()),
     )
     .unwrap();
     let file = SourceFile::new("w.yaml", WORKFLOW);

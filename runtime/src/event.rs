@@ -151,6 +151,9 @@ pub enum EventKind {
     /// A call to a model finished.
     #[serde(rename = "llm:response")]
     LlmResponse(LlmResponseEvent),
+    /// A call failed in a way another provider may not: the next model of the chain is tried.
+    #[serde(rename = "llm:fallback")]
+    LlmFallback(LlmFallback),
     /// An actor of the run's tree started.
     #[serde(rename = "actor:spawned")]
     ActorSpawned(ActorSpawned),
@@ -175,6 +178,7 @@ impl EventKind {
             EventKind::LlmRequest(_) => "llm:request",
             EventKind::LlmDelta(_) => "llm:delta",
             EventKind::LlmResponse(_) => "llm:response",
+            EventKind::LlmFallback(_) => "llm:fallback",
             EventKind::ActorSpawned(_) => "actor:spawned",
             EventKind::ActorStopped(_) => "actor:stopped",
         }
@@ -428,6 +432,24 @@ pub struct LlmResponseEvent {
     pub usage: Usage,
     /// Wall time of the call.
     pub duration_ms: u64,
+}
+
+/// Payload of `llm:fallback`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LlmFallback {
+    /// The node.
+    pub node_id: String,
+    /// The call that failed.
+    pub from_call_id: String,
+    /// Its model (`provider/model`).
+    pub from_model: String,
+    /// The call that replaces it.
+    pub to_call_id: String,
+    /// Its model.
+    pub to_model: String,
+    /// Why the first call failed.
+    pub error: ErrorInfo,
 }
 
 /// The kinds of actor in a run's tree.

@@ -63,8 +63,8 @@ const WORKFLOW_KEYS: &[&str] = &[
 ];
 const WORKFLOW_LATER_KEYS: &[&str] = &["budget"];
 const INPUT_KEYS: &[&str] = &["type", "default", "description"];
-const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature", "retry"];
-const DEFAULTS_LATER_KEYS: &[&str] = &["fallback", "timeout"];
+const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature", "retry", "fallback"];
+const DEFAULTS_LATER_KEYS: &[&str] = &["timeout"];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "initial", "max"];
 const NODE_KEYS: &[&str] = &[
     "description",
@@ -76,6 +76,7 @@ const NODE_KEYS: &[&str] = &[
     "temperature",
     "max_tokens",
     "retry",
+    "fallback",
 ];
 const NODE_LATER_KEYS: &[&str] = &[
     "tool",
@@ -640,7 +641,34 @@ impl Cx<'_> {
             max_tokens: self.max_tokens(entries, "`defaults`"),
             temperature: self.temperature(entries, "`defaults`"),
             retry: Self::get(entries, "retry").and_then(|n| self.retry(n, "`defaults`")),
+            fallback: Self::get(entries, "fallback").and_then(|n| self.fallback(n, "`defaults`")),
         }
+    }
+
+    /// `fallback: [openai/gpt-4.1-mini, gemini/gemini-2.5-flash]`.
+    fn fallback(&mut self, node: &YamlNode, owner: &str) -> Option<Vec<ModelRef>> {
+        let what = format!("`fallback` of {owner}");
+        let YamlValue::Seq(items) = &node.value else {
+            self.wrong_type(node, &what, "a list of `provider/model` references");
+            return None;
+        };
+        let mut models = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let Some(text) = self.string(item, "a fallback model") else {
+                ok = false;
+                continue;
+            };
+            match ModelRef::parse(&text) {
+                Ok(model) => models.push(model),
+                Err(message) => {
+                    self.report(DiagnosticCode::InvalidValue, text.span, message)
+                        .hint = Some("write `provider/model`, e.g. `openai/gpt-4.1-mini`".into());
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(models)
     }
 
     /// `retry: { attempts: 3, backoff: exponential, initial: 500ms, max: 8s }` (every key
@@ -761,6 +789,7 @@ impl Cx<'_> {
         let temperature = self.temperature(entries, &what);
         let max_tokens = self.max_tokens(entries, &what);
         let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, &what));
+        let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, &what));
         Some(Node {
             id,
             description,
@@ -773,6 +802,7 @@ impl Cx<'_> {
                 temperature,
                 max_tokens,
                 retry,
+                fallback,
             }),
         })
     }

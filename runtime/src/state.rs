@@ -106,6 +106,9 @@ pub struct ModelCall {
     pub temperature: Option<f64>,
     /// The output-token cap.
     pub max_tokens: Option<u32>,
+    /// The models to fall back to, in order, when `model` fails with a fallback-class error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<ModelRef>,
 }
 
 /// What happened, as told to the machine.
@@ -209,6 +212,7 @@ pub struct RunMachine {
     succeeded: usize,
     usage: Usage,
     workflow_path: Option<String>,
+    default_fallback: Vec<ModelRef>,
 }
 
 impl RunMachine {
@@ -239,7 +243,14 @@ impl RunMachine {
             succeeded: 0,
             usage: Usage::default(),
             workflow_path: None,
+            default_fallback: Vec::new(),
         }
+    }
+
+    /// The fallback models of nodes whose workflow sets none (from the user's configuration).
+    pub fn with_default_fallback(mut self, fallback: Vec<ModelRef>) -> RunMachine {
+        self.default_fallback = fallback;
+        self
     }
 
     /// Records the path the workflow was read from, for `run:started`.
@@ -587,6 +598,11 @@ impl RunMachine {
                     .max_tokens
                     .or(agent.and_then(|a| a.max_tokens))
                     .or(defaults.max_tokens),
+                fallbacks: step
+                    .fallback
+                    .clone()
+                    .or_else(|| defaults.fallback.clone())
+                    .unwrap_or_else(|| self.default_fallback.clone()),
             },
         })
     }

@@ -215,6 +215,8 @@ pub struct Defaults {
     pub temperature: Option<f64>,
     /// The retry policy of nodes that set none.
     pub retry: Option<RetryPolicy>,
+    /// The fallback models of nodes that set none, in order.
+    pub fallback: Option<Vec<ModelRef>>,
 }
 
 /// How a node's failed attempts are retried. Only failures classified as transient (rate
@@ -308,6 +310,8 @@ pub struct AgentStep {
     pub max_tokens: Option<u32>,
     /// The node's own retry policy.
     pub retry: Option<RetryPolicy>,
+    /// The node's own fallback models, in order.
+    pub fallback: Option<Vec<ModelRef>>,
 }
 
 /// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.

@@ -149,6 +149,7 @@ impl Script {
 /// The scripted provider.
 #[derive(Debug)]
 pub struct ScriptedProvider {
+    name: String,
     script: Script,
     /// How many times each response was used.
     uses: Mutex<Vec<u32>>,
@@ -174,10 +175,18 @@ impl ScriptedProvider {
         let uses = Mutex::new(vec![0; script.responses.len()]);
         let echo_delay = Duration::from_millis(script.delay_ms);
         ScriptedProvider {
+            name: Self::NAME.to_owned(),
             script,
             uses,
             echo_delay,
         }
+    }
+
+    /// Registers the provider under another name (to script several providers, e.g. a fallback
+    /// chain, in one test).
+    pub fn with_name(mut self, name: &str) -> ScriptedProvider {
+        self.name = name.to_owned();
+        self
     }
 
     /// Sets the pause between deltas when echoing.
@@ -225,7 +234,7 @@ fn count_words(text: &str) -> u64 {
 
 impl LlmProvider for ScriptedProvider {
     fn name(&self) -> &str {
-        Self::NAME
+        &self.name
     }
 
     fn stream(&self, request: LlmRequest) -> LlmStream {
