@@ -29,6 +29,9 @@ pub enum EngineError {
     /// A node names a provider the engine does not have.
     #[error("{0}")]
     UnknownProvider(String),
+    /// A model has no price, so its cost (and any budget) could not be accounted.
+    #[error("{0}")]
+    Unpriced(String),
     /// The history store failed.
     #[error("failed to write or read the run history: {0}")]
     Store(#[from] StoreError),
@@ -192,11 +195,19 @@ impl Engine {
                 .clone()
                 .or_else(|| workflow.defaults.fallback.clone())
                 .unwrap_or_else(|| self.inner.config.default_fallback.clone());
+            let now = self.inner.clock.now().to_string();
+            let today = now.get(..10).unwrap_or("9999-12-31");
             for model in std::iter::once(&model).chain(&fallbacks) {
                 if let Err(error) = self.inner.providers.resolve(model) {
                     return Err(EngineError::UnknownProvider(format!(
                         "node `{}`: {}",
                         node.id.value, error.message
+                    )));
+                }
+                if let Err(error) = self.inner.config.catalog.price(model, today) {
+                    return Err(EngineError::Unpriced(format!(
+                        "node `{}`: {error}",
+                        node.id.value
                     )));
                 }
             }

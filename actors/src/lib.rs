@@ -19,6 +19,7 @@
 //! **API boundary:** surfaces use [`Engine`], [`RunHandle`], [`EventStream`] and the loaders in
 //! [`workspace`]; the actors themselves are internal.
 
+pub mod budget;
 pub mod bus;
 pub mod call;
 pub mod clock;

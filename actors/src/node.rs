@@ -14,12 +14,16 @@
 //! after repeated failures. No fallback ever follows streamed output.
 
 use crate::call::{CallArgs, CallMsg, CallReport, ProviderCallActor};
+use crate::supervisor::Reservation;
 use crate::supervisor::{NodeReport, NodeReportKind, SupervisorMsg};
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use relavium_llm::fallback::{Cooldowns, FallbackChain};
-use relavium_llm::pricing::Catalog;
+use relavium_llm::pricing::{Catalog, Price};
 use relavium_llm::{ErrorClass, ErrorDecision, LlmError, LlmRequest, Message, ProviderRegistry};
+use relavium_runtime::MicroCents;
 use relavium_runtime::ModelRef;
+use relavium_runtime::event::BudgetScope;
 use relavium_runtime::event::{
     ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, LlmDelta, LlmFallback,
     LlmRequestEvent, LlmResponseEvent, RunId,
@@ -58,6 +62,8 @@ pub struct NodeArgs {
     pub catalog: Arc<Catalog>,
     /// Provider health, shared by the engine's runs.
     pub cooldowns: Arc<Mutex<Cooldowns>>,
+    /// Whether the run has a spending cap (calls then always carry `max_tokens`).
+    pub budgeted: bool,
 }
 
 /// The node actor's state.
@@ -73,6 +79,7 @@ pub struct NodeState {
     last_error: Option<LlmError>,
     catalog: Arc<Catalog>,
     cooldowns: Arc<Mutex<Cooldowns>>,
+    budgeted: bool,
 }
 
 struct RunningCall {
@@ -82,6 +89,8 @@ struct RunningCall {
     model: ModelRef,
     /// 1 for the first call of the attempt, 2 for its first fallback…
     number: u32,
+    /// Its price, to settle its cost.
+    price: Price,
 }
 
 /// The engine's view of a provider error: its class as the kind, and whether another attempt
@@ -97,6 +106,11 @@ pub fn error_info(error: &LlmError) -> ErrorInfo {
         ErrorInfo::new(kind, error.to_string())
     }
 }
+
+/// The output cap of a call that sets none, when a budget needs its worst case bounded.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
+/// How long a node waits for its supervisor to answer a reservation.
+const RESERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether a failure says something about the provider's health (and so counts towards its
 /// cooldown), rather than about this request.
@@ -146,6 +160,73 @@ impl NodeState {
 }
 
 impl NodeActor {
+    /// Reserves the call's worst case with the run's budget before anything leaves the machine.
+    /// Returns the model's price when the call may go; otherwise the node has already failed
+    /// (no price, or a cap refused it, published as `budget:exceeded`), or is no longer wanted.
+    async fn reserve(
+        &self,
+        state: &NodeState,
+        model: &ModelRef,
+        call_id: &str,
+        request: &mut LlmRequest,
+    ) -> Option<Price> {
+        let date = state.clock.now().to_string();
+        let date = date.get(..10).unwrap_or("9999-12-31").to_owned();
+        let price = match state.catalog.price(model, &date) {
+            Ok(price) => price,
+            Err(error) => {
+                state.fail("budget.unpriced", error.to_string());
+                return None;
+            }
+        };
+        // With a cap, the output must be bounded for the worst case to be one.
+        let max_output = request.max_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
+        if state.budgeted {
+            request.max_tokens = Some(max_output);
+        }
+        let estimate = match state.catalog.estimate(model, &date, request, max_output) {
+            Ok(estimate) => estimate,
+            Err(error) => {
+                state.fail("llm.context_overflow", error.to_string());
+                return None;
+            }
+        };
+        let asked = state
+            .supervisor
+            .call(
+                |reply| SupervisorMsg::Reserve {
+                    node: state.task.node_index,
+                    attempt: state.task.attempt,
+                    call_id: call_id.to_owned(),
+                    model: model.to_string(),
+                    amount: estimate.cost,
+                    reply,
+                },
+                Some(RESERVE_TIMEOUT),
+            )
+            .await;
+        match asked {
+            Ok(CallResult::Success(Reservation::Granted)) => Some(price),
+            Ok(CallResult::Success(Reservation::Denied(refused))) => {
+                let message = format!(
+                    "the call's worst case ({}) would exceed the {} budget ({} of {} committed)",
+                    refused.requested,
+                    match refused.scope {
+                        BudgetScope::Run => "run",
+                        BudgetScope::Node => "node",
+                    },
+                    refused.committed,
+                    refused.limit
+                );
+                state.emit(EventKind::BudgetExceeded(refused));
+                state.fail("budget.exceeded", message);
+                None
+            }
+            // Stale, or the supervisor is gone: this attempt is over anyway.
+            _ => None,
+        }
+    }
+
     /// Starts call number `number` of this attempt, to `model`.
     async fn start_call(
         &self,
@@ -174,13 +255,16 @@ impl NodeActor {
             .insert("node_id".into(), state.task.node_id.clone());
 
         let call_id = format!("{}#{}.{number}", state.task.node_id, state.task.attempt);
+        let Some(price) = self.reserve(state, &model, &call_id, &mut request).await else {
+            return;
+        };
         state.emit(EventKind::LlmRequest(LlmRequestEvent {
             node_id: state.task.node_id.clone(),
             attempt: state.task.attempt,
             call_id: call_id.clone(),
             provider: model.provider().to_owned(),
             model: model.model().to_owned(),
-            max_tokens: call.max_tokens,
+            max_tokens: request.max_tokens,
             temperature: call.temperature,
         }));
         let me = myself.clone();
@@ -210,6 +294,7 @@ impl NodeActor {
                     started_at: state.clock.now(),
                     model,
                     number,
+                    price,
                 });
             }
             Err(error) => state.fail(
@@ -228,6 +313,11 @@ impl NodeActor {
                 text,
             })),
             CallReport::Finished(response) => {
+                state.report(NodeReportKind::Settle {
+                    call_id: call.call_id.clone(),
+                    model: call.model.to_string(),
+                    cost: call.price.cost(&response.usage),
+                });
                 state.emit(EventKind::LlmResponse(LlmResponseEvent {
                     node_id: state.task.node_id.clone(),
                     call_id: call.call_id.clone(),
@@ -249,6 +339,12 @@ impl NodeActor {
                 call.actor.stop(None);
             }
             CallReport::Failed(error) => {
+                // A failed call is not billed as far as we can know: release its reservation.
+                state.report(NodeReportKind::Settle {
+                    call_id: call.call_id.clone(),
+                    model: call.model.to_string(),
+                    cost: MicroCents::ZERO,
+                });
                 state.result = Some(Err(error_info(&error)));
                 if counts_against_provider(error.class) {
                     let mut cooldowns = state.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
@@ -375,6 +471,7 @@ impl Actor for NodeActor {
             last_error: None,
             catalog: args.catalog,
             cooldowns: args.cooldowns,
+            budgeted: args.budgeted,
         })
     }
 

@@ -21,16 +21,20 @@
 //! refusal, context overflow — never after streamed output) stops that call actor and starts
 //! the next model of the node's chain in a new one, announced by `llm:fallback`.
 
+use crate::budget::Ledger;
 use crate::bus::EventHub;
 use crate::engine::EngineError;
 use crate::node::{NodeActor, NodeArgs, NodeMsg, node_actor_name};
 use crate::writer::WriterHandle;
+use ractor::RpcReplyPort;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use relavium_llm::ProviderRegistry;
 use relavium_llm::fallback::Cooldowns;
 use relavium_llm::pricing::Catalog;
+use relavium_runtime::MicroCents;
 use relavium_runtime::event::{
-    ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, NodeRetrying, RunId,
+    ActorKind, ActorSpawned, ActorStopped, BudgetExceeded, CostUpdated, ErrorInfo, EventKind,
+    NodeRetrying, RunId,
 };
 use relavium_runtime::state::{Action, Input, NodeTask, RunMachine, RunOutcome};
 use relavium_runtime::workflow::NodeIndex;
@@ -71,6 +75,21 @@ pub enum SupervisorMsg {
     Start,
     /// A node actor's report.
     Node(NodeReport),
+    /// A node asks to reserve a call's worst-case cost before the call leaves the machine.
+    Reserve {
+        /// The node.
+        node: NodeIndex,
+        /// Its attempt.
+        attempt: u32,
+        /// The call.
+        call_id: String,
+        /// Its model.
+        model: String,
+        /// The worst case.
+        amount: MicroCents,
+        /// The answer.
+        reply: RpcReplyPort<Reservation>,
+    },
     /// A scheduled retry is due.
     RetryDue {
         /// The node.
@@ -78,6 +97,17 @@ pub enum SupervisorMsg {
         /// The attempt to start.
         attempt: u32,
     },
+}
+
+/// The answer to a reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The call may go.
+    Granted,
+    /// A cap refuses it (the event to publish says which).
+    Denied(BudgetExceeded),
+    /// The attempt is no longer wanted: do not call.
+    Stale,
 }
 
 /// A report from one node attempt.
@@ -105,6 +135,15 @@ pub enum NodeReportKind {
     },
     /// The attempt failed.
     Failed(ErrorInfo),
+    /// A call ended: replace its reservation by its real cost (zero releases it).
+    Settle {
+        /// The call.
+        call_id: String,
+        /// Its model.
+        model: String,
+        /// What it cost.
+        cost: MicroCents,
+    },
 }
 
 /// The actor.
@@ -161,6 +200,7 @@ pub struct SupervisorState {
     /// The actor of each node's current attempt.
     current: HashMap<NodeIndex, ActorId>,
     terminal_event: Option<EventKind>,
+    ledger: Ledger,
     finished: Option<RunOutcome>,
     write_error: Option<StoreError>,
 }
@@ -271,6 +311,10 @@ impl RunSupervisor {
             clock: Arc::clone(&state.clock),
             catalog: Arc::clone(&state.catalog),
             cooldowns: Arc::clone(&state.cooldowns),
+            budgeted: {
+                let budget = state.machine.workflow().budget;
+                budget.run.is_some() || budget.node.is_some()
+            },
         };
         // Announce the actor before it starts, so its own events come after its birth.
         state.emit(EventKind::ActorSpawned(ActorSpawned {
@@ -315,6 +359,27 @@ impl RunSupervisor {
         state: &mut SupervisorState,
         report: NodeReport,
     ) {
+        // Money spent is real even when the attempt is no longer wanted: settle it first.
+        if let NodeReportKind::Settle {
+            call_id,
+            model,
+            cost,
+        } = &report.kind
+        {
+            let settled = state.ledger.settle(report.node, call_id, *cost);
+            let node_id = state.machine.workflow().node(report.node).id.value.clone();
+            let run_budget_left = state.ledger.run_left();
+            state.emit(EventKind::CostUpdated(CostUpdated {
+                node_id,
+                call_id: call_id.clone(),
+                model: model.clone(),
+                cost: settled.cost,
+                node_cost: settled.node_cost,
+                run_cost: settled.run_cost,
+                run_budget_left,
+            }));
+            return;
+        }
         let live = state
             .current
             .get(&report.node)
@@ -346,6 +411,7 @@ impl RunSupervisor {
                 let actions = state.machine.step(input, state.clock.now());
                 self.apply(myself, state, actions).await;
             }
+            NodeReportKind::Settle { .. } => {}
             NodeReportKind::Failed(error) => {
                 let input = Input::NodeFailed {
                     node: report.node,
@@ -423,7 +489,13 @@ impl RunSupervisor {
             kind: ActorKind::RunSupervisor,
             reason: outcome.status.as_str().into(),
         }));
-        if let Some(terminal) = state.terminal_event.take() {
+        if let Some(mut terminal) = state.terminal_event.take() {
+            let spent = state.ledger.run_spent();
+            match &mut terminal {
+                EventKind::RunCompleted(done) => done.cost = spent,
+                EventKind::RunFailed(failed) => failed.cost = spent,
+                _ => {}
+            }
             state.emit(terminal);
         }
         let flushed = state.writer.flush().await;
@@ -449,6 +521,7 @@ impl Actor for RunSupervisor {
         _myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
+        let ledger = Ledger::new(args.machine.workflow().budget);
         Ok(SupervisorState {
             run_id: args.run_id,
             machine: args.machine,
@@ -463,6 +536,7 @@ impl Actor for RunSupervisor {
             nodes: HashMap::new(),
             current: HashMap::new(),
             terminal_event: None,
+            ledger,
             finished: None,
             write_error: None,
         })
@@ -480,6 +554,37 @@ impl Actor for RunSupervisor {
                 self.apply(&myself, state, actions).await;
             }
             SupervisorMsg::Node(report) => self.on_node_report(&myself, state, report).await,
+            SupervisorMsg::Reserve {
+                node,
+                attempt,
+                call_id,
+                model,
+                amount,
+                reply,
+            } => {
+                let current = state
+                    .current
+                    .get(&node)
+                    .and_then(|id| state.nodes.get(id))
+                    .is_some_and(|live| live.attempt == attempt && !live.stopping);
+                let answer = if !current {
+                    Reservation::Stale
+                } else {
+                    match state.ledger.reserve(node, &call_id, amount) {
+                        Ok(()) => Reservation::Granted,
+                        Err(denial) => Reservation::Denied(BudgetExceeded {
+                            node_id: state.machine.workflow().node(node).id.value.clone(),
+                            call_id,
+                            model,
+                            scope: denial.scope,
+                            requested: denial.requested,
+                            limit: denial.limit,
+                            committed: denial.committed,
+                        }),
+                    }
+                };
+                let _ = reply.send(answer);
+            }
             SupervisorMsg::RetryDue { node, attempt } => {
                 let actions = state
                     .machine

@@ -1,7 +1,7 @@
 //! The engine end to end with spawned actors, the scripted provider and the in-memory store.
 //! Every wait is bounded by a timeout; nothing sleeps.
 
-use futures::stream;
+use futures::{StreamExt, stream};
 use relavium_actors::{Engine, EngineConfig, EngineError, RunHandle, StartRun};
 use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_llm::{LlmProvider, LlmRequest, LlmStream, ProviderRegistry};
@@ -43,11 +43,16 @@ fn engine_with(store: Arc<MemoryStore>, providers: Vec<Arc<dyn LlmProvider>>) ->
     for p in providers {
         registry.register(p);
     }
-    Engine::new(
-        store,
-        registry,
-        EngineConfig::new(ModelRef::parse("scripted/echo").unwrap()),
-    )
+    Engine::new(store, registry, {
+        let mut config = EngineConfig::new(ModelRef::parse("scripted/echo").unwrap());
+        // The test doubles below cost nothing; `openai` keeps its real price.
+        let mut catalog = relavium_llm::pricing::Catalog::embedded();
+        for free in ["panicky", "primary", "backup", "spare"] {
+            catalog = catalog.with_free_provider(free);
+        }
+        config.catalog = Arc::new(catalog);
+        config
+    })
     .unwrap()
 }
 
@@ -531,4 +536,138 @@ async fn an_exhausted_chain_fails_the_node_and_auth_errors_never_fall_back() {
         .unwrap();
     assert_eq!(outcome.status, RunStatus::Failed);
     assert!(!types(&events).contains(&"llm:fallback"), "auth fails fast");
+}
+
+/// A scripted provider registered as `openai` (so the real price table applies) that counts
+/// the requests that reach it.
+struct CountingOpenAi {
+    inner: ScriptedProvider,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LlmProvider for CountingOpenAi {
+    fn name(&self) -> &str {
+        "openai"
+    }
+    fn stream(&self, request: LlmRequest) -> LlmStream {
+        let inner = self.inner.stream(request);
+        let requests = Arc::clone(&self.requests);
+        // Counted when polled: that is when a real adapter would send.
+        Box::pin(
+            futures::stream::once(async move {
+                requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .filter_map(|_| async { None })
+            .chain(inner),
+        )
+    }
+}
+
+fn counting_openai(script: &str) -> (Arc<dyn LlmProvider>, Arc<std::sync::atomic::AtomicUsize>) {
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let provider = CountingOpenAi {
+        inner: ScriptedProvider::new(Script::parse("s", script).unwrap()),
+        requests: Arc::clone(&requests),
+    };
+    (Arc::new(provider), requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_costed_exactly_from_the_price_table() {
+    let (provider, requests) = counting_openai(
+        "responses:\n  - text: ok\n    usage: { input_tokens: 1000, output_tokens: 500 }\n",
+    );
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![provider]);
+    let wf = workflow(
+        "relavium: 1\nname: c\ndefaults:\n  model: openai/gpt-4.1-mini\nnodes:\n  a: { prompt: one }\n  b: { needs: [a], prompt: two }\n",
+    );
+    let handle = start(&engine, wf).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    // 1000 × $0.40 + 500 × $1.60 per million tokens = 40,000 + 80,000 µ¢ per call.
+    let costs: Vec<(u64, u64)> = events
+        .iter()
+        .filter_map(|e| {
+            if let EventKind::CostUpdated(c) = &e.kind {
+                Some((c.cost.0, c.run_cost.0))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(costs, [(120_000, 120_000), (120_000, 240_000)]);
+    let Some(EventKind::RunCompleted(done)) = events.last().map(|e| &e.kind) else {
+        panic!()
+    };
+    assert_eq!(done.cost.0, 240_000);
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_worst_case_breaks_the_cap_never_leaves_the_machine() {
+    let (provider, requests) = counting_openai("responses:\n  - text: ok\n");
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![provider]);
+    let wf = workflow(
+        "relavium: 1\nname: b\nbudget: { run: 0.00001 USD }\ndefaults:\n  model: openai/gpt-4.1-mini\n  max_tokens: 100\nnodes:\n  a: { prompt: hello }\n",
+    );
+    let handle = start(&engine, wf).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let error = outcome.error.unwrap();
+    assert_eq!(error.kind, "budget.exceeded");
+    assert!(!error.retryable);
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "zero requests reached the provider"
+    );
+    let t = types(&events);
+    assert!(t.contains(&"budget:exceeded"));
+    assert!(
+        !t.contains(&"llm:request") && !t.contains(&"node:retrying"),
+        "{t:?}"
+    );
+    assert_actor_tree_closed(&events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_calls_never_jointly_exceed_the_cap() {
+    let (provider, requests) = counting_openai(
+        "responses:\n  - text: ok\n    delay_ms: 30\n    usage: { input_tokens: 10, output_tokens: 100 }\n",
+    );
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![provider]);
+    // Each call's worst case is about 100 × 160 µ¢ + a few input tokens ≈ 17,000 µ¢: a cap of
+    // 40,000 µ¢ fits two in flight, never three.
+    let mut text = String::from(
+        "relavium: 1\nname: fan\nbudget: { run: 0.0004 USD }\ndefaults:\n  model: openai/gpt-4.1-mini\n  max_tokens: 100\nnodes:\n",
+    );
+    for i in 0..6 {
+        text.push_str(&format!("  n{i}: {{ prompt: part {i} }}\n"));
+    }
+    let handle = start(&engine, workflow(&text)).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.error.unwrap().kind, "budget.exceeded");
+    assert!(
+        requests.load(std::sync::atomic::Ordering::SeqCst) <= 2,
+        "at most two calls fit the cap at once"
+    );
+    for e in &events {
+        if let EventKind::CostUpdated(c) = &e.kind {
+            assert!(c.run_cost.0 <= 40_000);
+        }
+    }
+    assert_actor_tree_closed(&events);
 }

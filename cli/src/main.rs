@@ -280,7 +280,7 @@ fn engine(
 fn engine_failure(error: EngineError) -> Failure {
     let code = match &error {
         EngineError::InvalidInputs(_) => exit::USAGE,
-        EngineError::UnknownProvider(_) => exit::INVALID_WORKFLOW,
+        EngineError::UnknownProvider(_) | EngineError::Unpriced(_) => exit::INVALID_WORKFLOW,
         EngineError::Store(_) => exit::STORE,
         EngineError::UnknownRun(_) => exit::NOT_FOUND,
         EngineError::Spawn(_) | EngineError::Interrupted => exit::INTERNAL,

@@ -170,6 +170,7 @@ pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
         "STARTED (UTC)".into(),
         "DURATION".into(),
         "TOKENS".into(),
+        "COST".into(),
     ]];
     for run in runs {
         let duration = run
@@ -182,9 +183,10 @@ pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
             time(run.started_at),
             duration,
             run.usage.total_tokens().to_string(),
+            run.cost.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

@@ -104,27 +104,7 @@ struct RowFile {
 
 /// Parses exact decimal dollars ("3.00", "0.125") into micro-cents (×10^8).
 pub fn parse_usd(text: &str) -> Result<MicroCents, PricingError> {
-    let bad = || {
-        PricingError::Invalid(format!(
-            "`{text}` is not a price in dollars (e.g. \"3.00\")"
-        ))
-    };
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !fraction.bytes().all(|b| b.is_ascii_digit())
-        || fraction.len() > 8
-    {
-        return Err(bad());
-    }
-    let whole: u64 = whole.parse().map_err(|_| bad())?;
-    let fraction_padded = format!("{fraction:0<8}");
-    let fraction: u64 = fraction_padded.parse().map_err(|_| bad())?;
-    whole
-        .checked_mul(MicroCents::PER_USD)
-        .and_then(|w| w.checked_add(fraction))
-        .map(MicroCents)
-        .ok_or_else(bad)
+    MicroCents::parse_usd(text).map_err(PricingError::Invalid)
 }
 
 /// The price catalog.
@@ -193,6 +173,12 @@ impl Catalog {
     /// The catalog's version (a date).
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Declares that `provider` costs nothing (a local server, a test double).
+    pub fn with_free_provider(mut self, provider: &str) -> Catalog {
+        self.free_providers.push(provider.to_owned());
+        self
     }
 
     /// Adds user-supplied prices; they win over the embedded rows for the same model and date.

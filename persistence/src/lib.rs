@@ -96,8 +96,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
             )?
             .execute(params![run, p.workflow_name, p.workflow_path, at])?;
         }
-        EventKind::RunCompleted(p) => set_run_end(tx, run, "completed", at, &p.usage, None)?,
+        EventKind::CostUpdated(p) => {
+            tx.prepare_cached("UPDATE runs SET cost_micro_cents = ?2 WHERE run_id = ?1")?
+                .execute(params![run, tokens(p.run_cost.0)])?;
+        }
+        EventKind::RunCompleted(p) => {
+            set_run_end(tx, run, "completed", at, &p.usage, None)?;
+            tx.prepare_cached("UPDATE runs SET cost_micro_cents = ?2 WHERE run_id = ?1")?
+                .execute(params![run, tokens(p.cost.0)])?;
+        }
         EventKind::RunFailed(p) => {
+            tx.prepare_cached("UPDATE runs SET cost_micro_cents = ?2 WHERE run_id = ?1")?
+                .execute(params![run, tokens(p.cost.0)])?;
             set_run_end(tx, run, "failed", at, &p.usage, Some(&p.error.message))?
         }
         EventKind::NodeStarted(p) => {
@@ -194,7 +204,8 @@ fn set_run_end(
 
 const SUMMARY_COLUMNS: &str =
     "run_id, workflow_name, workflow_path, status, started_at, finished_at,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, last_sequence, error";
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, last_sequence, error,
+    cost_micro_cents";
 
 fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
     let status: String = row.get(3)?;
@@ -216,6 +227,7 @@ fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
         },
         last_sequence: count(10)?,
         error: row.get(11)?,
+        cost: relavium_runtime::MicroCents(count(12)?),
     })
 }
 

@@ -48,9 +48,11 @@ CREATE TABLE events (
 ) STRICT, WITHOUT ROWID;
 ";
 
+const V2: &str = "ALTER TABLE runs ADD COLUMN cost_micro_cents INTEGER NOT NULL DEFAULT 0;";
+
 /// Brings the database at `conn` to the latest schema.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let migrations = Migrations::new(vec![M::up(V1)]);
+    let migrations = Migrations::new(vec![M::up(V1), M::up(V2)]);
     migrations
         .to_latest(conn)
         .map_err(|e| StoreError::Backend(format!("failed to migrate the database: {e}")))

@@ -6,7 +6,7 @@
 //! `sequenceNumber` starts at 1 and has no gap within a run, so a consumer that saw `n` asks for
 //! everything after `n` and misses nothing. [`event_schema`] publishes the JSON Schema.
 
-use crate::money::Usage;
+use crate::money::{MicroCents, Usage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -154,6 +154,12 @@ pub enum EventKind {
     /// A call failed in a way another provider may not: the next model of the chain is tried.
     #[serde(rename = "llm:fallback")]
     LlmFallback(LlmFallback),
+    /// A call's cost was settled.
+    #[serde(rename = "cost:updated")]
+    CostUpdated(CostUpdated),
+    /// A call was refused before leaving the machine: its worst case would break a cap.
+    #[serde(rename = "budget:exceeded")]
+    BudgetExceeded(BudgetExceeded),
     /// An actor of the run's tree started.
     #[serde(rename = "actor:spawned")]
     ActorSpawned(ActorSpawned),
@@ -179,6 +185,8 @@ impl EventKind {
             EventKind::LlmDelta(_) => "llm:delta",
             EventKind::LlmResponse(_) => "llm:response",
             EventKind::LlmFallback(_) => "llm:fallback",
+            EventKind::CostUpdated(_) => "cost:updated",
+            EventKind::BudgetExceeded(_) => "budget:exceeded",
             EventKind::ActorSpawned(_) => "actor:spawned",
             EventKind::ActorStopped(_) => "actor:stopped",
         }
@@ -213,6 +221,9 @@ pub struct RunCompleted {
     pub outputs: serde_json::Map<String, serde_json::Value>,
     /// Tokens used by the whole run.
     pub usage: Usage,
+    /// What the run cost, in micro-cents (1 USD = 10^8).
+    #[serde(default)]
+    pub cost: MicroCents,
     /// Wall time of the run.
     pub duration_ms: u64,
 }
@@ -276,6 +287,9 @@ pub struct RunFailed {
     pub node_id: Option<String>,
     /// Tokens used before the failure.
     pub usage: Usage,
+    /// What the run cost before the failure, in micro-cents.
+    #[serde(default)]
+    pub cost: MicroCents,
     /// Wall time of the run.
     pub duration_ms: u64,
 }
@@ -450,6 +464,57 @@ pub struct LlmFallback {
     pub to_model: String,
     /// Why the first call failed.
     pub error: ErrorInfo,
+}
+
+/// Payload of `cost:updated`. Amounts are integer micro-cents (1 USD = 10^8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CostUpdated {
+    /// The node.
+    pub node_id: String,
+    /// The call.
+    pub call_id: String,
+    /// Its model (`provider/model`).
+    pub model: String,
+    /// What the call cost.
+    pub cost: MicroCents,
+    /// What the node has cost so far.
+    pub node_cost: MicroCents,
+    /// What the run has cost so far.
+    pub run_cost: MicroCents,
+    /// What is left of the run's cap, if it has one (reservations of calls in flight deducted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_budget_left: Option<MicroCents>,
+}
+
+/// Which cap a refused call would have broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetScope {
+    /// The run's cap.
+    Run,
+    /// The node's cap.
+    Node,
+}
+
+/// Payload of `budget:exceeded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetExceeded {
+    /// The node.
+    pub node_id: String,
+    /// The call that was not made.
+    pub call_id: String,
+    /// Its model.
+    pub model: String,
+    /// The cap it would have broken.
+    pub scope: BudgetScope,
+    /// The call's worst-case cost.
+    pub requested: MicroCents,
+    /// The cap.
+    pub limit: MicroCents,
+    /// Already spent or reserved under that cap.
+    pub committed: MicroCents,
 }
 
 /// The kinds of actor in a run's tree.

@@ -60,8 +60,10 @@ const WORKFLOW_KEYS: &[&str] = &[
     "defaults",
     "nodes",
     "outputs",
+    "budget",
 ];
-const WORKFLOW_LATER_KEYS: &[&str] = &["budget"];
+const WORKFLOW_LATER_KEYS: &[&str] = &[];
+const BUDGET_KEYS: &[&str] = &["run", "node"];
 const INPUT_KEYS: &[&str] = &["type", "default", "description"];
 const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature", "retry", "fallback"];
 const DEFAULTS_LATER_KEYS: &[&str] = &["timeout"];
@@ -530,6 +532,9 @@ impl Cx<'_> {
             .map(|n| self.outputs(n))
             .unwrap_or_default();
 
+        let budget = Self::get(entries, "budget")
+            .map(|n| self.budget(n))
+            .unwrap_or_default();
         let graph = self.semantics(&inputs, &nodes, &outputs, nodes_yaml);
         Some(Workflow {
             file: self.file.clone(),
@@ -539,8 +544,41 @@ impl Cx<'_> {
             defaults,
             nodes,
             outputs,
+            budget,
             graph,
         })
+    }
+
+    /// `budget: { run: 0.25 USD, node: 0.10 USD }`.
+    fn budget(&mut self, node: &YamlNode) -> Budget {
+        let Some(entries) = self.map(node, "`budget`") else {
+            return Budget::default();
+        };
+        self.check_keys(entries, "`budget`", BUDGET_KEYS, &[]);
+        let mut amount = |key: &str| {
+            let n = Self::get(entries, key)?;
+            let text = match &n.value {
+                YamlValue::String(s) => s.clone(),
+                YamlValue::Int(i) => i.to_string(),
+                YamlValue::Float(_) => self.file.text()[n.span.start..n.span.end].to_owned(),
+                _ => String::new(),
+            };
+            match crate::MicroCents::parse_usd(&text) {
+                Ok(value) => Some(value),
+                Err(message) => {
+                    self.report(DiagnosticCode::InvalidValue, n.span, message)
+                        .hint = Some(
+                        "write an amount in US dollars, e.g. `0.25 USD` (at most 8 decimals)"
+                            .into(),
+                    );
+                    None
+                }
+            }
+        };
+        Budget {
+            run: amount("run"),
+            node: amount("node"),
+        }
     }
 
     fn inputs(&mut self, node: &YamlNode) -> Vec<InputDecl> {

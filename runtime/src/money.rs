@@ -71,6 +71,31 @@ impl fmt::Display for MicroCents {
     }
 }
 
+impl MicroCents {
+    /// Parses exact decimal dollars: `"3.00"`, `"0.125"`, and in workflow files also
+    /// `"0.25 USD"` or `"$0.25"` (at most 8 decimals, so the value is exact).
+    pub fn parse_usd(text: &str) -> Result<MicroCents, String> {
+        let trimmed = text.trim();
+        let number = trimmed
+            .strip_prefix('$')
+            .or_else(|| trimmed.strip_suffix("USD").map(str::trim_end))
+            .unwrap_or(trimmed);
+        let bad = || format!("`{text}` is not an amount in dollars (e.g. `0.25 USD`)");
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 8 {
+            return Err(bad());
+        }
+        let whole: u64 = whole.parse().map_err(|_| bad())?;
+        let fraction: u64 = format!("{fraction:0<8}").parse().map_err(|_| bad())?;
+        whole
+            .checked_mul(MicroCents::PER_USD)
+            .and_then(|w| w.checked_add(fraction))
+            .map(MicroCents)
+            .ok_or_else(bad)
+    }
+}
+
 /// Tokens used by one call, one node or one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -134,6 +159,19 @@ mod tests {
             MicroCents::for_tokens(u64::MAX, MicroCents(u64::MAX)),
             MicroCents(u64::MAX)
         );
+    }
+
+    #[test]
+    fn dollar_amounts_parse_exactly() {
+        assert_eq!(
+            MicroCents::parse_usd("0.25 USD"),
+            Ok(MicroCents(25_000_000))
+        );
+        assert_eq!(MicroCents::parse_usd("$1.5"), Ok(MicroCents(150_000_000)));
+        assert_eq!(MicroCents::parse_usd("0.00000001"), Ok(MicroCents(1)));
+        for bad in ["", "abc", "-1", "1.2.3", "0.000000001", "1e3", ".5"] {
+            assert!(MicroCents::parse_usd(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -476,6 +476,7 @@ impl RunMachine {
         }
         actions.push(Action::Emit(EventKind::RunFailed(RunFailed {
             error: error.clone(),
+            cost: crate::MicroCents::ZERO, // the run supervisor fills in the ledger\'s total
             node_id: failed_id.clone(),
             usage: self.usage,
             duration_ms: now.millis_since(self.started_at),
@@ -513,6 +514,7 @@ impl RunMachine {
         self.status = RunStatus::Completed;
         actions.push(Action::Emit(EventKind::RunCompleted(RunCompleted {
             outputs: outputs.clone(),
+            cost: crate::MicroCents::ZERO, // the run supervisor fills in the ledger\'s total
             usage: self.usage,
             duration_ms: now.millis_since(self.started_at),
         })));

@@ -51,6 +51,9 @@ pub struct RunSummary {
     pub finished_at: Option<Timestamp>,
     /// Tokens used so far.
     pub usage: Usage,
+    /// What it has cost so far, in micro-cents.
+    #[serde(default)]
+    pub cost: crate::MicroCents,
     /// The sequence number of its last event.
     pub last_sequence: u64,
     /// Why it failed.
@@ -150,12 +153,15 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
             .rposition(|n| n.node_id == id && n.attempt == attempt)
     };
     match &event.kind {
+        EventKind::CostUpdated(p) => summary.cost = p.run_cost,
         EventKind::RunCompleted(p) => {
+            summary.cost = p.cost;
             summary.status = RunStatus::Completed;
             summary.finished_at = Some(event.timestamp);
             summary.usage = p.usage;
         }
         EventKind::RunFailed(p) => {
+            summary.cost = p.cost;
             summary.status = RunStatus::Failed;
             summary.finished_at = Some(event.timestamp);
             summary.usage = p.usage;
@@ -246,6 +252,7 @@ impl RunStore for MemoryStore {
                             started_at: event.timestamp,
                             finished_at: None,
                             usage: Usage::default(),
+                            cost: crate::MicroCents::ZERO,
                             last_sequence: 0,
                             error: None,
                         },

@@ -31,6 +31,8 @@ pub struct Workflow {
     pub nodes: Vec<Node>,
     /// Named outputs, rendered when the run completes, in file order.
     pub outputs: Vec<OutputDecl>,
+    /// Hard spending caps, enforced before any request leaves the machine.
+    pub budget: Budget,
     /// The dependency graph of the nodes.
     pub graph: WorkflowGraph,
 }
@@ -139,6 +141,15 @@ impl InputDecl {
     pub fn is_required(&self) -> bool {
         self.default.is_none()
     }
+}
+
+/// Spending caps (`budget: { run: 0.25 USD, node: 0.10 USD }`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// The most the whole run may spend.
+    pub run: Option<crate::MicroCents>,
+    /// The most any one node may spend (all its attempts and calls).
+    pub node: Option<crate::MicroCents>,
 }
 
 /// A `provider/model` reference such as `anthropic/claude-sonnet-4-5` or `scripted/echo`.

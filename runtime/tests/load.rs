@@ -171,3 +171,23 @@ fn retry_policies_are_read_and_checked() {
     );
     assert!(text.iter().any(|l| l.contains("unknown key `tries`")));
 }
+
+#[test]
+fn budgets_are_exact_dollar_amounts() {
+    use relavium_runtime::MicroCents;
+    let text = "relavium: 1\nname: b\nbudget: { run: 0.25 USD, node: $0.1 }\nnodes:\n  a: { prompt: hi }\n";
+    let wf = load_workflow(&SourceFile::new("b.yaml", text), &agents()).unwrap();
+    assert_eq!(wf.budget.run, Some(MicroCents(25_000_000)));
+    assert_eq!(wf.budget.node, Some(MicroCents(10_000_000)));
+    let bad =
+        "relavium: 1\nname: b\nbudget: { run: lots, total: 1 }\nnodes:\n  a: { prompt: hi }\n";
+    let diags = load_workflow(&SourceFile::new("b.yaml", bad), &agents())
+        .unwrap_err()
+        .into_sorted();
+    let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert_eq!(diags.len(), 2, "{text:#?}");
+    assert!(
+        text[0].starts_with("b.yaml:3:16: error[E0006]: `lots` is not an amount"),
+        "{text:#?}"
+    );
+}
