@@ -8,7 +8,7 @@ use crate::bus::{EventHub, EventStream};
 use crate::clock::SystemClock;
 use crate::supervisor::{RunSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::writer::{StoreWriter, WriterHandle};
-use ractor::Actor;
+use ractor::{Actor, ActorRef};
 use relavium_llm::ProviderRegistry;
 use relavium_llm::fallback::Cooldowns;
 use relavium_llm::pricing::Catalog;
@@ -91,6 +91,8 @@ struct EngineInner {
     providers: Arc<ProviderRegistry>,
     clock: Arc<dyn Clock>,
     cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
+    /// The supervisors of the runs started by this engine, for `cancel`.
+    live: std::sync::Mutex<std::collections::HashMap<RunId, ActorRef<SupervisorMsg>>>,
     writer: std::sync::Mutex<Option<StoreWriter>>,
     writer_handle: WriterHandle,
 }
@@ -133,6 +135,7 @@ impl Engine {
                 providers: Arc::new(providers),
                 clock,
                 cooldowns: Arc::new(std::sync::Mutex::new(Cooldowns::default())),
+                live: std::sync::Mutex::new(std::collections::HashMap::new()),
                 writer: std::sync::Mutex::new(Some(writer)),
                 writer_handle,
             }),
@@ -172,10 +175,15 @@ impl Engine {
         supervisor
             .cast(SupervisorMsg::Start)
             .map_err(|e| EngineError::Spawn(e.to_string()))?;
+        let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|_, actor| actor.get_status() != ractor::ActorStatus::Stopped);
+        live.insert(run_id.clone(), supervisor.clone());
+        drop(live);
         Ok(RunHandle {
             run_id,
             hub,
             outcome: rx,
+            supervisor,
         })
     }
 
@@ -226,6 +234,19 @@ impl Engine {
                 EngineError::Store(StoreError::Backend(format!("a store read panicked: {e}")))
             })?
             .map_err(EngineError::Store)
+    }
+
+    /// Asks a run this engine started to stop (`run:cancelled`). Returns `false` when the run
+    /// is not live here (it finished, or runs in another process).
+    pub fn cancel(&self, run_id: &RunId, reason: &str) -> bool {
+        let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get(run_id).is_some_and(|actor| {
+            actor
+                .cast(SupervisorMsg::Cancel {
+                    reason: reason.to_owned(),
+                })
+                .is_ok()
+        })
     }
 
     /// The runs in the history matching `query`, newest first.
@@ -279,6 +300,7 @@ pub struct RunHandle {
     run_id: RunId,
     hub: Arc<EventHub>,
     outcome: oneshot::Receiver<Result<RunOutcome, EngineError>>,
+    supervisor: ActorRef<SupervisorMsg>,
 }
 
 impl RunHandle {
@@ -291,6 +313,14 @@ impl RunHandle {
     /// stream ends after the run's terminal event.
     pub fn subscribe(&self, after: u64) -> EventStream {
         self.hub.subscribe(after)
+    }
+
+    /// Asks the run to stop: running nodes are stopped (their calls abandoned), waiting ones
+    /// skipped, and the run ends with `run:cancelled`. Does nothing once the run has finished.
+    pub fn cancel(&self, reason: &str) {
+        let _ = self.supervisor.cast(SupervisorMsg::Cancel {
+            reason: reason.to_owned(),
+        });
     }
 
     /// Waits for the run to finish. By then every event of the run is durable in the store.

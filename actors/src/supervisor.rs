@@ -90,6 +90,11 @@ pub enum SupervisorMsg {
         /// The answer.
         reply: RpcReplyPort<Reservation>,
     },
+    /// Stop the run (running nodes are stopped, waiting ones skipped).
+    Cancel {
+        /// Why.
+        reason: String,
+    },
     /// A scheduled retry is due.
     RetryDue {
         /// The node.
@@ -494,6 +499,7 @@ impl RunSupervisor {
             match &mut terminal {
                 EventKind::RunCompleted(done) => done.cost = spent,
                 EventKind::RunFailed(failed) => failed.cost = spent,
+                EventKind::RunCancelled(cancelled) => cancelled.cost = spent,
                 _ => {}
             }
             state.emit(terminal);
@@ -584,6 +590,12 @@ impl Actor for RunSupervisor {
                     }
                 };
                 let _ = reply.send(answer);
+            }
+            SupervisorMsg::Cancel { reason } => {
+                let actions = state
+                    .machine
+                    .step(Input::Cancel { reason }, state.clock.now());
+                self.apply(&myself, state, actions).await;
             }
             SupervisorMsg::RetryDue { node, attempt } => {
                 let actions = state

@@ -671,3 +671,45 @@ async fn parallel_calls_never_jointly_exceed_the_cap() {
     }
     assert_actor_tree_closed(&events);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_its_nodes_and_ends_with_run_cancelled() {
+    let store = Arc::new(MemoryStore::new());
+    let slow = scripted(
+        "responses:\n  - text: one two three four five six seven eight nine ten\n    delay_ms: 50\n",
+    );
+    let engine = engine_with(store.clone(), vec![slow]);
+    let handle = start(&engine, workflow(DIAMOND)).await;
+    let run_id = handle.run_id().clone();
+    let mut stream = handle.subscribe(0);
+    let mut events = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(event) = stream.next().await {
+            let first_delta = event.type_name() == "llm:delta"
+                && !events
+                    .iter()
+                    .any(|e: &RunEvent| e.type_name() == "llm:delta");
+            events.push(event);
+            if first_delta {
+                assert!(engine.cancel(&run_id, "a test asked"));
+            }
+        }
+    })
+    .await
+    .expect("the run ends after its cancellation");
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    let t = types(&events);
+    assert_eq!(t.last(), Some(&"run:cancelled"));
+    assert!(t.contains(&"node:cancelled"));
+    assert!(t.contains(&"node:skipped"), "the join never starts");
+    assert!(!t.contains(&"node:completed"), "{t:?}");
+    assert_actor_tree_closed(&events);
+    assert_eq!(
+        store.get_run(&run_id).unwrap().unwrap().status,
+        RunStatus::Cancelled
+    );
+}

@@ -12,6 +12,10 @@ pub(crate) const INVALID_WORKFLOW: u8 = 3;
 pub(crate) const NOT_FOUND: u8 = 4;
 /// The history database could not be opened, read or written.
 pub(crate) const STORE: u8 = 5;
+/// The run stopped because a call would have broken its budget.
+pub(crate) const BUDGET_EXCEEDED: u8 = 7;
+/// The run was cancelled (Ctrl-C).
+pub(crate) const CANCELLED: u8 = 130;
 /// An internal error (a bug: please report it).
 pub(crate) const INTERNAL: u8 = 70;
 
@@ -24,7 +28,9 @@ Exit codes:
   3   a workflow or agent file is invalid or unreadable
   4   no run with that id
   5   the history database could not be used
+  7   the run stopped at its budget (a call would have broken a cap)
   70  internal error
+  130 the run was cancelled (Ctrl-C)
 
 Environment:
   RELAVIUM_HOME    where the history database lives (default: the platform data directory)

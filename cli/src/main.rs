@@ -351,7 +351,22 @@ async fn run(
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut stdout_open = true;
-    while let Some(event) = events.next().await {
+    // Ctrl-C asks the run to stop cleanly (recorded as cancelled); a second one quits at once.
+    let mut interrupts = 0;
+    loop {
+        let event = tokio::select! {
+            event = events.next() => event,
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts > 1 {
+                    return Err(Failure::new(exit::CANCELLED, "interrupted twice: quitting without waiting for the run"));
+                }
+                let _ = writeln!(std::io::stderr(), "relavium: stopping the run (Ctrl-C again to quit at once)");
+                handle.cancel("interrupted (Ctrl-C)");
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         if json {
             if stdout_open {
                 let line = serde_json::to_string(&event)
@@ -385,10 +400,17 @@ async fn run(
             }
         }
     }
-    Ok(if outcome.status == RunStatus::Completed {
-        exit::OK
-    } else {
-        exit::RUN_FAILED
+    Ok(match outcome.status {
+        RunStatus::Completed => exit::OK,
+        RunStatus::Cancelled => exit::CANCELLED,
+        _ if outcome
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == "budget.exceeded") =>
+        {
+            exit::BUDGET_EXCEEDED
+        }
+        _ => exit::RUN_FAILED,
     })
 }
 
@@ -408,7 +430,7 @@ async fn list(
         Some(text) => Some(RunStatus::parse(&text).ok_or_else(|| {
             Failure::new(
                 exit::USAGE,
-                format!("unknown status `{text}` (pending, running, completed, failed)"),
+                format!("unknown status `{text}` (running, completed, failed, cancelled)"),
             )
         })?),
     };

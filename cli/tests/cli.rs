@@ -280,3 +280,49 @@ fn db_flag_overrides_the_home() {
     assert!(db.exists());
     assert!(!home.path().join("history.db").exists());
 }
+
+#[test]
+fn ctrl_c_cancels_the_run_cleanly_and_records_it() {
+    use std::io::BufRead;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args([
+            "run",
+            "examples/hello.relavium.yaml",
+            "--json",
+            "--script",
+            "cli/tests/fixtures/slow.script.yaml",
+        ])
+        .current_dir(repo())
+        .env("RELAVIUM_HOME", home.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // Interrupt once the run is streaming.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let streaming = line.contains("\"type\":\"llm:delta\"");
+        seen.push(line);
+        if streaming {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    let last: Value = serde_json::from_str(seen.last().unwrap()).unwrap();
+    assert_eq!(last["type"], "run:cancelled");
+    assert_eq!(last["payload"]["reason"], "interrupted (Ctrl-C)");
+    let list = relavium(home.path(), &["list", "--json", "--status", "cancelled"]);
+    let runs: Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{}", list.stdout);
+}

@@ -105,6 +105,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
             tx.prepare_cached("UPDATE runs SET cost_micro_cents = ?2 WHERE run_id = ?1")?
                 .execute(params![run, tokens(p.cost.0)])?;
         }
+        EventKind::RunCancelled(p) => {
+            let why = format!("cancelled: {}", p.reason);
+            set_run_end(tx, run, "cancelled", at, &p.usage, Some(&why))?;
+            tx.prepare_cached("UPDATE runs SET cost_micro_cents = ?2 WHERE run_id = ?1")?
+                .execute(params![run, tokens(p.cost.0)])?;
+        }
         EventKind::RunFailed(p) => {
             tx.prepare_cached("UPDATE runs SET cost_micro_cents = ?2 WHERE run_id = ?1")?
                 .execute(params![run, tokens(p.cost.0)])?;

@@ -124,6 +124,9 @@ pub enum EventKind {
     /// The run stopped because something failed.
     #[serde(rename = "run:failed")]
     RunFailed(RunFailed),
+    /// The run was stopped on request.
+    #[serde(rename = "run:cancelled")]
+    RunCancelled(RunCancelled),
     /// A node began an attempt.
     #[serde(rename = "node:started")]
     NodeStarted(NodeStarted),
@@ -175,6 +178,7 @@ impl EventKind {
             EventKind::RunStarted(_) => "run:started",
             EventKind::RunCompleted(_) => "run:completed",
             EventKind::RunFailed(_) => "run:failed",
+            EventKind::RunCancelled(_) => "run:cancelled",
             EventKind::NodeStarted(_) => "node:started",
             EventKind::NodeCompleted(_) => "node:completed",
             EventKind::NodeFailed(_) => "node:failed",
@@ -194,7 +198,10 @@ impl EventKind {
 
     /// Whether this event ends its run.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, EventKind::RunCompleted(_) | EventKind::RunFailed(_))
+        matches!(
+            self,
+            EventKind::RunCompleted(_) | EventKind::RunFailed(_) | EventKind::RunCancelled(_)
+        )
     }
 }
 
@@ -294,6 +301,21 @@ pub struct RunFailed {
     pub duration_ms: u64,
 }
 
+/// Payload of `run:cancelled`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCancelled {
+    /// Why.
+    pub reason: String,
+    /// Tokens used before the cancellation.
+    pub usage: Usage,
+    /// What the run cost before the cancellation, in micro-cents.
+    #[serde(default)]
+    pub cost: MicroCents,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+}
+
 /// Payload of `node:started`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -354,6 +376,8 @@ pub struct NodeRetrying {
 pub enum SkipReason {
     /// The run failed before the node could start.
     RunFailed,
+    /// The run was cancelled before the node could start.
+    RunCancelled,
 }
 
 /// Payload of `node:skipped`.

@@ -48,6 +48,8 @@ pub enum RunStatus {
     Completed,
     /// Stopped by a failure.
     Failed,
+    /// Stopped on request.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -58,6 +60,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
@@ -68,13 +71,17 @@ impl RunStatus {
             "running" => RunStatus::Running,
             "completed" => RunStatus::Completed,
             "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
             _ => return None,
         })
     }
 
     /// Whether the run is over.
     pub fn is_finished(self) -> bool {
-        matches!(self, RunStatus::Completed | RunStatus::Failed)
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
     }
 }
 
@@ -135,6 +142,11 @@ pub enum Input {
         attempt: u32,
         /// Why.
         error: ErrorInfo,
+    },
+    /// Stop the run: running nodes are stopped, waiting ones skipped.
+    Cancel {
+        /// Why (shown to people).
+        reason: String,
     },
     /// The delay before a scheduled retry is over.
     RetryDue {
@@ -291,6 +303,7 @@ impl RunMachine {
                 error,
             } => self.node_failed(node, attempt, error, now, &mut actions),
             Input::RetryDue { node, attempt } => self.retry_due(node, attempt, now, &mut actions),
+            Input::Cancel { reason } => self.cancel(reason, now, &mut actions),
         }
         actions
     }
@@ -441,42 +454,11 @@ impl RunMachine {
     ) {
         self.status = RunStatus::Failed;
         let failed_id = node.map(|n| self.workflow.nodes[n].id.value.clone());
-        for (index, slot) in self.nodes.iter_mut().enumerate() {
-            let node_id = self.workflow.nodes[index].id.value.clone();
-            match slot.status {
-                NodeStatus::Running => {
-                    slot.status = NodeStatus::Cancelled;
-                    actions.push(Action::StopNode { node: index });
-                    actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
-                        node_id,
-                        attempt: slot.attempt,
-                        reason: format!(
-                            "the run failed ({})",
-                            failed_id.as_deref().unwrap_or("run")
-                        ),
-                    })));
-                }
-                NodeStatus::Retrying => {
-                    slot.status = NodeStatus::Cancelled;
-                    actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
-                        node_id,
-                        attempt: slot.attempt,
-                        reason: "the run failed while the node waited to retry".into(),
-                    })));
-                }
-                NodeStatus::Pending => {
-                    slot.status = NodeStatus::Skipped;
-                    actions.push(Action::Emit(EventKind::NodeSkipped(NodeSkipped {
-                        node_id,
-                        reason: SkipReason::RunFailed,
-                    })));
-                }
-                _ => {}
-            }
-        }
+        let why = format!("the run failed ({})", failed_id.as_deref().unwrap_or("run"));
+        self.stop_all(&why, SkipReason::RunFailed, actions);
         actions.push(Action::Emit(EventKind::RunFailed(RunFailed {
             error: error.clone(),
-            cost: crate::MicroCents::ZERO, // the run supervisor fills in the ledger\'s total
+            cost: crate::MicroCents::ZERO, // the run supervisor fills in the ledger's total
             node_id: failed_id.clone(),
             usage: self.usage,
             duration_ms: now.millis_since(self.started_at),
@@ -486,6 +468,59 @@ impl RunMachine {
             outputs: Map::new(),
             error: Some(error),
             failed_node: failed_id,
+            usage: self.usage,
+        }));
+    }
+
+    /// Stops what runs (`node:cancelled`) and skips what waits (`node:skipped`).
+    fn stop_all(&mut self, why: &str, skip: SkipReason, actions: &mut Vec<Action>) {
+        for (index, slot) in self.nodes.iter_mut().enumerate() {
+            let node_id = self.workflow.nodes[index].id.value.clone();
+            match slot.status {
+                NodeStatus::Running | NodeStatus::Retrying => {
+                    if slot.status == NodeStatus::Running {
+                        actions.push(Action::StopNode { node: index });
+                    }
+                    slot.status = NodeStatus::Cancelled;
+                    actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
+                        node_id,
+                        attempt: slot.attempt,
+                        reason: why.to_owned(),
+                    })));
+                }
+                NodeStatus::Pending => {
+                    slot.status = NodeStatus::Skipped;
+                    actions.push(Action::Emit(EventKind::NodeSkipped(NodeSkipped {
+                        node_id,
+                        reason: skip,
+                    })));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn cancel(&mut self, reason: String, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.status != RunStatus::Running {
+            return;
+        }
+        self.status = RunStatus::Cancelled;
+        self.stop_all(
+            &format!("the run was cancelled: {reason}"),
+            SkipReason::RunCancelled,
+            actions,
+        );
+        actions.push(Action::Emit(EventKind::RunCancelled(RunCancelled {
+            reason: reason.clone(),
+            usage: self.usage,
+            cost: crate::MicroCents::ZERO, // the run supervisor fills in the ledger's total
+            duration_ms: now.millis_since(self.started_at),
+        })));
+        actions.push(Action::Finish(RunOutcome {
+            status: RunStatus::Cancelled,
+            outputs: Map::new(),
+            error: Some(ErrorInfo::new("run.cancelled", reason)),
+            failed_node: None,
             usage: self.usage,
         }));
     }
@@ -514,7 +549,7 @@ impl RunMachine {
         self.status = RunStatus::Completed;
         actions.push(Action::Emit(EventKind::RunCompleted(RunCompleted {
             outputs: outputs.clone(),
-            cost: crate::MicroCents::ZERO, // the run supervisor fills in the ledger\'s total
+            cost: crate::MicroCents::ZERO, // the run supervisor fills in the ledger's total
             usage: self.usage,
             duration_ms: now.millis_since(self.started_at),
         })));

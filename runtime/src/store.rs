@@ -160,6 +160,13 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
             summary.finished_at = Some(event.timestamp);
             summary.usage = p.usage;
         }
+        EventKind::RunCancelled(p) => {
+            summary.cost = p.cost;
+            summary.status = RunStatus::Cancelled;
+            summary.finished_at = Some(event.timestamp);
+            summary.usage = p.usage;
+            summary.error = Some(format!("cancelled: {}", p.reason));
+        }
         EventKind::RunFailed(p) => {
             summary.cost = p.cost;
             summary.status = RunStatus::Failed;

@@ -511,3 +511,53 @@ fn the_provider_s_retry_after_sets_the_floor_of_the_delay() {
         "{failed:?}"
     );
 }
+
+#[test]
+fn cancelling_stops_running_nodes_skips_waiting_ones_and_ignores_late_results() {
+    let mut m = machine(DIAMOND);
+    m.step(Input::Start, t(0));
+    let cancelled = m.step(
+        Input::Cancel {
+            reason: "user".into(),
+        },
+        t(4),
+    );
+    assert_eq!(
+        events(&cancelled),
+        [
+            "node:cancelled",
+            "node:cancelled",
+            "node:skipped",
+            "run:cancelled"
+        ]
+    );
+    assert!(
+        cancelled.contains(&Action::StopNode { node: 0 })
+            && cancelled.contains(&Action::StopNode { node: 1 })
+    );
+    let Some(Action::Finish(outcome)) = cancelled.last() else {
+        panic!()
+    };
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    assert!(
+        m.step(
+            Input::NodeSucceeded {
+                node: 0,
+                attempt: 1,
+                output: json!("L"),
+                usage: usage(1)
+            },
+            t(5)
+        )
+        .is_empty()
+    );
+    assert!(
+        m.step(
+            Input::Cancel {
+                reason: "twice".into()
+            },
+            t(6)
+        )
+        .is_empty()
+    );
+}
