@@ -47,6 +47,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+fn humanize_ms(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// "Equal jitter": a delay drawn from [half, all] of `delay_ms`, so retries of many runs do not
 /// arrive in lockstep, but never shorter than the provider's `retry-after`.
 fn jittered(delay_ms: u64, retry_after_ms: Option<u64>) -> u64 {
@@ -94,6 +102,15 @@ pub enum SupervisorMsg {
     Cancel {
         /// Why.
         reason: String,
+    },
+    /// An attempt's time is up.
+    TimedOut {
+        /// The node.
+        node: NodeIndex,
+        /// The attempt.
+        attempt: u32,
+        /// The limit that passed.
+        timeout_ms: u64,
     },
     /// A scheduled retry is due.
     RetryDue {
@@ -308,6 +325,15 @@ impl RunSupervisor {
         let node = task.node_index;
         let node_id = task.node_id.clone();
         let attempt = task.attempt;
+        if let Some(timeout_ms) = task.timeout_ms {
+            myself.send_after(Duration::from_millis(timeout_ms), move || {
+                SupervisorMsg::TimedOut {
+                    node,
+                    attempt,
+                    timeout_ms,
+                }
+            });
+        }
         let args = NodeArgs {
             task,
             run_id: state.run_id.clone(),
@@ -595,6 +621,30 @@ impl Actor for RunSupervisor {
                 let actions = state
                     .machine
                     .step(Input::Cancel { reason }, state.clock.now());
+                self.apply(&myself, state, actions).await;
+            }
+            SupervisorMsg::TimedOut {
+                node,
+                attempt,
+                timeout_ms,
+            } => {
+                // Ignored by the machine unless that attempt is still the running one.
+                let error = ErrorInfo::transient(
+                    "node.timeout",
+                    format!(
+                        "the attempt took longer than its {} timeout",
+                        humanize_ms(timeout_ms)
+                    ),
+                    None,
+                );
+                let actions = state.machine.step(
+                    Input::NodeFailed {
+                        node,
+                        attempt,
+                        error,
+                    },
+                    state.clock.now(),
+                );
                 self.apply(&myself, state, actions).await;
             }
             SupervisorMsg::RetryDue { node, attempt } => {

@@ -713,3 +713,36 @@ async fn a_cancelled_run_stops_its_nodes_and_ends_with_run_cancelled() {
         RunStatus::Cancelled
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_over_its_timeout_is_stopped_and_retried() {
+    // The first answer is far too slow; the retry answers at once.
+    let provider = scripted(
+        "responses:\n  - when: { node: left }\n    times: 1\n    text: slow slow slow slow slow\n    delay_ms: 500\n  - text: quick\n",
+    );
+    let engine = engine_with(Arc::new(MemoryStore::new()), vec![provider]);
+    let wf = workflow(&DIAMOND.replace(
+        "nodes:\n",
+        "defaults:\n  timeout: 100ms\n  retry: { attempts: 2, initial: 1ms }\nnodes:\n",
+    ));
+    let handle = start(&engine, wf).await;
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    let retried = events.iter().find_map(|e| {
+        if let EventKind::NodeRetrying(r) = &e.kind {
+            Some(r.clone())
+        } else {
+            None
+        }
+    });
+    let retried = retried.expect("the slow attempt was retried");
+    assert_eq!(
+        (retried.node_id.as_str(), retried.error.kind.as_str()),
+        ("left", "node.timeout")
+    );
+    assert_actor_tree_closed(&events);
+}

@@ -65,8 +65,15 @@ const WORKFLOW_KEYS: &[&str] = &[
 const WORKFLOW_LATER_KEYS: &[&str] = &[];
 const BUDGET_KEYS: &[&str] = &["run", "node"];
 const INPUT_KEYS: &[&str] = &["type", "default", "description"];
-const DEFAULTS_KEYS: &[&str] = &["model", "max_tokens", "temperature", "retry", "fallback"];
-const DEFAULTS_LATER_KEYS: &[&str] = &["timeout"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "model",
+    "max_tokens",
+    "temperature",
+    "retry",
+    "fallback",
+    "timeout",
+];
+const DEFAULTS_LATER_KEYS: &[&str] = &[];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "initial", "max"];
 const NODE_KEYS: &[&str] = &[
     "description",
@@ -79,6 +86,7 @@ const NODE_KEYS: &[&str] = &[
     "max_tokens",
     "retry",
     "fallback",
+    "timeout",
 ];
 const NODE_LATER_KEYS: &[&str] = &[
     "tool",
@@ -88,7 +96,6 @@ const NODE_LATER_KEYS: &[&str] = &[
     "transform",
     "workflow",
     "when",
-    "timeout",
     "output_schema",
     "tools",
 ];
@@ -680,6 +687,29 @@ impl Cx<'_> {
             temperature: self.temperature(entries, "`defaults`"),
             retry: Self::get(entries, "retry").and_then(|n| self.retry(n, "`defaults`")),
             fallback: Self::get(entries, "fallback").and_then(|n| self.fallback(n, "`defaults`")),
+            timeout_ms: Self::get(entries, "timeout").and_then(|n| self.timeout(n)),
+        }
+    }
+
+    /// `timeout: 120s` — the longest one attempt may take.
+    fn timeout(&mut self, node: &YamlNode) -> Option<u64> {
+        match node.as_str().map(humantime::parse_duration) {
+            Some(Ok(d)) if !d.is_zero() && d.as_millis() <= 86_400_000 => {
+                Some(d.as_millis() as u64)
+            }
+            _ => {
+                let d = Diagnostic::new(
+                    DiagnosticCode::InvalidValue,
+                    &self.file,
+                    node.span,
+                    "`timeout` is not a duration",
+                )
+                .with_hint(
+                    "write a duration such as `90s` or `5m` (more than zero, at most a day)",
+                );
+                self.diags.push(d);
+                None
+            }
         }
     }
 
@@ -828,6 +858,7 @@ impl Cx<'_> {
         let max_tokens = self.max_tokens(entries, &what);
         let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, &what));
         let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, &what));
+        let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
         Some(Node {
             id,
             description,
@@ -841,6 +872,7 @@ impl Cx<'_> {
                 max_tokens,
                 retry,
                 fallback,
+                timeout_ms,
             }),
         })
     }

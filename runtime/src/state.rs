@@ -97,6 +97,9 @@ pub struct NodeTask {
     pub attempt: u32,
     /// The model call to make.
     pub call: ModelCall,
+    /// The longest the attempt may take, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// One fully rendered model call.
@@ -623,6 +626,7 @@ impl RunMachine {
             node_id: spec.id.value.clone(),
             node_index: node,
             attempt,
+            timeout_ms: step.timeout_ms.or(defaults.timeout_ms),
             call: ModelCall {
                 model,
                 system,

@@ -228,6 +228,8 @@ pub struct Defaults {
     pub retry: Option<RetryPolicy>,
     /// The fallback models of nodes that set none, in order.
     pub fallback: Option<Vec<ModelRef>>,
+    /// The longest an attempt of a node may take, in milliseconds, for nodes that set none.
+    pub timeout_ms: Option<u64>,
 }
 
 /// How a node's failed attempts are retried. Only failures classified as transient (rate
@@ -323,6 +325,8 @@ pub struct AgentStep {
     pub retry: Option<RetryPolicy>,
     /// The node's own fallback models, in order.
     pub fallback: Option<Vec<ModelRef>>,
+    /// The longest one attempt may take, in milliseconds.
+    pub timeout_ms: Option<u64>,
 }
 
 /// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.
