@@ -61,6 +61,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "nodes",
     "outputs",
     "budget",
+    "concurrency",
 ];
 const WORKFLOW_LATER_KEYS: &[&str] = &[];
 const BUDGET_KEYS: &[&str] = &["run", "node"];
@@ -542,6 +543,21 @@ impl Cx<'_> {
         let budget = Self::get(entries, "budget")
             .map(|n| self.budget(n))
             .unwrap_or_default();
+        let concurrency = match Self::get(entries, "concurrency") {
+            None => None,
+            Some(n) => match n.value {
+                YamlValue::Int(i) if (1..=100_000).contains(&i) => Some(i as usize),
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`concurrency` must be a whole number from 1 to 100000",
+                    )
+                    .hint = Some("it caps how many nodes of a run may run at once".into());
+                    None
+                }
+            },
+        };
         let graph = self.semantics(&inputs, &nodes, &outputs, nodes_yaml);
         Some(Workflow {
             file: self.file.clone(),
@@ -552,6 +568,7 @@ impl Cx<'_> {
             nodes,
             outputs,
             budget,
+            concurrency,
             graph,
         })
     }

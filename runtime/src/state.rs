@@ -225,6 +225,10 @@ pub struct RunMachine {
     status: RunStatus,
     started_at: Timestamp,
     succeeded: usize,
+    /// Nodes in `Running` state.
+    running: usize,
+    /// Ready nodes waiting for a free slot under the run's `concurrency`, in readiness order.
+    queue: std::collections::VecDeque<NodeIndex>,
     usage: Usage,
     workflow_path: Option<String>,
     default_fallback: Vec<ModelRef>,
@@ -256,6 +260,8 @@ impl RunMachine {
             status: RunStatus::Pending,
             started_at: Timestamp::default(),
             succeeded: 0,
+            running: 0,
+            queue: std::collections::VecDeque::new(),
             usage: Usage::default(),
             workflow_path: None,
             default_fallback: Vec::new(),
@@ -332,7 +338,7 @@ impl RunMachine {
             .filter(|&i| self.nodes[i].unmet_needs == 0)
             .collect();
         for node in ready {
-            self.start_node(node, now, actions);
+            self.schedule(node, now, actions);
             if self.status != RunStatus::Running {
                 return;
             }
@@ -363,6 +369,7 @@ impl RunMachine {
         slot.status = NodeStatus::Succeeded;
         slot.output = Some(output.clone());
         self.succeeded += 1;
+        self.running -= 1;
         self.usage += usage;
         actions.push(Action::StopNode { node });
         actions.push(Action::Emit(EventKind::NodeCompleted(NodeCompleted {
@@ -372,12 +379,17 @@ impl RunMachine {
             usage,
             duration_ms: now.millis_since(slot.started_at),
         })));
+        // Nodes that waited for a slot go first, then the newly ready ones.
+        self.drain_queue(now, actions);
+        if self.status != RunStatus::Running {
+            return;
+        }
         let workflow = Arc::clone(&self.workflow);
         for &dependent in workflow.graph.dependents(node) {
             let slot = &mut self.nodes[dependent];
             slot.unmet_needs -= 1;
             if slot.unmet_needs == 0 && slot.status == NodeStatus::Pending {
-                self.start_node(dependent, now, actions);
+                self.schedule(dependent, now, actions);
                 if self.status != RunStatus::Running {
                     return;
                 }
@@ -399,6 +411,7 @@ impl RunMachine {
         if !self.is_current(node, attempt) {
             return;
         }
+        self.running -= 1;
         let policy = self.retry_policy(node);
         if error.retryable && attempt < policy.attempts {
             self.nodes[node].status = NodeStatus::Retrying;
@@ -410,6 +423,7 @@ impl RunMachine {
                 delay_ms: policy.delay_ms(attempt + 1, error.retry_after_ms),
                 error,
             });
+            self.drain_queue(now, actions);
             return;
         }
         self.nodes[node].status = NodeStatus::Failed;
@@ -443,7 +457,7 @@ impl RunMachine {
                 .get(node)
                 .is_some_and(|s| s.status == NodeStatus::Retrying && s.attempt + 1 == attempt);
         if due {
-            self.start_node(node, now, actions);
+            self.schedule(node, now, actions);
         }
     }
 
@@ -565,7 +579,41 @@ impl RunMachine {
         }));
     }
 
+    /// Starts `node` now if the run's `concurrency` has a free slot, else queues it.
+    fn schedule(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
+        if self
+            .workflow
+            .concurrency
+            .is_some_and(|limit| self.running >= limit)
+        {
+            self.queue.push_back(node);
+        } else {
+            self.start_node(node, now, actions);
+        }
+    }
+
+    /// Starts queued nodes while slots are free.
+    fn drain_queue(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        while self.status == RunStatus::Running
+            && self
+                .workflow
+                .concurrency
+                .is_none_or(|limit| self.running < limit)
+        {
+            let Some(node) = self.queue.pop_front() else {
+                break;
+            };
+            if matches!(
+                self.nodes[node].status,
+                NodeStatus::Pending | NodeStatus::Retrying
+            ) {
+                self.start_node(node, now, actions);
+            }
+        }
+    }
+
     fn start_node(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
+        self.running += 1;
         let slot = &mut self.nodes[node];
         slot.status = NodeStatus::Running;
         slot.attempt += 1;

@@ -33,6 +33,8 @@ pub struct Workflow {
     pub outputs: Vec<OutputDecl>,
     /// Hard spending caps, enforced before any request leaves the machine.
     pub budget: Budget,
+    /// The most nodes that may run at once (`None`: as many as are ready).
+    pub concurrency: Option<usize>,
     /// The dependency graph of the nodes.
     pub graph: WorkflowGraph,
 }

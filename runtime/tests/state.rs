@@ -561,3 +561,123 @@ fn cancelling_stops_running_nodes_skips_waiting_ones_and_ignores_late_results() 
         .is_empty()
     );
 }
+
+#[test]
+fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
+    let mut text = String::from("relavium: 1\nname: fan\nconcurrency: 2\nnodes:\n");
+    for i in 0..5 {
+        text.push_str(&format!("  n{i}: {{ prompt: p{i} }}\n"));
+    }
+    text.push_str("  join: { needs: [n0, n1, n2, n3, n4], prompt: done }\n");
+    let mut m = RunMachine::new(
+        workflow(&text),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    let started: Vec<usize> = tasks(&m.step(Input::Start, t(0)))
+        .iter()
+        .map(|t| t.node_index)
+        .collect();
+    assert_eq!(started, [0, 1]);
+    let next = m.step(
+        Input::NodeSucceeded {
+            node: 1,
+            attempt: 1,
+            output: json!(1),
+            usage: usage(0),
+        },
+        t(1),
+    );
+    assert_eq!(
+        tasks(&next)
+            .iter()
+            .map(|t| t.node_index)
+            .collect::<Vec<_>>(),
+        [2]
+    );
+    // A retry frees its slot while it waits, and queues for one when due.
+    let retry = m.step(
+        Input::NodeFailed {
+            node: 0,
+            attempt: 1,
+            error: ErrorInfo::transient("llm.timeout", "slow", None),
+        },
+        t(2),
+    );
+    assert_eq!(
+        tasks(&retry)
+            .iter()
+            .map(|t| t.node_index)
+            .collect::<Vec<_>>(),
+        [3]
+    );
+    assert!(
+        tasks(&m.step(
+            Input::RetryDue {
+                node: 0,
+                attempt: 2
+            },
+            t(3)
+        ))
+        .is_empty(),
+        "no free slot yet"
+    );
+    let freed = m.step(
+        Input::NodeSucceeded {
+            node: 2,
+            attempt: 1,
+            output: json!(2),
+            usage: usage(0),
+        },
+        t(4),
+    );
+    assert_eq!(
+        tasks(&freed)
+            .iter()
+            .map(|t| (t.node_index, t.attempt))
+            .collect::<Vec<_>>(),
+        [(4, 1)],
+        "n4 was queued before the retry"
+    );
+    let freed = m.step(
+        Input::NodeSucceeded {
+            node: 3,
+            attempt: 1,
+            output: json!(3),
+            usage: usage(0),
+        },
+        t(5),
+    );
+    assert_eq!(
+        tasks(&freed)
+            .iter()
+            .map(|t| (t.node_index, t.attempt))
+            .collect::<Vec<_>>(),
+        [(0, 2)]
+    );
+    m.step(
+        Input::NodeSucceeded {
+            node: 4,
+            attempt: 1,
+            output: json!(4),
+            usage: usage(0),
+        },
+        t(6),
+    );
+    let join = m.step(
+        Input::NodeSucceeded {
+            node: 0,
+            attempt: 2,
+            output: json!(0),
+            usage: usage(0),
+        },
+        t(7),
+    );
+    assert_eq!(
+        tasks(&join)
+            .iter()
+            .map(|t| t.node_index)
+            .collect::<Vec<_>>(),
+        [5]
+    );
+}
