@@ -378,6 +378,10 @@ pub enum SkipReason {
     RunFailed,
     /// The run was cancelled before the node could start.
     RunCancelled,
+    /// Its `when` condition was false.
+    ConditionFalse,
+    /// A node it needs was skipped.
+    UpstreamSkipped,
 }
 
 /// Payload of `node:skipped`.

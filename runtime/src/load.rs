@@ -88,6 +88,7 @@ const NODE_KEYS: &[&str] = &[
     "retry",
     "fallback",
     "timeout",
+    "when",
 ];
 const NODE_LATER_KEYS: &[&str] = &[
     "tool",
@@ -96,7 +97,6 @@ const NODE_LATER_KEYS: &[&str] = &[
     "gate",
     "transform",
     "workflow",
-    "when",
     "output_schema",
     "tools",
 ];
@@ -319,8 +319,22 @@ impl Cx<'_> {
     /// Compiles a template and records what it reads; problems with its references are
     /// reported later, once all nodes are known.
     fn template(&mut self, node: &YamlNode, what: &str) -> Option<Template> {
+        self.compile(node, what, false)
+    }
+
+    /// Compiles an expression (`when:`), recording what it reads like a template.
+    fn expression(&mut self, node: &YamlNode, what: &str) -> Option<Template> {
+        self.compile(node, what, true)
+    }
+
+    fn compile(&mut self, node: &YamlNode, what: &str, is_expression: bool) -> Option<Template> {
         let source = self.string(node, what)?;
-        match self.engine.references(&source) {
+        let compiled = if is_expression {
+            self.engine.expression_references(&source)
+        } else {
+            self.engine.references(&source)
+        };
+        match compiled {
             Ok(refs) => {
                 let mut inputs = Vec::new();
                 let mut nodes = Vec::new();
@@ -332,7 +346,9 @@ impl Cx<'_> {
                         (Some("inputs"), None, _) => {}
                         (Some("nodes"), Some(name), field) => {
                             nodes.push(name.to_owned());
-                            if let Some(field) = field.filter(|f| *f != "output") {
+                            if let Some(field) =
+                                field.filter(|f| !matches!(*f, "output" | "skipped"))
+                            {
                                 let span = self.reference_span(&source, &reference);
                                 self.report(
                                     DiagnosticCode::UnknownVariable,
@@ -340,7 +356,7 @@ impl Cx<'_> {
                                     format!("`{reference}` reads a field nodes do not have"),
                                 )
                                 .hint = Some(format!(
-                                    "a node's result is `nodes.{name}.output`{}",
+                                    "a node's result is `nodes.{name}.output` (and `nodes.{name}.skipped`){}",
                                     did_you_mean(field, ["output"])
                                         .map_or(String::new(), |_| " (did you mean `output`?)"
                                             .into())
@@ -876,6 +892,8 @@ impl Cx<'_> {
         let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, &what));
         let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, &what));
         let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
+        let when = Self::get(entries, "when")
+            .and_then(|n| self.expression(n, &format!("the `when` of {what}")));
         Some(Node {
             id,
             description,
@@ -890,6 +908,7 @@ impl Cx<'_> {
                 retry,
                 fallback,
                 timeout_ms,
+                when,
             }),
         })
     }
@@ -1070,6 +1089,7 @@ impl Cx<'_> {
                 }
             }
             let mut templates = vec![&step.prompt];
+            templates.extend(step.when.as_ref());
             templates.extend(step.system.as_ref());
             for template in templates {
                 self.check_template_refs(template, &input_names, &graph, Some(index));

@@ -225,6 +225,8 @@ pub struct RunMachine {
     status: RunStatus,
     started_at: Timestamp,
     succeeded: usize,
+    /// Nodes skipped by a `when` (theirs or upstream).
+    skipped: usize,
     /// Nodes in `Running` state.
     running: usize,
     /// Ready nodes waiting for a free slot under the run's `concurrency`, in readiness order.
@@ -260,6 +262,7 @@ impl RunMachine {
             status: RunStatus::Pending,
             started_at: Timestamp::default(),
             succeeded: 0,
+            skipped: 0,
             running: 0,
             queue: std::collections::VecDeque::new(),
             usage: Usage::default(),
@@ -395,9 +398,7 @@ impl RunMachine {
                 }
             }
         }
-        if self.succeeded == self.nodes.len() {
-            self.complete(now, actions);
-        }
+        self.complete_if_done(now, actions);
     }
 
     fn node_failed(
@@ -581,6 +582,26 @@ impl RunMachine {
 
     /// Starts `node` now if the run's `concurrency` has a free slot, else queues it.
     fn schedule(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.nodes[node].status == NodeStatus::Pending {
+            match self.condition_holds(node) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.skip(node, SkipReason::ConditionFalse, actions);
+                    self.complete_if_done(now, actions);
+                    return;
+                }
+                Err(error) => {
+                    self.nodes[node].status = NodeStatus::Failed;
+                    actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
+                        node_id: self.workflow.nodes[node].id.value.clone(),
+                        attempt: 0,
+                        error: error.clone(),
+                    })));
+                    self.fail(Some(node), error, now, actions);
+                    return;
+                }
+            }
+        }
         if self
             .workflow
             .concurrency
@@ -699,22 +720,91 @@ impl RunMachine {
     /// Renders a template with the inputs and the outputs of exactly the nodes it reads (so the
     /// cost of a render does not grow with the size of the run).
     fn render(&self, template: &Template) -> Result<String, String> {
+        self.templates
+            .render(template.text(), &self.context(template))
+            .map_err(|e| e.message)
+    }
+
+    /// The variables `template` can read: the inputs, and `output` / `skipped` of exactly the
+    /// nodes it names (a skipped node's output is null).
+    fn context(&self, template: &Template) -> Value {
         let mut nodes = Map::new();
         for id in &template.nodes {
-            if let Some(index) = self.workflow.node_index(id)
-                && let Some(output) = &self.nodes[index].output
-            {
-                let mut entry = Map::new();
-                entry.insert("output".into(), output.clone());
-                nodes.insert(id.clone(), Value::Object(entry));
+            if let Some(index) = self.workflow.node_index(id) {
+                let slot = &self.nodes[index];
+                let skipped = slot.status == NodeStatus::Skipped;
+                if slot.output.is_some() || skipped {
+                    let mut entry = Map::new();
+                    entry.insert("output".into(), slot.output.clone().unwrap_or(Value::Null));
+                    entry.insert("skipped".into(), Value::Bool(skipped));
+                    nodes.insert(id.clone(), Value::Object(entry));
+                }
             }
         }
         let mut context = Map::new();
         context.insert("inputs".into(), Value::Object(self.inputs.clone()));
         context.insert("nodes".into(), Value::Object(nodes));
-        self.templates
-            .render(template.text(), &Value::Object(context))
-            .map_err(|e| e.message)
+        Value::Object(context)
+    }
+
+    /// Whether `node`'s `when` holds (true without one).
+    fn condition_holds(&self, node: NodeIndex) -> Result<bool, ErrorInfo> {
+        let NodeKind::Agent(step) = &self.workflow.nodes[node].kind;
+        let Some(when) = &step.when else {
+            return Ok(true);
+        };
+        let value = self
+            .templates
+            .evaluate(when.text(), &self.context(when))
+            .map_err(|e| {
+                ErrorInfo::new(
+                    "expression.evaluate",
+                    format!(
+                        "the `when` of node `{}` could not be evaluated: {}",
+                        self.workflow.nodes[node].id.value, e.message
+                    ),
+                )
+            })?;
+        Ok(match value {
+            Value::Null => false,
+            Value::Bool(b) => b,
+            Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+        })
+    }
+
+    /// Skips `node` and everything downstream of it that has not started.
+    fn skip(&mut self, node: NodeIndex, reason: SkipReason, actions: &mut Vec<Action>) {
+        let workflow = Arc::clone(&self.workflow);
+        let mut stack = vec![(node, reason)];
+        while let Some((n, why)) = stack.pop() {
+            if self.nodes[n].status != NodeStatus::Pending {
+                continue;
+            }
+            self.nodes[n].status = NodeStatus::Skipped;
+            self.skipped += 1;
+            actions.push(Action::Emit(EventKind::NodeSkipped(NodeSkipped {
+                node_id: workflow.nodes[n].id.value.clone(),
+                reason: why,
+            })));
+            stack.extend(
+                workflow
+                    .graph
+                    .dependents(n)
+                    .iter()
+                    .rev()
+                    .map(|&d| (d, SkipReason::UpstreamSkipped)),
+            );
+        }
+    }
+
+    /// Completes the run once every node succeeded or was skipped.
+    fn complete_if_done(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.status == RunStatus::Running && self.succeeded + self.skipped == self.nodes.len() {
+            self.complete(now, actions);
+        }
     }
 }
 

@@ -329,6 +329,9 @@ pub struct AgentStep {
     pub fallback: Option<Vec<ModelRef>>,
     /// The longest one attempt may take, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// A condition (an expression): when it is false the node is skipped, and so is everything
+    /// downstream of it.
+    pub when: Option<Template>,
 }
 
 /// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.

@@ -191,3 +191,21 @@ fn budgets_are_exact_dollar_amounts() {
         "{text:#?}"
     );
 }
+
+#[test]
+fn conditions_compile_and_may_only_read_upstream_nodes() {
+    let text = "relavium: 1\nname: w\nnodes:\n  a: { prompt: x }\n  b: { prompt: y, when: \"nodes.a.output == 'go'\" }\n  c: { needs: [a], prompt: z, when: \"nodes.a.output ==\" }\n";
+    let diags = load_workflow(&SourceFile::new("w.yaml", text), &agents())
+        .unwrap_err()
+        .into_sorted();
+    let lines: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert_eq!(diags.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("error[E0012]") && lines[0].contains("node `b` reads `nodes.a`"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].contains("error[E0010]") && lines[1].contains("the `when` of node `c`"),
+        "{lines:#?}"
+    );
+}

@@ -681,3 +681,103 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
         [5]
     );
 }
+
+const CONDITIONAL: &str = r#"
+relavium: 1
+name: cond
+inputs:
+  publish: { type: boolean, default: false }
+nodes:
+  draft: { prompt: "draft" }
+  review:
+    needs: [draft]
+    when: "nodes.draft.output | length > 3"
+    prompt: "review {{ nodes.draft.output }}"
+  publish:
+    needs: [review]
+    when: "inputs.publish"
+    prompt: "publish"
+  announce: { needs: [publish], prompt: "announce" }
+outputs:
+  published: "{{ 'skipped' if nodes.publish.skipped else 'published' }}"
+"#;
+
+#[test]
+fn a_false_condition_skips_the_node_and_everything_downstream() {
+    let mut m = RunMachine::new(
+        workflow(CONDITIONAL),
+        Map::from_iter([("publish".to_string(), json!(false))]),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    let reviewed = m.step(
+        Input::NodeSucceeded {
+            node: 0,
+            attempt: 1,
+            output: json!("a long draft"),
+            usage: usage(1),
+        },
+        t(1),
+    );
+    assert_eq!(
+        tasks(&reviewed)[0].node_id,
+        "review",
+        "the condition holds: 12 > 3"
+    );
+    let done = m.step(
+        Input::NodeSucceeded {
+            node: 1,
+            attempt: 1,
+            output: json!("ok"),
+            usage: usage(1),
+        },
+        t(2),
+    );
+    assert_eq!(
+        events(&done),
+        [
+            "node:completed",
+            "node:skipped",
+            "node:skipped",
+            "run:completed"
+        ]
+    );
+    let skipped: Vec<(String, relavium_runtime::event::SkipReason)> = done
+        .iter()
+        .filter_map(|a| {
+            if let Action::Emit(EventKind::NodeSkipped(s)) = a {
+                Some((s.node_id.clone(), s.reason))
+            } else {
+                None
+            }
+        })
+        .collect();
+    use relavium_runtime::event::SkipReason;
+    assert_eq!(
+        skipped,
+        [
+            ("publish".to_string(), SkipReason::ConditionFalse),
+            ("announce".to_string(), SkipReason::UpstreamSkipped)
+        ]
+    );
+    let Some(Action::Finish(outcome)) = done.last() else {
+        panic!()
+    };
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(outcome.outputs["published"], json!("skipped"));
+}
+
+#[test]
+fn a_condition_that_cannot_be_evaluated_fails_the_node() {
+    let text = "relavium: 1\nname: c\ninputs:\n  n: { type: object, default: {} }\nnodes:\n  a:\n    when: \"inputs.n.missing > 1\"\n    prompt: x\n";
+    let mut m = RunMachine::new(
+        workflow(text),
+        resolve_inputs(&workflow(text), Map::new()).unwrap(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    let actions = m.step(Input::Start, t(0));
+    assert_eq!(
+        events(&actions),
+        ["run:started", "node:failed", "run:failed"]
+    );
+}
