@@ -52,6 +52,11 @@ impl EventHub {
         inner.subscribers.clear();
     }
 
+    /// The run's live actor tree, as its events so far describe it.
+    pub fn actor_tree(&self) -> relavium_runtime::tree::ActorTree {
+        relavium_runtime::tree::ActorTree::from_events(&self.lock().log)
+    }
+
     /// Every event with a sequence number above `after`, then the live ones until the run ends.
     pub fn subscribe(&self, after: u64) -> EventStream {
         let (tx, rx) = mpsc::unbounded_channel();

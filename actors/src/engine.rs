@@ -315,6 +315,11 @@ impl RunHandle {
         self.hub.subscribe(after)
     }
 
+    /// The run's live actor tree right now (empty once the run has finished).
+    pub fn actor_tree(&self) -> relavium_runtime::tree::ActorTree {
+        self.hub.actor_tree()
+    }
+
     /// Asks the run to stop: running nodes are stopped (their calls abandoned), waiting ones
     /// skipped, and the run ends with `run:cancelled`. Does nothing once the run has finished.
     pub fn cancel(&self, reason: &str) {

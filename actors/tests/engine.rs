@@ -691,6 +691,10 @@ async fn a_cancelled_run_stops_its_nodes_and_ends_with_run_cancelled() {
                     .any(|e: &RunEvent| e.type_name() == "llm:delta");
             events.push(event);
             if first_delta {
+                // Mid-run, the live tree has the supervisor, both root nodes and their calls.
+                let tree = handle.actor_tree();
+                assert_eq!(tree.actors()[0].actor, "run");
+                assert_eq!(tree.children("run").count(), 2, "{tree:?}");
                 assert!(engine.cancel(&run_id, "a test asked"));
             }
         }

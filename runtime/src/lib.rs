@@ -22,6 +22,7 @@ pub mod source;
 pub mod state;
 pub mod store;
 pub mod template;
+pub mod tree;
 pub mod workflow;
 pub mod yaml;
 
