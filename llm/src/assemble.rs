@@ -57,8 +57,22 @@ impl ResponseBuilder {
             .push_str(fragment);
     }
 
-    /// The finished response; tool-call arguments must parse as JSON objects.
+    /// The finished response; tool-call arguments must parse as JSON objects (an error is
+    /// marked `after_output` when text was already streamed).
     pub fn finish(
+        self,
+        model: String,
+        stop_reason: StopReason,
+        usage: Usage,
+    ) -> Result<LlmResponse, LlmError> {
+        let has_output = self.has_output();
+        self.build(model, stop_reason, usage).map_err(|mut e| {
+            e.after_output = has_output;
+            e
+        })
+    }
+
+    fn build(
         self,
         model: String,
         stop_reason: StopReason,

@@ -84,6 +84,23 @@ pub async fn send(
     }
 }
 
+/// Sends `request` (see [`send`]); a non-success answer becomes the error `classify` makes of
+/// its status, headers and (bounded) body.
+pub async fn send_checked(
+    request: reqwest::RequestBuilder,
+    first_byte: Duration,
+    classify: impl FnOnce(u16, &reqwest::header::HeaderMap, &str) -> LlmError,
+) -> Result<reqwest::Response, LlmError> {
+    let response = send(request, first_byte).await?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = error_body(response).await;
+    Err(classify(status, &headers, &body))
+}
+
 /// Reads an error response's body (bounded) for classification.
 pub async fn error_body(response: reqwest::Response) -> String {
     const LIMIT: usize = 64 * 1024;

@@ -346,14 +346,9 @@ impl Decoder {
         if !self.structured_blocks.is_empty() && stop == StopReason::ToolUse {
             stop = StopReason::EndTurn; // the forced tool call *is* the answer
         }
-        let has_output = self.builder.has_output();
         self.builder
             .finish(self.model, stop, self.usage)
             .map(StreamEvent::Finished)
-            .map_err(|mut e| {
-                e.after_output = has_output;
-                e
-            })
     }
 }
 
@@ -389,13 +384,8 @@ impl LlmProvider for AnthropicProvider {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header(reqwest::header::ACCEPT, "text/event-stream")
                 .body(body);
-            let response = http::send(http_request, this.timeouts.first_byte).await?;
-            let status = response.status().as_u16();
-            if !response.status().is_success() {
-                let headers = response.headers().clone();
-                let body = http::error_body(response).await;
-                return Err(http_error(status, &headers, &body));
-            }
+            let response =
+                http::send_checked(http_request, this.timeouts.first_byte, http_error).await?;
             let events = http::sse_events(response, this.timeouts.idle);
             Ok(http::decode_stream(
                 Box::pin(events),

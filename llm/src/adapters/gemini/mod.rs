@@ -345,14 +345,9 @@ impl StreamDecoder for Decoder {
             _ if self.tool_calls > 0 => StopReason::ToolUse,
             _ => StopReason::EndTurn,
         };
-        let has_output = self.builder.has_output();
         self.builder
             .finish(self.model, stop, self.usage)
             .map(StreamEvent::Finished)
-            .map_err(|mut e| {
-                e.after_output = has_output;
-                e
-            })
     }
 
     fn has_output(&self) -> bool {
@@ -394,13 +389,8 @@ impl LlmProvider for GeminiProvider {
                 .header("x-goog-api-key", key.expose())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
-            let response = http::send(http_request, this.timeouts.first_byte).await?;
-            let status = response.status().as_u16();
-            if !response.status().is_success() {
-                let headers = response.headers().clone();
-                let body = http::error_body(response).await;
-                return Err(http_error(status, &headers, &body));
-            }
+            let response =
+                http::send_checked(http_request, this.timeouts.first_byte, http_error).await?;
             let events = http::sse_events(response, this.timeouts.idle);
             Ok(http::decode_stream(Box::pin(events), Decoder::default()))
         })

@@ -475,14 +475,9 @@ impl StreamDecoder for Decoder {
         if self.refused {
             stop = StopReason::Refusal;
         }
-        let has_output = self.builder.has_output();
         self.builder
             .finish(self.model, stop, self.usage)
             .map(StreamEvent::Finished)
-            .map_err(|mut e| {
-                e.after_output = has_output;
-                e
-            })
     }
 
     fn has_output(&self) -> bool {
@@ -522,13 +517,12 @@ impl LlmProvider for OpenAiCompatProvider {
             if let Some(key) = &key {
                 http_request = http_request.bearer_auth(key.expose());
             }
-            let response = http::send(http_request, this.timeouts.first_byte).await?;
-            let status = response.status().as_u16();
-            if !response.status().is_success() {
-                let headers = response.headers().clone();
-                let body = http::error_body(response).await;
-                return Err(http_error(&name, status, &headers, &body));
-            }
+            let response = http::send_checked(
+                http_request,
+                this.timeouts.first_byte,
+                |status, headers, body| http_error(&name, status, headers, body),
+            )
+            .await?;
             let events = http::sse_events(response, this.timeouts.idle);
             Ok(http::decode_stream(Box::pin(events), Decoder::new(&name)))
         })
