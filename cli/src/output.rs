@@ -132,9 +132,35 @@ impl ProgressPrinter {
                 "{} {}",
                 s.green("✓ completed"),
                 s.dim(&format!(
-                    "in {} · {} tokens",
+                    "in {} · {} tokens · {}",
                     seconds(p.duration_ms),
-                    p.usage.total_tokens()
+                    p.usage.total_tokens(),
+                    p.cost
+                ))
+            )],
+            EventKind::RunCancelled(p) => vec![format!(
+                "{} {}",
+                s.red("○ cancelled"),
+                s.dim(&format!(
+                    "{} · after {} · {}",
+                    p.reason,
+                    seconds(p.duration_ms),
+                    p.cost
+                ))
+            )],
+            EventKind::BudgetExceeded(p) => vec![format!(
+                "  {} {} {}",
+                s.red("$"),
+                p.node_id,
+                s.red(&format!(
+                    "not sent: its worst case {} would pass the {} cap of {} ({} committed)",
+                    p.requested,
+                    match p.scope {
+                        relavium_runtime::event::BudgetScope::Run => "run",
+                        relavium_runtime::event::BudgetScope::Node => "node",
+                    },
+                    p.limit,
+                    p.committed
                 ))
             )],
             EventKind::RunFailed(p) => vec![format!(

@@ -129,6 +129,11 @@ fn run_without_json_shows_progress_on_stderr_and_outputs_on_stdout() {
     assert!(run.stderr.contains("✓ greeting"), "{}", run.stderr);
     assert!(run.stderr.contains("✓ completed"), "{}", run.stderr);
     assert!(
+        run.stderr.contains("tokens · $0.000000"),
+        "the run's cost is shown: {}",
+        run.stderr
+    );
+    assert!(
         run.stdout.contains("Join these two sentences"),
         "{}",
         run.stdout
