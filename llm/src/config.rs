@@ -17,10 +17,10 @@ use crate::adapters::anthropic::{self, AnthropicProvider};
 use crate::adapters::gemini::{self, GeminiProvider};
 use crate::adapters::openai::{Endpoint, MaxTokensField, OpenAiCompatProvider};
 use crate::http::Timeouts;
-use crate::pricing::{Price, parse_usd};
+use crate::pricing::{Price, PriceRow};
 use crate::provider::ProviderRegistry;
 use crate::secrets::SecretSource;
-use relavium_runtime::{MicroCents, ModelRef};
+use relavium_runtime::ModelRef;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ struct File {
     #[serde(default)]
     providers: BTreeMap<String, ProviderFile>,
     #[serde(default)]
-    prices: Vec<PriceFile>,
+    prices: Vec<PriceRow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,20 +83,6 @@ struct ProviderFile {
     base_url: Option<String>,
     #[serde(default)]
     requires_key: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PriceFile {
-    model: String,
-    effective: String,
-    context: u64,
-    input: String,
-    output: String,
-    #[serde(default)]
-    cache_read: Option<String>,
-    #[serde(default)]
-    cache_write: Option<String>,
 }
 
 /// The built-in providers and the API each speaks.
@@ -152,28 +138,8 @@ impl LlmConfig {
             );
         }
         let mut prices = Vec::new();
-        for p in parsed.prices {
-            model(&p.model)?;
-            let usd = |t: &str| parse_usd(t).map_err(|e| format!("{name}: {e}"));
-            prices.push(Price {
-                model: p.model.clone(),
-                effective: p.effective,
-                context: p.context,
-                input: usd(&p.input)?,
-                output: usd(&p.output)?,
-                cache_read: p
-                    .cache_read
-                    .as_deref()
-                    .map(usd)
-                    .transpose()?
-                    .unwrap_or(MicroCents::ZERO),
-                cache_write: p
-                    .cache_write
-                    .as_deref()
-                    .map(usd)
-                    .transpose()?
-                    .unwrap_or(MicroCents::ZERO),
-            });
+        for row in parsed.prices {
+            prices.push(row.into_price().map_err(|e| format!("{name}: {e}"))?);
         }
         Ok(LlmConfig {
             default_model: parsed.default_model.as_deref().map(model).transpose()?,
@@ -251,6 +217,7 @@ impl LlmConfig {
 mod tests {
     use super::*;
     use crate::secrets::EnvSecrets;
+    use relavium_runtime::MicroCents;
 
     #[test]
     fn a_full_config_parses_and_registers() {

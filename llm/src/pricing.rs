@@ -85,12 +85,13 @@ struct CatalogFile {
     catalog_version: String,
     #[serde(default)]
     free_providers: Vec<String>,
-    models: Vec<RowFile>,
+    models: Vec<PriceRow>,
 }
 
+/// One price row as written in the catalog file or the user's configuration.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RowFile {
+pub(crate) struct PriceRow {
     model: String,
     effective: String,
     context: u64,
@@ -100,6 +101,42 @@ struct RowFile {
     cache_read: Option<String>,
     #[serde(default)]
     cache_write: Option<String>,
+}
+
+impl PriceRow {
+    /// The row checked (model reference, `YYYY-MM-DD` date, exact dollar amounts).
+    pub(crate) fn into_price(self) -> Result<Price, PricingError> {
+        ModelRef::parse(&self.model).map_err(PricingError::Invalid)?;
+        let date = self.effective.as_bytes();
+        let valid_date = date.len() == 10
+            && date.iter().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    *b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if !valid_date {
+            return Err(PricingError::Invalid(format!(
+                "`{}`: effective date `{}` is not YYYY-MM-DD",
+                self.model, self.effective
+            )));
+        }
+        let optional = |text: Option<&str>| {
+            text.map(parse_usd)
+                .transpose()
+                .map(|v| v.unwrap_or(MicroCents::ZERO))
+        };
+        Ok(Price {
+            input: parse_usd(&self.input)?,
+            output: parse_usd(&self.output)?,
+            cache_read: optional(self.cache_read.as_deref())?,
+            cache_write: optional(self.cache_write.as_deref())?,
+            model: self.model,
+            effective: self.effective,
+            context: self.context,
+        })
+    }
 }
 
 /// Parses exact decimal dollars ("3.00", "0.125") into micro-cents (×10^8).
@@ -133,35 +170,7 @@ impl Catalog {
             serde_json::from_value(json).map_err(|e| PricingError::Invalid(e.to_string()))?;
         let mut rows = Vec::new();
         for row in parsed.models {
-            ModelRef::parse(&row.model).map_err(PricingError::Invalid)?;
-            let valid_date = row.effective.len() == 10
-                && row.effective.as_bytes()[4] == b'-'
-                && row.effective.as_bytes()[7] == b'-';
-            if !valid_date {
-                return Err(PricingError::Invalid(format!(
-                    "`{}`: effective date `{}` is not YYYY-MM-DD",
-                    row.model, row.effective
-                )));
-            }
-            rows.push(Price {
-                model: row.model,
-                effective: row.effective,
-                context: row.context,
-                input: parse_usd(&row.input)?,
-                output: parse_usd(&row.output)?,
-                cache_read: row
-                    .cache_read
-                    .as_deref()
-                    .map(parse_usd)
-                    .transpose()?
-                    .unwrap_or(MicroCents::ZERO),
-                cache_write: row
-                    .cache_write
-                    .as_deref()
-                    .map(parse_usd)
-                    .transpose()?
-                    .unwrap_or(MicroCents::ZERO),
-            });
+            rows.push(row.into_price()?);
         }
         Ok(Catalog {
             version: parsed.catalog_version,
