@@ -231,6 +231,17 @@ impl Cx<'_> {
         }
     }
 
+    fn unsupported_version(&mut self, node: &YamlNode) {
+        self.report(
+            DiagnosticCode::InvalidValue,
+            node.span,
+            "unsupported format version",
+        )
+        .hint = Some(format!(
+            "this version of relavium reads `relavium: {FORMAT_VERSION}`"
+        ));
+    }
+
     fn get<'n>(entries: &'n Entries, key: &str) -> Option<&'n YamlNode> {
         entries
             .iter()
@@ -491,14 +502,7 @@ impl Cx<'_> {
             }
             Some(node) if node.value == YamlValue::Int(FORMAT_VERSION) => {}
             Some(node) => {
-                self.report(
-                    DiagnosticCode::InvalidValue,
-                    node.span,
-                    "unsupported format version",
-                )
-                .hint = Some(format!(
-                    "this version of relavium reads `relavium: {FORMAT_VERSION}`"
-                ));
+                self.unsupported_version(node);
             }
         }
         let name = match Self::get(entries, "name") {
@@ -957,14 +961,7 @@ impl Cx<'_> {
         if let Some(node) = Self::get(entries, "relavium")
             && node.value != YamlValue::Int(FORMAT_VERSION)
         {
-            self.report(
-                DiagnosticCode::InvalidValue,
-                node.span,
-                "unsupported format version",
-            )
-            .hint = Some(format!(
-                "this version of relavium reads `relavium: {FORMAT_VERSION}`"
-            ));
+            self.unsupported_version(node);
         }
         let _ = self.optional_string(entries, "name", "`name`");
         let description = self
