@@ -6,14 +6,16 @@
 
 use crate::bus::{EventHub, EventStream};
 use crate::clock::SystemClock;
-use crate::supervisor::{RunSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::supervisor::{RunStart, RunSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::writer::{StoreWriter, WriterHandle};
 use ractor::{Actor, ActorRef};
 use relavium_llm::ProviderRegistry;
 use relavium_llm::fallback::Cooldowns;
 use relavium_llm::pricing::Catalog;
-use relavium_runtime::state::{RunMachine, RunOutcome, resolve_inputs};
-use relavium_runtime::store::{NodeExecution, RunQuery, RunSummary};
+use relavium_runtime::state::{NodeStatus, RestoreError, RunMachine, RunOutcome, resolve_inputs};
+use relavium_runtime::store::{
+    NodeExecution, RunCommand, RunLease, RunQuery, RunSnapshot, RunSummary, SnapshotFile,
+};
 use relavium_runtime::workflow::NodeKind;
 use relavium_runtime::{Clock, ModelRef, RunEvent, RunId, RunStore, StoreError, Workflow};
 use serde_json::{Map, Value};
@@ -44,6 +46,40 @@ pub enum EngineError {
     /// No such run.
     #[error("no run with id {0}")]
     UnknownRun(String),
+    /// The run is being run by another process (or another engine of this one).
+    #[error("run {0} is live in another process")]
+    Busy(String),
+    /// The run has already ended: there is nothing to resume or decide.
+    #[error("run {0} has already ended ({1})")]
+    Finished(String, String),
+    /// The run cannot be taken over (its recorded workflow does not load, or its history
+    /// does not fit it).
+    #[error("run {0} cannot be resumed: {1}")]
+    NotResumable(String, String),
+    /// The node is not a gate waiting for a decision.
+    #[error("node `{node}` of run {run} is not a gate waiting for a decision")]
+    NotWaiting {
+        /// The run.
+        run: String,
+        /// The node.
+        node: String,
+    },
+}
+
+/// What became of a command given to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The run is live in this engine and the command took effect.
+    Applied,
+    /// The run is live in this engine but the command changed nothing (the gate was already
+    /// decided, the run already ending).
+    Ignored,
+    /// The command was recorded in the store. If the run is live in another process, that
+    /// process applies it within a moment; otherwise it applies when the run is resumed.
+    Recorded {
+        /// Whether another process is running the run right now.
+        live_elsewhere: bool,
+    },
 }
 
 /// How an engine is set up.
@@ -95,6 +131,35 @@ struct EngineInner {
     live: std::sync::Mutex<std::collections::HashMap<RunId, ActorRef<SupervisorMsg>>>,
     writer: std::sync::Mutex<Option<StoreWriter>>,
     writer_handle: WriterHandle,
+    /// Whether the task that delivers commands from other processes is running.
+    poller_started: std::sync::atomic::AtomicBool,
+}
+
+/// How often an engine with live runs looks in the store for commands from other processes
+/// (a gate decided, a cancellation).
+const COMMAND_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What `workflow` was loaded from, for another process to load it again.
+fn snapshot_of(workflow: &Workflow, config: &EngineConfig) -> RunSnapshot {
+    let file = |f: &relavium_runtime::SourceFile| SnapshotFile {
+        name: f.name().to_owned(),
+        text: f.text().to_owned(),
+    };
+    let agents = workflow
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Agent(step) => step.agent.as_ref(),
+            _ => None,
+        })
+        .map(|agent| (agent.name.clone(), file(&agent.file)))
+        .collect();
+    RunSnapshot {
+        workflow: file(&workflow.file),
+        agents,
+        default_model: config.default_model.clone(),
+        default_fallback: config.default_fallback.clone(),
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -138,6 +203,7 @@ impl Engine {
                 live: std::sync::Mutex::new(std::collections::HashMap::new()),
                 writer: std::sync::Mutex::new(Some(writer)),
                 writer_handle,
+                poller_started: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -147,8 +213,17 @@ impl Engine {
         let inner = &self.inner;
         let inputs = resolve_inputs(&request.workflow, request.inputs)
             .map_err(EngineError::InvalidInputs)?;
-        self.check_providers(&request.workflow)?;
+        self.check_providers(
+            &request.workflow,
+            &inner.config.default_model,
+            &inner.config.default_fallback,
+        )?;
         let run_id = RunId(ulid::Ulid::new().to_string());
+        let lease = self.claim(&run_id).await?;
+        inner.writer_handle.snapshot(
+            run_id.clone(),
+            snapshot_of(&request.workflow, &inner.config),
+        )?;
         let machine = RunMachine::new(
             Arc::clone(&request.workflow),
             inputs,
@@ -156,11 +231,106 @@ impl Engine {
         )
         .with_workflow_path(request.workflow_path)
         .with_default_fallback(inner.config.default_fallback.clone());
+        self.spawn_run(run_id, RunStart::New(machine), lease, Vec::new())
+            .await
+    }
+
+    /// Takes over a run whose process stopped (it exited at a gate, was killed, or the machine
+    /// went down): completed nodes are not run again and not billed again, interrupted attempts
+    /// start again, calls that were in flight are charged at their reservation, and commands
+    /// recorded meanwhile (gate decisions, a cancellation) apply. The run goes on with the
+    /// workflow and agent files as they were when it started.
+    pub async fn resume(&self, run_id: &RunId) -> Result<RunHandle, EngineError> {
+        let lease = self.claim(run_id).await?;
+        let id = run_id.clone();
+        let (summary, snapshot, events, commands) = self
+            .blocking(move |store| {
+                Ok((
+                    store.get_run(&id)?,
+                    store.snapshot(&id)?,
+                    store.read_events(&id, 0, usize::MAX)?,
+                    store.commands_for(&id)?,
+                ))
+            })
+            .await?;
+        let not_resumable = |why: String| EngineError::NotResumable(run_id.0.clone(), why);
+        let Some(summary) = summary else {
+            return Err(EngineError::UnknownRun(run_id.0.clone()));
+        };
+        if summary.status.is_finished() {
+            return Err(EngineError::Finished(
+                run_id.0.clone(),
+                summary.status.as_str().to_owned(),
+            ));
+        }
+        let snapshot = snapshot.ok_or_else(|| {
+            not_resumable("it was started by a version of relavium that kept no snapshot".into())
+        })?;
+        let file = relavium_runtime::SourceFile::new(
+            snapshot.workflow.name.clone(),
+            snapshot.workflow.text.clone(),
+        );
+        let agents = relavium_runtime::load::InMemoryAgents(
+            snapshot
+                .agents
+                .iter()
+                .map(|(name, f)| {
+                    let source = relavium_runtime::SourceFile::new(f.name.clone(), f.text.clone());
+                    (name.clone(), source)
+                })
+                .collect(),
+        );
+        let workflow = relavium_runtime::load_workflow(&file, &agents)
+            .map_err(|d| not_resumable(format!("its recorded workflow no longer loads: {d}")))?;
+        let workflow = Arc::new(workflow);
+        self.check_providers(
+            &workflow,
+            &snapshot.default_model,
+            &snapshot.default_fallback,
+        )?;
+        let recovery = crate::recovery::recover(
+            workflow,
+            snapshot.default_model,
+            snapshot.default_fallback,
+            &events,
+        )
+        .map_err(|e| match e {
+            RestoreError::Finished(how) => EngineError::Finished(run_id.0.clone(), how.into()),
+            other => not_resumable(other.to_string()),
+        })?;
+        let commands = commands.into_iter().map(|c| c.command).collect();
+        self.spawn_run(
+            run_id.clone(),
+            RunStart::Takeover(recovery),
+            lease,
+            commands,
+        )
+        .await
+    }
+
+    async fn claim(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, EngineError> {
+        let id = run_id.clone();
+        self.blocking(move |store| store.claim_run(&id))
+            .await
+            .map_err(|e| match e {
+                EngineError::Store(StoreError::Claimed(run)) => EngineError::Busy(run),
+                other => other,
+            })
+    }
+
+    async fn spawn_run(
+        &self,
+        run_id: RunId,
+        start: RunStart,
+        lease: Box<dyn RunLease>,
+        commands: Vec<RunCommand>,
+    ) -> Result<RunHandle, EngineError> {
+        let inner = &self.inner;
         let hub = Arc::new(EventHub::new());
         let (tx, rx) = oneshot::channel();
         let args = SupervisorArgs {
             run_id: run_id.clone(),
-            machine,
+            start,
             clock: Arc::clone(&inner.clock),
             hub: Arc::clone(&hub),
             writer: inner.writer_handle.clone(),
@@ -168,6 +338,8 @@ impl Engine {
             outcome: tx,
             catalog: Arc::clone(&inner.config.catalog),
             cooldowns: Arc::clone(&inner.cooldowns),
+            lease: Some(lease),
+            commands,
         };
         let (supervisor, _) = Actor::spawn(None, RunSupervisor, args)
             .await
@@ -179,6 +351,7 @@ impl Engine {
         live.retain(|_, actor| actor.get_status() != ractor::ActorStatus::Stopped);
         live.insert(run_id.clone(), supervisor.clone());
         drop(live);
+        self.ensure_command_poller();
         Ok(RunHandle {
             run_id,
             hub,
@@ -187,22 +360,134 @@ impl Engine {
         })
     }
 
+    /// Starts (once) the task that delivers commands recorded by other processes to the runs
+    /// live in this engine. It holds the engine weakly and ends with it.
+    fn ensure_command_poller(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.poller_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let engine = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut cursor = 0;
+            loop {
+                tokio::time::sleep(COMMAND_POLL).await;
+                let Some(inner) = engine.upgrade() else { break };
+                let live: std::collections::HashMap<RunId, ActorRef<SupervisorMsg>> = {
+                    let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
+                    live.retain(|_, actor| actor.get_status() != ractor::ActorStatus::Stopped);
+                    live.clone()
+                };
+                if live.is_empty() {
+                    continue;
+                }
+                let store = Arc::clone(&inner.store);
+                drop(inner);
+                let after = cursor;
+                let Ok(Ok(commands)) =
+                    tokio::task::spawn_blocking(move || store.commands_after(after)).await
+                else {
+                    continue; // the store is busy or failing: try again at the next tick
+                };
+                for command in commands {
+                    cursor = cursor.max(command.id);
+                    if let Some(actor) = live.get(&command.run_id) {
+                        let _ = actor.cast(SupervisorMsg::Command(command.command, None));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Gives a command to a run wherever it runs: applied at once when the run is live in this
+    /// engine, otherwise recorded in the store for the process running it (or the next one to
+    /// resume it). A gate decision is refused unless the gate is waiting.
+    pub async fn command(
+        &self,
+        run_id: &RunId,
+        command: RunCommand,
+    ) -> Result<Delivery, EngineError> {
+        let local = {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.get(run_id)
+                .filter(|a| a.get_status() != ractor::ActorStatus::Stopped)
+                .cloned()
+        };
+        if let Some(actor) = local {
+            let asked = actor
+                .call(
+                    |reply| SupervisorMsg::Command(command.clone(), Some(reply)),
+                    Some(std::time::Duration::from_secs(10)),
+                )
+                .await;
+            if let Ok(ractor::rpc::CallResult::Success(applied)) = asked {
+                if applied {
+                    return Ok(Delivery::Applied);
+                }
+                if let RunCommand::DecideGate { node_id, .. } = &command {
+                    return Err(EngineError::NotWaiting {
+                        run: run_id.0.clone(),
+                        node: node_id.clone(),
+                    });
+                }
+                return Ok(Delivery::Ignored);
+            }
+            // The supervisor just ended: the run is over; the checks below say so.
+        }
+        let summary = self.get_run(run_id.clone()).await?;
+        if summary.status.is_finished() {
+            return Err(EngineError::Finished(
+                run_id.0.clone(),
+                summary.status.as_str().to_owned(),
+            ));
+        }
+        if let RunCommand::DecideGate { node_id, .. } = &command {
+            let executions = self.node_executions(run_id.clone()).await?;
+            let waiting = executions
+                .iter()
+                .rev()
+                .find(|n| &n.node_id == node_id)
+                .is_some_and(|n| n.status == NodeStatus::Waiting);
+            if !waiting {
+                return Err(EngineError::NotWaiting {
+                    run: run_id.0.clone(),
+                    node: node_id.clone(),
+                });
+            }
+        }
+        let id = run_id.clone();
+        let live_elsewhere = self
+            .blocking(move |store| {
+                store.push_command(&id, &command)?;
+                store.is_claimed(&id)
+            })
+            .await?;
+        Ok(Delivery::Recorded { live_elsewhere })
+    }
+
     /// Every model a node would call must have a provider: say which does not, before running.
-    fn check_providers(&self, workflow: &Workflow) -> Result<(), EngineError> {
+    fn check_providers(
+        &self,
+        workflow: &Workflow,
+        default_model: &ModelRef,
+        default_fallback: &[ModelRef],
+    ) -> Result<(), EngineError> {
         for node in &workflow.nodes {
-            let NodeKind::Agent(step) = &node.kind;
+            let NodeKind::Agent(step) = &node.kind else {
+                continue;
+            };
             let model = step
                 .model
                 .as_ref()
                 .map(|m| m.value.clone())
                 .or_else(|| step.agent.as_ref().and_then(|a| a.model.clone()))
                 .or_else(|| workflow.defaults.model.as_ref().map(|m| m.value.clone()))
-                .unwrap_or_else(|| self.inner.config.default_model.clone());
+                .unwrap_or_else(|| default_model.clone());
             let fallbacks = step
                 .fallback
                 .clone()
                 .or_else(|| workflow.defaults.fallback.clone())
-                .unwrap_or_else(|| self.inner.config.default_fallback.clone());
+                .unwrap_or_else(|| default_fallback.to_vec());
             let now = self.inner.clock.now().to_string();
             let today = now.get(..10).unwrap_or("9999-12-31");
             for model in std::iter::once(&model).chain(&fallbacks) {
@@ -277,6 +562,11 @@ impl Engine {
     pub async fn node_executions(&self, run_id: RunId) -> Result<Vec<NodeExecution>, EngineError> {
         self.blocking(move |store| store.node_executions(&run_id))
             .await
+    }
+
+    /// Waits until everything sent to the store so far is written.
+    pub async fn flush(&self) -> Result<(), EngineError> {
+        Ok(self.inner.writer_handle.flush().await?)
     }
 
     /// Waits until everything sent to the store is written, then stops the writer thread.

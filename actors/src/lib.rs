@@ -25,9 +25,10 @@ pub mod call;
 pub mod clock;
 pub mod engine;
 pub mod node;
+pub mod recovery;
 pub mod supervisor;
 pub mod workspace;
 pub mod writer;
 
 pub use bus::EventStream;
-pub use engine::{Engine, EngineConfig, EngineError, RunHandle, StartRun};
+pub use engine::{Delivery, Engine, EngineConfig, EngineError, RunHandle, StartRun};

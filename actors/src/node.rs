@@ -64,6 +64,8 @@ pub struct NodeArgs {
     pub cooldowns: Arc<Mutex<Cooldowns>>,
     /// Whether the run has a spending cap (calls then always carry `max_tokens`).
     pub budgeted: bool,
+    /// The store writer: a priced call waits until its reservation is durable.
+    pub writer: crate::writer::WriterHandle,
 }
 
 /// The node actor's state.
@@ -80,6 +82,7 @@ pub struct NodeState {
     catalog: Arc<Catalog>,
     cooldowns: Arc<Mutex<Cooldowns>>,
     budgeted: bool,
+    writer: crate::writer::WriterHandle,
 }
 
 struct RunningCall {
@@ -160,9 +163,12 @@ impl NodeState {
 }
 
 impl NodeActor {
-    /// Reserves the call's worst case with the run's budget before anything leaves the machine.
-    /// Returns the model's price when the call may go; otherwise the node has already failed
-    /// (no price, or a cap refused it, published as `budget:exceeded`), or is no longer wanted.
+    /// Reserves the call's worst case with the run's budget before anything leaves the machine;
+    /// the supervisor then publishes the call's `llm:request` carrying the reservation, and a
+    /// priced call waits until that event is durable (so a crash can never lose track of money
+    /// that may have been spent). Returns the model's price when the call may go; otherwise the
+    /// node has already failed (no price, or a cap refused it, published as `budget:exceeded`),
+    /// or is no longer wanted.
     async fn reserve(
         &self,
         state: &NodeState,
@@ -191,10 +197,21 @@ impl NodeActor {
                 return None;
             }
         };
+        let announced = LlmRequestEvent {
+            node_id: state.task.node_id.clone(),
+            attempt: state.task.attempt,
+            call_id: call_id.to_owned(),
+            provider: model.provider().to_owned(),
+            model: model.model().to_owned(),
+            max_tokens: request.max_tokens,
+            temperature: request.temperature,
+            reserved: None,
+        };
         let asked = state
             .supervisor
             .call(
                 |reply| SupervisorMsg::Reserve {
+                    request: announced,
                     node: state.task.node_index,
                     attempt: state.task.attempt,
                     call_id: call_id.to_owned(),
@@ -206,7 +223,18 @@ impl NodeActor {
             )
             .await;
         match asked {
-            Ok(CallResult::Success(Reservation::Granted)) => Some(price),
+            Ok(CallResult::Success(Reservation::Granted)) => {
+                if estimate.cost.0 > 0
+                    && let Err(error) = state.writer.flush().await
+                {
+                    state.fail(
+                        "engine.store",
+                        format!("the call's reservation could not be recorded: {error}"),
+                    );
+                    return None;
+                }
+                Some(price)
+            }
             Ok(CallResult::Success(Reservation::Denied(refused))) => {
                 let message = format!(
                     "the call's worst case ({}) would exceed the {} budget ({} of {} committed)",
@@ -258,15 +286,6 @@ impl NodeActor {
         let Some(price) = self.reserve(state, &model, &call_id, &mut request).await else {
             return;
         };
-        state.emit(EventKind::LlmRequest(LlmRequestEvent {
-            node_id: state.task.node_id.clone(),
-            attempt: state.task.attempt,
-            call_id: call_id.clone(),
-            provider: model.provider().to_owned(),
-            model: model.model().to_owned(),
-            max_tokens: request.max_tokens,
-            temperature: call.temperature,
-        }));
         let me = myself.clone();
         let report_to = Arc::new(move |report: CallReport| me.cast(NodeMsg::Call(report)).is_ok());
         let spawned = Actor::spawn_linked(
@@ -472,6 +491,7 @@ impl Actor for NodeActor {
             catalog: args.catalog,
             cooldowns: args.cooldowns,
             budgeted: args.budgeted,
+            writer: args.writer,
         })
     }
 

@@ -25,6 +25,7 @@ use crate::budget::Ledger;
 use crate::bus::EventHub;
 use crate::engine::EngineError;
 use crate::node::{NodeActor, NodeArgs, NodeMsg, node_actor_name};
+use crate::recovery::{Recovery, UnsettledCall};
 use crate::writer::WriterHandle;
 use ractor::RpcReplyPort;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -34,9 +35,10 @@ use relavium_llm::pricing::Catalog;
 use relavium_runtime::MicroCents;
 use relavium_runtime::event::{
     ActorKind, ActorSpawned, ActorStopped, BudgetExceeded, CostUpdated, ErrorInfo, EventKind,
-    NodeRetrying, RunId,
+    LlmRequestEvent, NodeRetrying, RunId,
 };
 use relavium_runtime::state::{Action, Input, NodeTask, RunMachine, RunOutcome};
+use relavium_runtime::store::{RunCommand, RunLease};
 use relavium_runtime::workflow::NodeIndex;
 use relavium_runtime::{Clock, RunEvent, StoreError, Usage};
 use serde_json::Value;
@@ -83,8 +85,11 @@ pub enum SupervisorMsg {
     Start,
     /// A node actor's report.
     Node(NodeReport),
-    /// A node asks to reserve a call's worst-case cost before the call leaves the machine.
+    /// A node asks to reserve a call's worst-case cost before the call leaves the machine. When
+    /// granted, the supervisor publishes the call's `llm:request` (with the reservation).
     Reserve {
+        /// The call's `llm:request`, published once the reservation is granted.
+        request: LlmRequestEvent,
         /// The node.
         node: NodeIndex,
         /// Its attempt.
@@ -119,6 +124,15 @@ pub enum SupervisorMsg {
         /// The attempt to start.
         attempt: u32,
     },
+    /// A gate's timeout may have passed.
+    GateDue {
+        /// The gate node.
+        node: NodeIndex,
+    },
+    /// A command from a surface (this process or, through the store, another one). The reply,
+    /// if asked for, says whether it applied (a decision for a gate that is not waiting, or a
+    /// cancellation of a run that is over, does not).
+    Command(RunCommand, Option<RpcReplyPort<bool>>),
 }
 
 /// The answer to a reservation.
@@ -176,8 +190,8 @@ pub struct RunSupervisor;
 pub struct SupervisorArgs {
     /// The run.
     pub run_id: RunId,
-    /// Its state machine.
-    pub machine: RunMachine,
+    /// A new run, or one taken over.
+    pub start: RunStart,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Where events are published live.
@@ -192,6 +206,19 @@ pub struct SupervisorArgs {
     pub catalog: Arc<Catalog>,
     /// Provider health, shared by the engine's runs.
     pub cooldowns: Arc<Mutex<Cooldowns>>,
+    /// The run's lease: held while the supervisor lives, released when it stops.
+    pub lease: Option<Box<dyn RunLease>>,
+    /// Commands recorded for the run while no process ran it, applied once it runs.
+    pub commands: Vec<RunCommand>,
+}
+
+/// How a supervisor begins.
+#[derive(Debug)]
+pub enum RunStart {
+    /// A new run: its fresh state machine.
+    New(RunMachine),
+    /// A run taken over from a process that stopped.
+    Takeover(Recovery),
 }
 
 struct LiveNode {
@@ -225,6 +252,16 @@ pub struct SupervisorState {
     ledger: Ledger,
     finished: Option<RunOutcome>,
     write_error: Option<StoreError>,
+    lease: Option<Box<dyn RunLease>>,
+    /// What a take-over must close and reconcile before the run goes on.
+    takeover: Option<Takeover>,
+    commands: Vec<RunCommand>,
+}
+
+/// The part of a [`Recovery`] the supervisor applies itself.
+struct Takeover {
+    lost_actors: Vec<(String, ActorKind)>,
+    unsettled: Vec<UnsettledCall>,
 }
 
 impl SupervisorState {
@@ -310,10 +347,116 @@ impl RunSupervisor {
                         }
                     });
                 }
+                Action::AwaitGate { node, expires_at } => {
+                    let wait = expires_at.0.saturating_sub(state.clock.now().0);
+                    myself.send_after(Duration::from_micros(wait), move || {
+                        SupervisorMsg::GateDue { node }
+                    });
+                }
                 Action::Finish(outcome) => state.finished = Some(outcome),
             }
         }
         self.finish_if_done(myself, state).await;
+    }
+
+    /// Starts the run, or takes it over from a stopped process: `run:resumed` first, then the
+    /// actors of the old process are closed and its unsettled calls charged, then work goes on.
+    async fn start(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+        let Some(takeover) = state.takeover.take() else {
+            let actions = state.machine.step(Input::Start, state.clock.now());
+            self.apply(myself, state, actions).await;
+            return self.apply_commands(myself, state).await;
+        };
+        // A cancellation asked for while no process ran the run ends it before anything starts.
+        let cancel = state.commands.iter().find_map(|c| match c {
+            RunCommand::Cancel { reason } => Some(reason.clone()),
+            RunCommand::DecideGate { .. } => None,
+        });
+        state
+            .commands
+            .retain(|c| !matches!(c, RunCommand::Cancel { .. }));
+        let mut actions = state
+            .machine
+            .step(Input::Resume { cancel }, state.clock.now());
+        if let Some(Action::Emit(kind @ EventKind::RunResumed(_))) = actions.first().cloned() {
+            actions.remove(0);
+            state.emit(kind);
+        }
+        for (actor, kind) in takeover.lost_actors {
+            state.emit(EventKind::ActorStopped(ActorStopped {
+                actor,
+                kind,
+                reason: "lost: its process stopped".into(),
+            }));
+        }
+        state.emit(EventKind::ActorSpawned(ActorSpawned {
+            actor: RUN_ACTOR.into(),
+            kind: ActorKind::RunSupervisor,
+            parent: None,
+            node_id: None,
+        }));
+        for call in takeover.unsettled {
+            let settled = state.ledger.settle(call.node, &call.call_id, call.reserved);
+            let run_budget_left = state.ledger.run_left();
+            state.emit(EventKind::CostUpdated(CostUpdated {
+                node_id: state.machine.workflow().node(call.node).id.value.clone(),
+                call_id: call.call_id,
+                model: call.model,
+                cost: settled.cost,
+                node_cost: settled.node_cost,
+                run_cost: settled.run_cost,
+                run_budget_left,
+                reconciled: true,
+            }));
+        }
+        self.apply(myself, state, actions).await;
+        self.apply_commands(myself, state).await;
+    }
+
+    /// Applies the commands recorded while no process ran the run.
+    async fn apply_commands(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+        for command in std::mem::take(&mut state.commands) {
+            self.on_command(myself, state, command).await;
+        }
+    }
+
+    /// Applies one command; says whether it did anything.
+    async fn on_command(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        command: RunCommand,
+    ) -> bool {
+        let input = match command {
+            RunCommand::Cancel { reason } => {
+                if state.machine.status().is_finished() {
+                    return false;
+                }
+                Input::Cancel { reason }
+            }
+            RunCommand::DecideGate {
+                node_id,
+                decision,
+                by,
+                comment,
+            } => {
+                let Some(node) = state.machine.workflow().node_index(&node_id) else {
+                    return false;
+                };
+                if state.machine.node_status(node) != relavium_runtime::state::NodeStatus::Waiting {
+                    return false;
+                }
+                Input::GateDecided {
+                    node,
+                    decision,
+                    by,
+                    comment,
+                }
+            }
+        };
+        let actions = state.machine.step(input, state.clock.now());
+        self.apply(myself, state, actions).await;
+        true
     }
 
     async fn spawn_node(
@@ -346,6 +489,7 @@ impl RunSupervisor {
                 let budget = state.machine.workflow().budget;
                 budget.run.is_some() || budget.node.is_some()
             },
+            writer: state.writer.clone(),
         };
         // Announce the actor before it starts, so its own events come after its birth.
         state.emit(EventKind::ActorSpawned(ActorSpawned {
@@ -408,6 +552,7 @@ impl RunSupervisor {
                 node_cost: settled.node_cost,
                 run_cost: settled.run_cost,
                 run_budget_left,
+                reconciled: false,
             }));
             return;
         }
@@ -531,6 +676,11 @@ impl RunSupervisor {
             state.emit(terminal);
         }
         let flushed = state.writer.flush().await;
+        if flushed.is_ok()
+            && let Some(lease) = state.lease.take()
+        {
+            lease.finished();
+        }
         state.hub.close();
         let result = match (state.write_error.take(), flushed) {
             (Some(error), _) | (None, Err(error)) => Err(EngineError::Store(error)),
@@ -553,10 +703,31 @@ impl Actor for RunSupervisor {
         _myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let ledger = Ledger::new(args.machine.workflow().budget);
+        let (machine, sequence, takeover, ledger) = match args.start {
+            RunStart::New(machine) => {
+                let ledger = Ledger::new(machine.workflow().budget);
+                (machine, 0, None, ledger)
+            }
+            RunStart::Takeover(recovery) => {
+                let mut ledger = Ledger::new(recovery.machine.workflow().budget);
+                for (node, call_id, cost) in &recovery.settled {
+                    ledger.settle(*node, call_id, *cost);
+                }
+                let takeover = Takeover {
+                    lost_actors: recovery.lost_actors,
+                    unsettled: recovery.unsettled,
+                };
+                (
+                    recovery.machine,
+                    recovery.last_sequence,
+                    Some(takeover),
+                    ledger,
+                )
+            }
+        };
         Ok(SupervisorState {
             run_id: args.run_id,
-            machine: args.machine,
+            machine,
             clock: args.clock,
             hub: args.hub,
             writer: args.writer,
@@ -564,13 +735,16 @@ impl Actor for RunSupervisor {
             catalog: args.catalog,
             cooldowns: args.cooldowns,
             outcome: Some(args.outcome),
-            sequence: 0,
+            sequence,
             nodes: HashMap::new(),
             current: HashMap::new(),
             terminal_event: None,
             ledger,
             finished: None,
             write_error: None,
+            lease: args.lease,
+            takeover,
+            commands: args.commands,
         })
     }
 
@@ -581,12 +755,22 @@ impl Actor for RunSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMsg::Start => {
-                let actions = state.machine.step(Input::Start, state.clock.now());
+            SupervisorMsg::Start => self.start(&myself, state).await,
+            SupervisorMsg::GateDue { node } => {
+                let actions = state
+                    .machine
+                    .step(Input::GateDue { node }, state.clock.now());
                 self.apply(&myself, state, actions).await;
+            }
+            SupervisorMsg::Command(command, reply) => {
+                let applied = self.on_command(&myself, state, command).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(applied);
+                }
             }
             SupervisorMsg::Node(report) => self.on_node_report(&myself, state, report).await,
             SupervisorMsg::Reserve {
+                mut request,
                 node,
                 attempt,
                 call_id,
@@ -603,7 +787,13 @@ impl Actor for RunSupervisor {
                     Reservation::Stale
                 } else {
                     match state.ledger.reserve(node, &call_id, amount) {
-                        Ok(()) => Reservation::Granted,
+                        Ok(()) => {
+                            // Recorded before the call may leave: after a crash, `resume` finds
+                            // the reservation of a call that never settled and charges it.
+                            request.reserved = (amount.0 > 0).then_some(amount);
+                            state.emit(EventKind::LlmRequest(request));
+                            Reservation::Granted
+                        }
                         Err(denial) => Reservation::Denied(BudgetExceeded {
                             node_id: state.machine.workflow().node(node).id.value.clone(),
                             call_id,

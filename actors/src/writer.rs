@@ -5,7 +5,8 @@
 //! one transaction — batching comes for free under load and latency stays low when idle.
 //! [`WriterHandle::flush`] resolves once everything sent before it is durable (or failed).
 
-use relavium_runtime::{RunEvent, RunStore, StoreError};
+use relavium_runtime::store::{RunSnapshot, WriteBatch};
+use relavium_runtime::{RunEvent, RunId, RunStore, StoreError};
 use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -16,6 +17,7 @@ const MAX_BATCH: usize = 4096;
 #[allow(clippy::large_enum_variant)] // nearly every command is an Append: boxing would only add an allocation per event
 enum Command {
     Append(RunEvent),
+    Snapshot(RunId, Box<RunSnapshot>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -29,6 +31,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Append(e) => write!(f, "Append({})", e.sequence_number),
+            Command::Snapshot(run, _) => write!(f, "Snapshot({run})"),
             Command::Flush(_) => f.write_str("Flush"),
         }
     }
@@ -79,6 +82,13 @@ impl WriterHandle {
             .map_err(|_| StoreError::Backend("the store writer has stopped".into()))
     }
 
+    /// Queues the snapshot of a new run (written no later than its first event).
+    pub fn snapshot(&self, run_id: RunId, snapshot: RunSnapshot) -> Result<(), StoreError> {
+        self.tx
+            .send(Command::Snapshot(run_id, Box::new(snapshot)))
+            .map_err(|_| StoreError::Backend("the store writer has stopped".into()))
+    }
+
     /// Waits until everything queued before this call is written.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
@@ -91,7 +101,7 @@ impl WriterHandle {
 }
 
 fn write_loop(store: &dyn RunStore, rx: mpsc::Receiver<Command>) {
-    let mut batch: Vec<RunEvent> = Vec::new();
+    let mut batch = WriteBatch::default();
     let mut waiting: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
     // The first failure is sticky: later flushes report it, so no lost write goes unnoticed.
     let mut failure: Option<StoreError> = None;
@@ -99,19 +109,21 @@ fn write_loop(store: &dyn RunStore, rx: mpsc::Receiver<Command>) {
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
-                Command::Append(event) => batch.push(event),
+                Command::Append(event) => batch.events.push(event),
+                Command::Snapshot(run_id, snapshot) => batch.snapshots.push((run_id, *snapshot)),
                 Command::Flush(done) => waiting.push(done),
             }
-            if batch.len() >= MAX_BATCH {
+            if batch.events.len() >= MAX_BATCH {
                 break;
             }
             next = rx.try_recv().ok();
         }
-        if !batch.is_empty() {
-            if let Err(error) = store.append_events(&batch) {
+        if !batch.events.is_empty() || !batch.snapshots.is_empty() {
+            if let Err(error) = store.write(&batch) {
                 failure.get_or_insert(error);
             }
-            batch.clear();
+            batch.events.clear();
+            batch.snapshots.clear();
         }
         for done in waiting.drain(..) {
             let _ = done.send(match &failure {

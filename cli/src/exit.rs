@@ -12,8 +12,13 @@ pub(crate) const INVALID_WORKFLOW: u8 = 3;
 pub(crate) const NOT_FOUND: u8 = 4;
 /// The history database could not be opened, read or written.
 pub(crate) const STORE: u8 = 5;
+/// The run is paused at a gate and this process let go of it (`--exit-on-pause`).
+pub(crate) const PAUSED: u8 = 6;
 /// The run stopped because a call would have broken its budget.
 pub(crate) const BUDGET_EXCEEDED: u8 = 7;
+/// The run cannot do that now: it is live in another process, it has already ended, or the
+/// gate is not waiting for a decision.
+pub(crate) const CONFLICT: u8 = 8;
 /// The run was cancelled (Ctrl-C).
 pub(crate) const CANCELLED: u8 = 130;
 /// An internal error (a bug: please report it).
@@ -28,12 +33,15 @@ Exit codes:
   3   a workflow or agent file is invalid or unreadable
   4   no run with that id
   5   the history database could not be used
+  6   the run is paused at a gate (--exit-on-pause); decide with `relavium gate`
   7   the run stopped at its budget (a call would have broken a cap)
+  8   conflict: the run is live in another process, has ended, or the gate is not waiting
   70  internal error
   130 the run was cancelled (Ctrl-C)
 
 Environment:
   RELAVIUM_HOME    where the history database lives (default: the platform data directory)
   RELAVIUM_SCRIPT  a scripted-provider script for `scripted/*` models (tests and demos)
+  RELAVIUM_SCRIPT_CALL_LOG  append one JSON line per scripted-provider call to this file
   RELAVIUM_LOG     log filter for diagnostics on stderr (e.g. debug, relavium_actors=trace)
   NO_COLOR         disable colors";

@@ -122,6 +122,62 @@ impl ProgressPrinter {
                     seconds(p.delay_ms)
                 ))
             )],
+            EventKind::GateRequested(p) => {
+                let mut lines = vec![format!(
+                    "  {} {} {}",
+                    s.bold("?"),
+                    p.node_id,
+                    s.bold(&p.message)
+                )];
+                let until = p
+                    .expires_at
+                    .map(|at| {
+                        let decision = p.on_timeout.map_or("rejected", |d| d.as_str());
+                        format!(" (until {at}; then {decision})")
+                    })
+                    .unwrap_or_default();
+                lines.push(format!(
+                    "    {}",
+                    s.dim(&format!(
+                        "decide with `relavium gate approve|reject {} {}`{until}",
+                        event.run_id, p.node_id
+                    ))
+                ));
+                lines
+            }
+            EventKind::GateResolved(p) => {
+                let said = p
+                    .comment
+                    .as_ref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                vec![format!(
+                    "  {} {} {}",
+                    s.bold("!"),
+                    p.node_id,
+                    s.dim(&format!("{} by {}{said}", p.decision.as_str(), p.by))
+                )]
+            }
+            EventKind::RunPaused(p) => vec![format!(
+                "{} {}",
+                s.bold("⏸ paused"),
+                s.dim(&format!("waiting for {}", p.waiting_gates.join(", ")))
+            )],
+            EventKind::RunResumed(p) => {
+                let what = match p.cause {
+                    relavium_runtime::event::ResumeCause::GateResolved => "resumed".to_owned(),
+                    relavium_runtime::event::ResumeCause::Restarted
+                        if p.interrupted_nodes.is_empty() =>
+                    {
+                        "resumed in a new process".to_owned()
+                    }
+                    relavium_runtime::event::ResumeCause::Restarted => format!(
+                        "resumed in a new process; restarting {}",
+                        p.interrupted_nodes.join(", ")
+                    ),
+                };
+                vec![format!("{} {}", s.bold("▶"), s.dim(&what))]
+            }
             EventKind::NodeSkipped(p) => vec![format!(
                 "  {} {} {}",
                 s.dim("-"),

@@ -9,12 +9,16 @@
 //! process) and a busy timeout, and writes take the lock up front (`BEGIN IMMEDIATE`), so several
 //! `relavium` processes can share one file without `database is locked` reaching a user.
 
+mod lease;
 mod schema;
 
 use relavium_runtime::Usage;
 use relavium_runtime::event::{EventKind, RunEvent, RunId, Timestamp};
 use relavium_runtime::state::{NodeStatus, RunStatus};
-use relavium_runtime::store::{NodeExecution, RunQuery, RunStore, RunSummary, StoreError};
+use relavium_runtime::store::{
+    NodeExecution, RunCommand, RunLease, RunQuery, RunSnapshot, RunStore, RunSummary, StoreError,
+    StoredCommand, WriteBatch,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +32,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    leases: lease::Leases,
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -40,15 +45,20 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("failed to open {}: {e}", path.display())))?;
-        SqliteStore::setup(conn)
+        let mut locks = path.as_os_str().to_owned();
+        locks.push(".locks");
+        SqliteStore::setup(conn, lease::Leases::in_dir(locks.into()))
     }
 
     /// A private in-memory database (for tests).
     pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
-        SqliteStore::setup(Connection::open_in_memory().map_err(backend)?)
+        SqliteStore::setup(
+            Connection::open_in_memory().map_err(backend)?,
+            lease::Leases::in_process(),
+        )
     }
 
-    fn setup(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+    fn setup(mut conn: Connection, leases: lease::Leases) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
@@ -59,6 +69,7 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            leases,
         })
     }
 
@@ -74,6 +85,7 @@ fn node_status(text: &str) -> NodeStatus {
         "failed" => NodeStatus::Failed,
         "skipped" => NodeStatus::Skipped,
         "cancelled" => NodeStatus::Cancelled,
+        "waiting" => NodeStatus::Waiting,
         _ => NodeStatus::Pending,
     }
 }
@@ -167,6 +179,21 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
             )?
             .execute(params![run, p.node_id, p.attempt, at])?;
         }
+        EventKind::RunPaused(_) => {
+            tx.prepare_cached("UPDATE runs SET status = 'paused' WHERE run_id = ?1")?
+                .execute(params![run])?;
+        }
+        EventKind::RunResumed(_) => {
+            tx.prepare_cached("UPDATE runs SET status = 'running' WHERE run_id = ?1")?
+                .execute(params![run])?;
+        }
+        EventKind::GateRequested(p) => {
+            tx.prepare_cached(
+                "UPDATE node_executions SET status = 'waiting'
+                 WHERE run_id = ?1 AND node_id = ?2 AND status = 'running'",
+            )?
+            .execute(params![run, p.node_id])?;
+        }
         EventKind::NodeSkipped(p) => {
             tx.prepare_cached(
                 "INSERT INTO node_executions (run_id, node_id, attempt, status, finished_at) VALUES (?1, ?2, 0, 'skipped', ?3)",
@@ -238,14 +265,23 @@ fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
 }
 
 impl RunStore for SqliteStore {
-    fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
+    fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let events = &batch.events;
+        if events.is_empty() && batch.snapshots.is_empty() {
             return Ok(());
         }
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
+        for (run_id, snapshot) in &batch.snapshots {
+            let body = serde_json::to_string(snapshot).map_err(backend)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO run_snapshots (run_id, body) VALUES (?1, ?2)",
+            )
+            .and_then(|mut s| s.execute(params![run_id.0, body]))
+            .map_err(backend)?;
+        }
         let mut next: HashMap<&str, u64> = HashMap::new();
         for event in events {
             let run = event.run_id.0.as_str();
@@ -376,5 +412,84 @@ impl RunStore for SqliteStore {
             })
             .map_err(backend)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    fn snapshot(&self, run_id: &RunId) -> Result<Option<RunSnapshot>, StoreError> {
+        let conn = self.lock();
+        let body: Option<String> = conn
+            .prepare_cached("SELECT body FROM run_snapshots WHERE run_id = ?1")
+            .and_then(|mut s| s.query_row([&run_id.0], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        body.map(|b| {
+            serde_json::from_str(&b).map_err(|e| {
+                StoreError::Backend(format!("the snapshot of run {run_id} cannot be read: {e}"))
+            })
+        })
+        .transpose()
+    }
+
+    fn push_command(&self, run_id: &RunId, command: &RunCommand) -> Result<u64, StoreError> {
+        let body = serde_json::to_string(command).map_err(backend)?;
+        let now = micros(Timestamp::from(std::time::SystemTime::now()));
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.prepare_cached(
+            "INSERT INTO run_commands (run_id, created_at, body) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![run_id.0, now, body]))
+        .map_err(backend)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(backend)?;
+        Ok(u64::try_from(id).unwrap_or(0))
+    }
+
+    fn commands_after(&self, after: u64) -> Result<Vec<StoredCommand>, StoreError> {
+        self.query_commands(
+            "SELECT id, run_id, created_at, body FROM run_commands WHERE id > ?1 ORDER BY id",
+            tokens(after).to_string(),
+        )
+    }
+
+    fn commands_for(&self, run_id: &RunId) -> Result<Vec<StoredCommand>, StoreError> {
+        self.query_commands(
+            "SELECT id, run_id, created_at, body FROM run_commands WHERE run_id = ?1 ORDER BY id",
+            run_id.0.clone(),
+        )
+    }
+
+    fn claim_run(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError> {
+        self.leases.claim(run_id)
+    }
+}
+
+impl SqliteStore {
+    fn query_commands(&self, sql: &str, arg: String) -> Result<Vec<StoredCommand>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(sql).map_err(backend)?;
+        let rows = statement
+            .query_map([arg], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut commands = Vec::new();
+        for row in rows {
+            let (id, run_id, created_at, body) = row.map_err(backend)?;
+            let command: RunCommand = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Backend(format!("command {id} cannot be read: {e}")))?;
+            commands.push(StoredCommand {
+                id: u64::try_from(id).unwrap_or(0),
+                run_id: RunId(run_id),
+                created_at: Timestamp(u64::try_from(created_at).unwrap_or(0)),
+                command,
+            });
+        }
+        Ok(commands)
     }
 }

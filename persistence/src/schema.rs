@@ -50,9 +50,26 @@ CREATE TABLE events (
 
 const V2: &str = "ALTER TABLE runs ADD COLUMN cost_micro_cents INTEGER NOT NULL DEFAULT 0;";
 
+/// What a run was started from (for `resume` in another process), and commands to runs from
+/// other processes (gate decisions, cancellation).
+const V3: &str = "
+CREATE TABLE run_snapshots (
+    run_id TEXT PRIMARY KEY NOT NULL,
+    body   TEXT NOT NULL                 -- JSON: workflow + agent files, engine defaults
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE run_commands (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,         -- microseconds since the Unix epoch
+    body       TEXT NOT NULL             -- JSON RunCommand
+) STRICT;
+CREATE INDEX run_commands_by_run ON run_commands (run_id, id);
+";
+
 /// Brings the database at `conn` to the latest schema.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let migrations = Migrations::new(vec![M::up(V1), M::up(V2)]);
+    let migrations = Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)]);
     migrations
         .to_latest(conn)
         .map_err(|e| StoreError::Backend(format!("failed to migrate the database: {e}")))

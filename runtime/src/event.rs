@@ -127,6 +127,18 @@ pub enum EventKind {
     /// The run was stopped on request.
     #[serde(rename = "run:cancelled")]
     RunCancelled(RunCancelled),
+    /// Nothing can run until a gate is decided: the run waits, durably (its process may exit).
+    #[serde(rename = "run:paused")]
+    RunPaused(RunPaused),
+    /// The run goes on: a gate was decided, or a new process took the run over.
+    #[serde(rename = "run:resumed")]
+    RunResumed(RunResumed),
+    /// A gate node waits for a person's decision.
+    #[serde(rename = "gate:requested")]
+    GateRequested(GateRequested),
+    /// A gate was decided (by a person, or by its timeout).
+    #[serde(rename = "gate:resolved")]
+    GateResolved(GateResolved),
     /// A node began an attempt.
     #[serde(rename = "node:started")]
     NodeStarted(NodeStarted),
@@ -179,6 +191,10 @@ impl EventKind {
             EventKind::RunCompleted(_) => "run:completed",
             EventKind::RunFailed(_) => "run:failed",
             EventKind::RunCancelled(_) => "run:cancelled",
+            EventKind::RunPaused(_) => "run:paused",
+            EventKind::RunResumed(_) => "run:resumed",
+            EventKind::GateRequested(_) => "gate:requested",
+            EventKind::GateResolved(_) => "gate:resolved",
             EventKind::NodeStarted(_) => "node:started",
             EventKind::NodeCompleted(_) => "node:completed",
             EventKind::NodeFailed(_) => "node:failed",
@@ -316,6 +332,88 @@ pub struct RunCancelled {
     pub duration_ms: u64,
 }
 
+/// Payload of `run:paused`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunPaused {
+    /// The gates waiting for a decision.
+    pub waiting_gates: Vec<String>,
+}
+
+/// Why a run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumeCause {
+    /// A gate it waited for was decided.
+    GateResolved,
+    /// A new process took the run over (`relavium resume`) after its previous one stopped.
+    Restarted,
+}
+
+/// Payload of `run:resumed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResumed {
+    /// Why.
+    pub cause: ResumeCause,
+    /// After a restart: the nodes whose attempts were interrupted and start again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interrupted_nodes: Vec<String>,
+}
+
+/// What a gate's decider chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GateDecision {
+    /// Go on.
+    Approved,
+    /// Do not go on.
+    Rejected,
+}
+
+impl GateDecision {
+    /// The decision as written (`approved`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateDecision::Approved => "approved",
+            GateDecision::Rejected => "rejected",
+        }
+    }
+}
+
+/// Payload of `gate:requested`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateRequested {
+    /// The gate node.
+    pub node_id: String,
+    /// The question, rendered.
+    pub message: String,
+    /// When the gate decides by itself, if it has a timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// What it decides then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<GateDecision>,
+}
+
+/// Payload of `gate:resolved`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateResolved {
+    /// The gate node.
+    pub node_id: String,
+    /// The decision.
+    pub decision: GateDecision,
+    /// Who decided (`timeout` when the gate's time ran out).
+    pub by: String,
+    /// What they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// How long the gate waited, in milliseconds.
+    pub waited_ms: u64,
+}
+
 /// Payload of `node:started`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -404,6 +502,9 @@ pub struct NodeCancelled {
     pub attempt: u32,
     /// Why it was stopped.
     pub reason: String,
+    /// The attempt was cut short because its process stopped; the node runs again on resume.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// Payload of `llm:request`. Carries no prompt text and never a key.
@@ -426,6 +527,9 @@ pub struct LlmRequestEvent {
     /// The sampling temperature, if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// The worst-case cost reserved for the call before it left (priced calls only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<MicroCents>,
 }
 
 /// Payload of `llm:delta`.
@@ -513,6 +617,10 @@ pub struct CostUpdated {
     /// What is left of the run's cap, if it has one (reservations of calls in flight deducted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_budget_left: Option<MicroCents>,
+    /// The call was in flight when its process stopped: its real cost is unknown, so it is
+    /// charged at its reservation (its worst case) and the cap stays safe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconciled: bool,
 }
 
 /// Which cap a refused call would have broken.

@@ -10,6 +10,7 @@
 //! [`AgentSource`] that looks them up.
 
 use crate::diagnostics::{Diagnostic, DiagnosticCode, Diagnostics, did_you_mean};
+use crate::event::GateDecision;
 use crate::graph::WorkflowGraph;
 use crate::source::{SourceFile, Span, Spanned};
 use crate::template::TemplateEngine;
@@ -76,9 +77,8 @@ const DEFAULTS_KEYS: &[&str] = &[
 ];
 const DEFAULTS_LATER_KEYS: &[&str] = &[];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "initial", "max"];
-const NODE_KEYS: &[&str] = &[
-    "description",
-    "needs",
+const NODE_COMMON_KEYS: &[&str] = &["description", "needs", "when"];
+const AGENT_NODE_KEYS: &[&str] = &[
     "agent",
     "model",
     "system",
@@ -88,14 +88,14 @@ const NODE_KEYS: &[&str] = &[
     "retry",
     "fallback",
     "timeout",
-    "when",
 ];
+const GATE_NODE_KEYS: &[&str] = &["gate"];
+const GATE_KEYS: &[&str] = &["message", "timeout", "on_timeout", "on_reject"];
+const TRANSFORM_NODE_KEYS: &[&str] = &["transform"];
 const NODE_LATER_KEYS: &[&str] = &[
     "tool",
     "router",
     "map",
-    "gate",
-    "transform",
     "workflow",
     "output_schema",
     "tools",
@@ -851,7 +851,41 @@ impl Cx<'_> {
         let id = self.identifier(key, "node id")?;
         let what = format!("node `{}`", id.value);
         let entries = self.map(value, &what)?;
-        self.check_keys(entries, &what, NODE_KEYS, NODE_LATER_KEYS);
+        // The kind is told by its key (`gate:`, `transform:`); otherwise it is an agent node.
+        let kinds: Vec<&YamlNode> = entries
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), Some("gate" | "transform")))
+            .map(|(k, _)| k)
+            .collect();
+        if kinds.len() > 1 {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                kinds[1].span,
+                format!("{what} has more than one kind"),
+            )
+            .hint =
+                Some("a node is one of: an agent (`prompt:`), a `gate:` or a `transform:`".into());
+            return None;
+        }
+        let kind_key = kinds.first().and_then(|k| k.as_str()).unwrap_or("agent");
+        let allowed: Vec<&str> = NODE_COMMON_KEYS
+            .iter()
+            .chain(match kind_key {
+                "gate" => GATE_NODE_KEYS,
+                "transform" => TRANSFORM_NODE_KEYS,
+                _ => AGENT_NODE_KEYS,
+            })
+            .copied()
+            .collect();
+        let later: Vec<&str> = NODE_LATER_KEYS
+            .iter()
+            .chain(AGENT_NODE_KEYS)
+            .chain(GATE_NODE_KEYS)
+            .chain(TRANSFORM_NODE_KEYS)
+            .filter(|k| !allowed.contains(k))
+            .copied()
+            .collect();
+        self.check_node_keys(entries, &what, kind_key, &allowed, &later);
         let description = self
             .optional_string(entries, "description", "`description`")
             .map(|s| s.value);
@@ -869,6 +903,66 @@ impl Cx<'_> {
                 }
             },
         };
+        let when = Self::get(entries, "when")
+            .and_then(|n| self.expression(n, &format!("the `when` of {what}")));
+        let kind = match kind_key {
+            "gate" => NodeKind::Gate(self.gate(Self::get(entries, "gate")?, &what)?),
+            "transform" => {
+                let node = Self::get(entries, "transform")?;
+                let expression = self.expression(node, &format!("the `transform` of {what}"))?;
+                NodeKind::Transform(TransformStep { expression })
+            }
+            _ => NodeKind::Agent(Box::new(self.agent_step(&id, entries, &what, agents)?)),
+        };
+        Some(Node {
+            id,
+            description,
+            needs,
+            kind,
+            when,
+        })
+    }
+
+    /// Like `check_keys`, but a key of another node kind gets a message naming the kind.
+    fn check_node_keys(
+        &mut self,
+        entries: &Entries,
+        what: &str,
+        kind: &str,
+        allowed: &[&str],
+        other_kinds: &[&str],
+    ) {
+        for (key, _) in entries {
+            if let Some(name) = key.as_str()
+                && other_kinds.contains(&name)
+                && !NODE_LATER_KEYS.contains(&name)
+            {
+                self.report(
+                    DiagnosticCode::UnknownKey,
+                    key.span,
+                    format!("`{name}` is not a key of a {kind} node ({what})"),
+                )
+                .hint = Some(format!("a {kind} node may have `{}`", allowed.join("`, `")));
+            }
+        }
+        let rest: Vec<(YamlNode, YamlNode)> = entries
+            .iter()
+            .filter(|(k, _)| {
+                k.as_str()
+                    .is_none_or(|n| !other_kinds.contains(&n) || NODE_LATER_KEYS.contains(&n))
+            })
+            .cloned()
+            .collect();
+        self.check_keys(&rest, what, allowed, NODE_LATER_KEYS);
+    }
+
+    fn agent_step(
+        &mut self,
+        id: &Spanned<String>,
+        entries: &Entries,
+        what: &str,
+        agents: &dyn AgentSource,
+    ) -> Option<AgentStep> {
         let agent = match Self::get(entries, "agent") {
             None => None,
             Some(node) => {
@@ -876,7 +970,7 @@ impl Cx<'_> {
                 self.resolve_agent(&name, agents)
             }
         };
-        let model = self.model(entries, &what);
+        let model = self.model(entries, what);
         let system = Self::get(entries, "system")
             .and_then(|n| self.template(n, &format!("the system prompt of {what}")));
         let prompt = match Self::get(entries, "prompt") {
@@ -887,34 +981,119 @@ impl Cx<'_> {
                     id.span,
                     format!("{what} has no `prompt`"),
                 )
-                .hint = Some("an agent node sends a `prompt:` to its model".into());
+                .hint = Some(
+                    "an agent node sends a `prompt:` to its model; other kinds are `gate:` and `transform:`"
+                        .into(),
+                );
                 None
             }
         };
-        let temperature = self.temperature(entries, &what);
-        let max_tokens = self.max_tokens(entries, &what);
-        let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, &what));
-        let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, &what));
+        let temperature = self.temperature(entries, what);
+        let max_tokens = self.max_tokens(entries, what);
+        let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, what));
+        let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, what));
         let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
-        let when = Self::get(entries, "when")
-            .and_then(|n| self.expression(n, &format!("the `when` of {what}")));
-        Some(Node {
-            id,
-            description,
-            needs,
-            kind: NodeKind::Agent(AgentStep {
-                agent,
-                model,
-                system,
-                prompt: prompt?,
-                temperature,
-                max_tokens,
-                retry,
-                fallback,
-                timeout_ms,
-                when,
-            }),
+        Some(AgentStep {
+            agent,
+            model,
+            system,
+            prompt: prompt?,
+            temperature,
+            max_tokens,
+            retry,
+            fallback,
+            timeout_ms,
         })
+    }
+
+    /// `gate: "Publish?"` or `gate: { message, timeout, on_timeout, on_reject }`.
+    fn gate(&mut self, node: &YamlNode, owner: &str) -> Option<GateStep> {
+        let what = format!("the `gate` of {owner}");
+        if node.as_str().is_some() {
+            return Some(GateStep {
+                message: self.template(node, &what)?,
+                timeout_ms: None,
+                on_timeout: GateDecision::Rejected,
+                on_reject: OnReject::Fail,
+            });
+        }
+        let entries = self.map(node, &what)?;
+        self.check_keys(entries, &what, GATE_KEYS, &[]);
+        let message = match Self::get(entries, "message") {
+            Some(n) => self.template(n, &format!("the message of {what}")),
+            None => {
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    node.head_span(&self.file),
+                    format!("{what} has no `message`"),
+                )
+                .hint = Some("a gate asks people a question: `message: \"Publish?\"`".into());
+                None
+            }
+        };
+        let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.gate_timeout(n));
+        let on_timeout = match Self::get(entries, "on_timeout") {
+            None => Some(GateDecision::Rejected),
+            Some(n) => match n.as_str() {
+                Some("reject") => Some(GateDecision::Rejected),
+                Some("approve") => Some(GateDecision::Approved),
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`on_timeout` must be `reject` or `approve`",
+                    )
+                    .hint = Some("what the gate decides when nobody did in time".into());
+                    None
+                }
+            },
+        };
+        let on_reject = match Self::get(entries, "on_reject") {
+            None => Some(OnReject::Fail),
+            Some(n) => match n.as_str() {
+                Some("fail") => Some(OnReject::Fail),
+                Some("continue") => Some(OnReject::Continue),
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`on_reject` must be `fail` or `continue`",
+                    )
+                    .hint = Some(
+                        "`fail` stops the run; `continue` lets later nodes branch on `nodes.ID.decision`"
+                            .into(),
+                    );
+                    None
+                }
+            },
+        };
+        Some(GateStep {
+            message: message?,
+            timeout_ms,
+            on_timeout: on_timeout?,
+            on_reject: on_reject?,
+        })
+    }
+
+    /// A gate's `timeout`: up to 365 days.
+    fn gate_timeout(&mut self, node: &YamlNode) -> Option<u64> {
+        match node.as_str().map(humantime::parse_duration) {
+            Some(Ok(d)) if !d.is_zero() && d.as_millis() <= 365 * 86_400_000 => {
+                Some(d.as_millis() as u64)
+            }
+            _ => {
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    node.span,
+                    "the gate's `timeout` is not a duration",
+                )
+                .hint = Some(
+                    "write a duration such as `30m`, `24h` or `7days` (more than zero, at most a year)"
+                        .into(),
+                );
+                None
+            }
+        }
     }
 
     fn resolve_agent(
@@ -1071,9 +1250,10 @@ impl Cx<'_> {
         }
 
         for (index, node) in nodes.iter().enumerate() {
-            let NodeKind::Agent(step) = &node.kind;
             // An agent's system prompt is checked against the inputs of each workflow using it.
-            if let Some(agent) = &step.agent {
+            if let NodeKind::Agent(step) = &node.kind
+                && let Some(agent) = &step.agent
+            {
                 for input in agent.system.iter().flat_map(|t| &t.inputs) {
                     if !input_names.contains(&input.as_str()) {
                         self.report(
@@ -1085,9 +1265,8 @@ impl Cx<'_> {
                     }
                 }
             }
-            let mut templates = vec![&step.prompt];
-            templates.extend(step.when.as_ref());
-            templates.extend(step.system.as_ref());
+            let mut templates = node.kind.templates();
+            templates.extend(node.when.as_ref());
             for template in templates {
                 self.check_template_refs(template, &input_names, &graph, Some(index));
             }

@@ -11,10 +11,24 @@
 use crate::event::*;
 use crate::money::Usage;
 use crate::template::TemplateEngine;
-use crate::workflow::{ModelRef, NodeIndex, NodeKind, RetryPolicy, Template, Workflow};
+use crate::workflow::{ModelRef, NodeIndex, NodeKind, OnReject, RetryPolicy, Template, Workflow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+
+/// Why a run could not be restored from its events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// The history has no `run:started`.
+    #[error("the run's history does not begin with `run:started`")]
+    NotStarted,
+    /// The run already ended.
+    #[error("the run has already ended (`{0}`)")]
+    Finished(&'static str),
+    /// The history names a node the workflow does not have (the file changed).
+    #[error("the run's history names node `{0}`, which its workflow does not have")]
+    UnknownNode(String),
+}
 
 /// Where a node is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +48,8 @@ pub enum NodeStatus {
     Skipped,
     /// It was stopped while running.
     Cancelled,
+    /// A gate waiting for a decision.
+    Waiting,
 }
 
 /// Where a run is in its life.
@@ -50,6 +66,8 @@ pub enum RunStatus {
     Failed,
     /// Stopped on request.
     Cancelled,
+    /// Waiting for a gate's decision, with nothing else to do.
+    Paused,
 }
 
 impl RunStatus {
@@ -61,6 +79,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Paused => "paused",
         }
     }
 
@@ -72,6 +91,7 @@ impl RunStatus {
             "completed" => RunStatus::Completed,
             "failed" => RunStatus::Failed,
             "cancelled" => RunStatus::Cancelled,
+            "paused" => RunStatus::Paused,
             _ => return None,
         })
     }
@@ -158,6 +178,30 @@ pub enum Input {
         /// The attempt to start.
         attempt: u32,
     },
+    /// Someone decided a gate.
+    GateDecided {
+        /// The gate node.
+        node: NodeIndex,
+        /// The decision.
+        decision: GateDecision,
+        /// Who decided.
+        by: String,
+        /// What they said.
+        comment: Option<String>,
+    },
+    /// A gate's timeout may have passed (ignored unless it has).
+    GateDue {
+        /// The gate node.
+        node: NodeIndex,
+    },
+    /// A new process takes over a run restored with [`RunMachine::restore`]: interrupted
+    /// attempts start again, and whatever was ready but not started starts — unless the run
+    /// was asked to stop meanwhile (`cancel`), in which case it is cancelled without starting
+    /// anything.
+    Resume {
+        /// The reason of a cancellation asked for while no process ran the run.
+        cancel: Option<String>,
+    },
 }
 
 /// What to do next.
@@ -186,6 +230,13 @@ pub enum Action {
         /// Why the attempt failed.
         error: ErrorInfo,
     },
+    /// Feed [`Input::GateDue`] back at `expires_at` (a gate with a timeout is waiting).
+    AwaitGate {
+        /// The gate node.
+        node: NodeIndex,
+        /// When its time runs out.
+        expires_at: Timestamp,
+    },
     /// The run is over.
     Finish(RunOutcome),
 }
@@ -210,8 +261,12 @@ struct NodeSlot {
     status: NodeStatus,
     unmet_needs: usize,
     attempt: u32,
+    /// Attempts cut short because their process stopped (not held against the retry policy).
+    interrupted: u32,
     started_at: Timestamp,
     output: Option<Value>,
+    /// A waiting gate's deadline.
+    expires_at: Option<Timestamp>,
 }
 
 /// The state of one run.
@@ -229,6 +284,20 @@ pub struct RunMachine {
     skipped: usize,
     /// Nodes in `Running` state.
     running: usize,
+    /// Nodes in `Retrying` state (a retry timer is pending).
+    retrying: usize,
+    /// Gates in `Waiting` state.
+    waiting: usize,
+    /// Restored: a node had failed but the run's end was not recorded.
+    failure: Option<(NodeIndex, ErrorInfo)>,
+    /// Restored: the run was being cancelled but its end was not recorded.
+    cancelling: Option<String>,
+    /// `run:paused` was the last word on the run's activity.
+    paused: bool,
+    /// Work produced while handling an input (a transform's result), handled before `step`
+    /// returns — a queue rather than recursion, so long chains of inline nodes cannot
+    /// overflow the stack.
+    internal: std::collections::VecDeque<Input>,
     /// Ready nodes waiting for a free slot under the run's `concurrency`, in readiness order.
     queue: std::collections::VecDeque<NodeIndex>,
     usage: Usage,
@@ -249,8 +318,10 @@ impl RunMachine {
                 status: NodeStatus::Pending,
                 unmet_needs: workflow.graph.needs(i).len(),
                 attempt: 0,
+                interrupted: 0,
                 started_at: Timestamp::default(),
                 output: None,
+                expires_at: None,
             })
             .collect();
         RunMachine {
@@ -264,11 +335,110 @@ impl RunMachine {
             succeeded: 0,
             skipped: 0,
             running: 0,
+            retrying: 0,
+            waiting: 0,
+            failure: None,
+            cancelling: None,
+            paused: false,
+            internal: std::collections::VecDeque::new(),
             queue: std::collections::VecDeque::new(),
             usage: Usage::default(),
             workflow_path: None,
             default_fallback: Vec::new(),
         }
+    }
+
+    /// Rebuilds the machine of a run that stopped with its process, from its recorded events
+    /// (`run:started` first). Completed nodes keep their outputs and are never run again;
+    /// the machine continues when given [`Input::Resume`].
+    pub fn restore(
+        workflow: Arc<Workflow>,
+        default_model: ModelRef,
+        events: &[RunEvent],
+    ) -> Result<RunMachine, RestoreError> {
+        let Some(EventKind::RunStarted(started)) = events.first().map(|e| &e.kind) else {
+            return Err(RestoreError::NotStarted);
+        };
+        let mut machine = RunMachine::new(workflow, started.inputs.clone(), default_model)
+            .with_workflow_path(started.workflow_path.clone());
+        machine.status = RunStatus::Running;
+        machine.started_at = events[0].timestamp;
+        let workflow = Arc::clone(&machine.workflow);
+        let index = |id: &str| {
+            workflow
+                .node_index(id)
+                .ok_or_else(|| RestoreError::UnknownNode(id.to_owned()))
+        };
+        for event in events {
+            let at = event.timestamp;
+            match &event.kind {
+                EventKind::RunCompleted(_)
+                | EventKind::RunFailed(_)
+                | EventKind::RunCancelled(_) => {
+                    return Err(RestoreError::Finished(event.kind.type_name()));
+                }
+                EventKind::NodeStarted(p) => {
+                    let slot = &mut machine.nodes[index(&p.node_id)?];
+                    slot.status = NodeStatus::Running;
+                    slot.attempt = p.attempt;
+                    slot.started_at = at;
+                }
+                EventKind::NodeRetrying(p) => {
+                    machine.nodes[index(&p.node_id)?].status = NodeStatus::Retrying;
+                }
+                EventKind::NodeCompleted(p) => {
+                    let slot = &mut machine.nodes[index(&p.node_id)?];
+                    slot.status = NodeStatus::Succeeded;
+                    slot.output = Some(p.output.clone());
+                    slot.expires_at = None;
+                    machine.usage += p.usage;
+                }
+                EventKind::NodeFailed(p) => {
+                    let node = index(&p.node_id)?;
+                    machine.nodes[node].status = NodeStatus::Failed;
+                    machine.failure = Some((node, p.error.clone()));
+                }
+                EventKind::NodeSkipped(p) => {
+                    machine.nodes[index(&p.node_id)?].status = NodeStatus::Skipped;
+                }
+                EventKind::NodeCancelled(p) => {
+                    let node = index(&p.node_id)?;
+                    if p.interrupted {
+                        // Closed by an earlier resume; its next attempt follows.
+                        machine.nodes[node].status = NodeStatus::Retrying;
+                        machine.nodes[node].interrupted += 1;
+                    } else {
+                        machine.nodes[node].status = NodeStatus::Cancelled;
+                        machine.cancelling.get_or_insert_with(|| p.reason.clone());
+                    }
+                }
+                EventKind::GateRequested(p) => {
+                    let slot = &mut machine.nodes[index(&p.node_id)?];
+                    slot.status = NodeStatus::Waiting;
+                    slot.expires_at = p.expires_at;
+                }
+                EventKind::RunPaused(_) => machine.paused = true,
+                EventKind::RunResumed(_) => machine.paused = false,
+                _ => {}
+            }
+        }
+        // Counters and readiness follow from the statuses.
+        for node in 0..machine.nodes.len() {
+            match machine.nodes[node].status {
+                NodeStatus::Succeeded => {
+                    machine.succeeded += 1;
+                    for &dependent in workflow.graph.dependents(node) {
+                        machine.nodes[dependent].unmet_needs -= 1;
+                    }
+                }
+                NodeStatus::Skipped => machine.skipped += 1,
+                NodeStatus::Running => machine.running += 1,
+                NodeStatus::Retrying => machine.retrying += 1,
+                NodeStatus::Waiting => machine.waiting += 1,
+                _ => {}
+            }
+        }
+        Ok(machine)
     }
 
     /// The fallback models of nodes whose workflow sets none (from the user's configuration).
@@ -283,9 +453,23 @@ impl RunMachine {
         self
     }
 
-    /// The run's status.
+    /// The run's status ([`RunStatus::Paused`] while only gates wait).
     pub fn status(&self) -> RunStatus {
-        self.status
+        if self.status == RunStatus::Running && self.paused {
+            RunStatus::Paused
+        } else {
+            self.status
+        }
+    }
+
+    /// The gates waiting for a decision, with their deadlines.
+    pub fn waiting_gates(&self) -> Vec<(NodeIndex, Option<Timestamp>)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.status == NodeStatus::Waiting)
+            .map(|(i, s)| (i, s.expires_at))
+            .collect()
     }
 
     /// The status of node `index`.
@@ -301,23 +485,80 @@ impl RunMachine {
     /// Advances the machine by one input, at time `now`.
     pub fn step(&mut self, input: Input, now: Timestamp) -> Vec<Action> {
         let mut actions = Vec::new();
+        self.internal.push_back(input);
+        while let Some(input) = self.internal.pop_front() {
+            self.handle(input, now, &mut actions);
+        }
+        self.pause_if_idle(&mut actions);
+        actions
+    }
+
+    fn handle(&mut self, input: Input, now: Timestamp, actions: &mut Vec<Action>) {
         match input {
-            Input::Start => self.start(now, &mut actions),
+            Input::Start => self.start(now, actions),
             Input::NodeSucceeded {
                 node,
                 attempt,
                 output,
                 usage,
-            } => self.node_succeeded(node, attempt, output, usage, now, &mut actions),
+            } => self.node_succeeded(node, attempt, output, usage, now, actions),
             Input::NodeFailed {
                 node,
                 attempt,
                 error,
-            } => self.node_failed(node, attempt, error, now, &mut actions),
-            Input::RetryDue { node, attempt } => self.retry_due(node, attempt, now, &mut actions),
-            Input::Cancel { reason } => self.cancel(reason, now, &mut actions),
+            } => self.node_failed(node, attempt, error, now, actions),
+            Input::RetryDue { node, attempt } => self.retry_due(node, attempt, now, actions),
+            Input::Cancel { reason } => self.cancel(reason, now, actions),
+            Input::GateDecided {
+                node,
+                decision,
+                by,
+                comment,
+            } => self.gate_decided(node, decision, by, comment, now, actions),
+            Input::GateDue { node } => {
+                let due = self.nodes.get(node).is_some_and(|s| {
+                    s.status == NodeStatus::Waiting && s.expires_at.is_some_and(|at| at <= now)
+                });
+                if due && let NodeKind::Gate(gate) = &self.workflow.nodes[node].kind {
+                    let decision = gate.on_timeout;
+                    self.gate_decided(node, decision, "timeout".into(), None, now, actions);
+                }
+            }
+            Input::Resume { cancel } => self.resume(cancel, now, actions),
         }
-        actions
+    }
+
+    /// Emits `run:paused` when the only thing left is waiting for gates.
+    fn pause_if_idle(&mut self, actions: &mut Vec<Action>) {
+        let idle = self.status == RunStatus::Running
+            && self.running == 0
+            && self.retrying == 0
+            && self.queue.is_empty()
+            && self.waiting > 0;
+        if idle && !self.paused {
+            self.paused = true;
+            let waiting_gates = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.status == NodeStatus::Waiting)
+                .map(|(i, _)| self.workflow.nodes[i].id.value.clone())
+                .collect();
+            actions.push(Action::Emit(EventKind::RunPaused(RunPaused {
+                waiting_gates,
+            })));
+        }
+    }
+
+    /// Leaves the paused state because something happens again.
+    fn unpause(&mut self, cause: ResumeCause, actions: &mut Vec<Action>) {
+        if self.paused {
+            self.paused = false;
+            actions.push(Action::Emit(EventKind::RunResumed(RunResumed {
+                cause,
+                interrupted_nodes: Vec::new(),
+            })));
+        }
     }
 
     fn start(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
@@ -368,11 +609,24 @@ impl RunMachine {
         if !self.is_current(node, attempt) {
             return; // a late report from a node we stopped, or a duplicate
         }
+        self.running -= 1;
+        self.complete_node(node, attempt, output, usage, now, actions);
+    }
+
+    /// Records `node`'s output and starts what it unblocks.
+    fn complete_node(
+        &mut self,
+        node: NodeIndex,
+        attempt: u32,
+        output: Value,
+        usage: Usage,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
         let slot = &mut self.nodes[node];
         slot.status = NodeStatus::Succeeded;
         slot.output = Some(output.clone());
         self.succeeded += 1;
-        self.running -= 1;
         self.usage += usage;
         actions.push(Action::StopNode { node });
         actions.push(Action::Emit(EventKind::NodeCompleted(NodeCompleted {
@@ -414,8 +668,10 @@ impl RunMachine {
         }
         self.running -= 1;
         let policy = self.retry_policy(node);
-        if error.retryable && attempt < policy.attempts {
+        let counted = attempt - self.nodes[node].interrupted;
+        if error.retryable && counted < policy.attempts {
             self.nodes[node].status = NodeStatus::Retrying;
+            self.retrying += 1;
             actions.push(Action::StopNode { node });
             actions.push(Action::ScheduleRetry {
                 node,
@@ -439,10 +695,11 @@ impl RunMachine {
 
     /// The node's retry policy: its own, else the workflow's default, else the built-in one.
     fn retry_policy(&self, node: NodeIndex) -> RetryPolicy {
-        let NodeKind::Agent(step) = &self.workflow.nodes[node].kind;
-        step.retry
-            .or(self.workflow.defaults.retry)
-            .unwrap_or_default()
+        let own = match &self.workflow.nodes[node].kind {
+            NodeKind::Agent(step) => step.retry,
+            NodeKind::Gate(_) | NodeKind::Transform(_) => None,
+        };
+        own.or(self.workflow.defaults.retry).unwrap_or_default()
     }
 
     fn retry_due(
@@ -458,6 +715,7 @@ impl RunMachine {
                 .get(node)
                 .is_some_and(|s| s.status == NodeStatus::Retrying && s.attempt + 1 == attempt);
         if due {
+            self.retrying -= 1;
             self.schedule(node, now, actions);
         }
     }
@@ -495,7 +753,7 @@ impl RunMachine {
         for (index, slot) in self.nodes.iter_mut().enumerate() {
             let node_id = self.workflow.nodes[index].id.value.clone();
             match slot.status {
-                NodeStatus::Running | NodeStatus::Retrying => {
+                NodeStatus::Running | NodeStatus::Retrying | NodeStatus::Waiting => {
                     if slot.status == NodeStatus::Running {
                         actions.push(Action::StopNode { node: index });
                     }
@@ -504,6 +762,7 @@ impl RunMachine {
                         node_id,
                         attempt: slot.attempt,
                         reason: why.to_owned(),
+                        interrupted: false,
                     })));
                 }
                 NodeStatus::Pending => {
@@ -634,35 +893,218 @@ impl RunMachine {
     }
 
     fn start_node(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
-        self.running += 1;
         let slot = &mut self.nodes[node];
-        slot.status = NodeStatus::Running;
         slot.attempt += 1;
         slot.started_at = now;
         let attempt = slot.attempt;
-        let node_id = self.workflow.nodes[node].id.value.clone();
+        let workflow = Arc::clone(&self.workflow);
+        let spec = &workflow.nodes[node];
+        let node_id = spec.id.value.clone();
         actions.push(Action::Emit(EventKind::NodeStarted(NodeStarted {
             node_id: node_id.clone(),
             attempt,
         })));
-        match self.build_task(node, attempt) {
-            Ok(task) => actions.push(Action::StartNode(task)),
-            Err(error) => {
-                // The task could not even be built: this attempt failed before any call.
-                self.nodes[node].status = NodeStatus::Failed;
-                actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
-                    node_id,
-                    attempt,
-                    error: error.clone(),
-                })));
-                self.fail(Some(node), error, now, actions);
+        match &spec.kind {
+            NodeKind::Agent(_) => {
+                self.running += 1;
+                self.nodes[node].status = NodeStatus::Running;
+                match self.build_task(node, attempt) {
+                    Ok(task) => actions.push(Action::StartNode(task)),
+                    // The task could not even be built: this attempt failed before any call.
+                    Err(error) => self.internal.push_back(Input::NodeFailed {
+                        node,
+                        attempt,
+                        error,
+                    }),
+                }
+            }
+            NodeKind::Transform(transform) => {
+                self.running += 1;
+                self.nodes[node].status = NodeStatus::Running;
+                let expression = &transform.expression;
+                let result = self
+                    .templates
+                    .evaluate(expression.text(), &self.context(expression));
+                self.internal.push_back(match result {
+                    Ok(output) => Input::NodeSucceeded {
+                        node,
+                        attempt,
+                        output,
+                        usage: Usage::default(),
+                    },
+                    Err(e) => Input::NodeFailed {
+                        node,
+                        attempt,
+                        error: ErrorInfo::new(
+                            "expression.evaluate",
+                            format!(
+                                "the `transform` of node `{node_id}` could not be evaluated: {}",
+                                e.message
+                            ),
+                        ),
+                    },
+                });
+            }
+            NodeKind::Gate(gate) => match self.render(&gate.message) {
+                Ok(message) => {
+                    let expires_at = gate
+                        .timeout_ms
+                        .map(|ms| Timestamp(now.0.saturating_add(ms.saturating_mul(1_000))));
+                    let slot = &mut self.nodes[node];
+                    slot.status = NodeStatus::Waiting;
+                    slot.expires_at = expires_at;
+                    self.waiting += 1;
+                    actions.push(Action::Emit(EventKind::GateRequested(GateRequested {
+                        node_id,
+                        message,
+                        expires_at,
+                        on_timeout: expires_at.map(|_| gate.on_timeout),
+                    })));
+                    if let Some(expires_at) = expires_at {
+                        actions.push(Action::AwaitGate { node, expires_at });
+                    }
+                }
+                Err(m) => {
+                    let error = ErrorInfo::new(
+                        "template.render",
+                        format!("the message of gate `{node_id}` could not be rendered: {m}"),
+                    );
+                    self.nodes[node].status = NodeStatus::Failed;
+                    actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
+                        node_id,
+                        attempt,
+                        error: error.clone(),
+                    })));
+                    self.fail(Some(node), error, now, actions);
+                }
+            },
+        }
+    }
+
+    fn gate_decided(
+        &mut self,
+        node: NodeIndex,
+        decision: GateDecision,
+        by: String,
+        comment: Option<String>,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let waiting = self.status == RunStatus::Running
+            && self
+                .nodes
+                .get(node)
+                .is_some_and(|s| s.status == NodeStatus::Waiting);
+        let workflow = Arc::clone(&self.workflow);
+        let (true, NodeKind::Gate(gate)) = (waiting, &workflow.nodes[node].kind) else {
+            return; // already decided, or not a gate: a late or duplicate decision
+        };
+        self.waiting -= 1;
+        let slot = &mut self.nodes[node];
+        slot.expires_at = None;
+        let attempt = slot.attempt;
+        let node_id = workflow.nodes[node].id.value.clone();
+        actions.push(Action::Emit(EventKind::GateResolved(GateResolved {
+            node_id: node_id.clone(),
+            decision,
+            by: by.clone(),
+            comment: comment.clone(),
+            waited_ms: now.millis_since(slot.started_at),
+        })));
+        self.unpause(ResumeCause::GateResolved, actions);
+        if decision == GateDecision::Rejected && gate.on_reject == OnReject::Fail {
+            self.nodes[node].status = NodeStatus::Failed;
+            let said = comment.map(|c| format!(": {c}")).unwrap_or_default();
+            let error = ErrorInfo::new(
+                "gate.rejected",
+                format!("gate `{node_id}` was rejected by {by}{said}"),
+            );
+            actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
+                node_id,
+                attempt,
+                error: error.clone(),
+            })));
+            self.fail(Some(node), error, now, actions);
+            return;
+        }
+        let output = serde_json::json!({
+            "decision": decision.as_str(),
+            "by": by,
+            "comment": comment,
+        });
+        self.complete_node(node, attempt, output, Usage::default(), now, actions);
+    }
+
+    /// Takes a restored run over: interrupted attempts are closed (`node:cancelled`) and start
+    /// again, pending retries start now, ready nodes start, gates re-arm their timeouts.
+    fn resume(&mut self, cancel: Option<String>, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.status != RunStatus::Running {
+            return;
+        }
+        let interrupted: Vec<NodeIndex> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].status == NodeStatus::Running)
+            .collect();
+        actions.push(Action::Emit(EventKind::RunResumed(RunResumed {
+            cause: ResumeCause::Restarted,
+            interrupted_nodes: interrupted
+                .iter()
+                .map(|&i| self.workflow.nodes[i].id.value.clone())
+                .collect(),
+        })));
+        self.paused = false;
+        for &node in &interrupted {
+            let slot = &mut self.nodes[node];
+            slot.interrupted += 1;
+            slot.status = NodeStatus::Retrying;
+            self.running -= 1;
+            self.retrying += 1;
+            actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
+                node_id: self.workflow.nodes[node].id.value.clone(),
+                attempt: slot.attempt,
+                reason: "interrupted: the process running the run stopped".into(),
+                interrupted: true,
+            })));
+        }
+        // A run that was failing or being cancelled when its process stopped ends that way.
+        if let Some((node, error)) = self.failure.take() {
+            self.fail(Some(node), error, now, actions);
+            return;
+        }
+        if let Some(reason) = self.cancelling.take().or(cancel) {
+            self.cancel(reason, now, actions);
+            return;
+        }
+        for (node, expires_at) in self.waiting_gates() {
+            if let Some(expires_at) = expires_at {
+                actions.push(Action::AwaitGate { node, expires_at });
             }
         }
+        for node in 0..self.nodes.len() {
+            if self.status != RunStatus::Running {
+                return;
+            }
+            match self.nodes[node].status {
+                NodeStatus::Retrying => {
+                    self.retrying -= 1;
+                    self.schedule(node, now, actions);
+                }
+                NodeStatus::Pending if self.nodes[node].unmet_needs == 0 => {
+                    self.schedule(node, now, actions)
+                }
+                _ => {}
+            }
+        }
+        self.complete_if_done(now, actions);
     }
 
     fn build_task(&self, node: NodeIndex, attempt: u32) -> Result<NodeTask, ErrorInfo> {
         let spec = &self.workflow.nodes[node];
-        let NodeKind::Agent(step) = &spec.kind;
+        let NodeKind::Agent(step) = &spec.kind else {
+            return Err(ErrorInfo::new(
+                "engine.internal",
+                format!("node `{}` is not an agent node", spec.id.value),
+            ));
+        };
         let agent = step.agent.as_ref();
         let defaults = &self.workflow.defaults;
         let model = step
@@ -737,6 +1179,13 @@ impl RunMachine {
                     let mut entry = Map::new();
                     entry.insert("output".into(), slot.output.clone().unwrap_or(Value::Null));
                     entry.insert("skipped".into(), Value::Bool(skipped));
+                    // A gate's decision reads as `nodes.ID.decision` too.
+                    if let (NodeKind::Gate(_), Some(decision)) = (
+                        &self.workflow.nodes[index].kind,
+                        slot.output.as_ref().and_then(|o| o.get("decision")),
+                    ) {
+                        entry.insert("decision".into(), decision.clone());
+                    }
                     nodes.insert(id.clone(), Value::Object(entry));
                 }
             }
@@ -749,8 +1198,7 @@ impl RunMachine {
 
     /// Whether `node`'s `when` holds (true without one).
     fn condition_holds(&self, node: NodeIndex) -> Result<bool, ErrorInfo> {
-        let NodeKind::Agent(step) = &self.workflow.nodes[node].kind;
-        let Some(when) = &step.when else {
+        let Some(when) = &self.workflow.nodes[node].when else {
             return Ok(true);
         };
         let value = self

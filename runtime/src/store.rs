@@ -28,9 +28,91 @@ pub enum StoreError {
     /// An event for a run the store has never seen a `run:started` for.
     #[error("unknown run {0}")]
     UnknownRun(String),
+    /// Another process (or another engine of this one) is running the run.
+    #[error("run {0} is live in another process")]
+    Claimed(String),
     /// The database could not be used.
     #[error("{0}")]
     Backend(String),
+}
+
+/// What a run was started from — the workflow and agent files as they were, and the engine's
+/// defaults — so that another process can take the run over (`resume`) even if the files have
+/// changed since. Workflow files never hold secrets, so neither does a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSnapshot {
+    /// The workflow file's name (its path as given) and text.
+    pub workflow: SnapshotFile,
+    /// The agent files the workflow used, by agent name.
+    pub agents: BTreeMap<String, SnapshotFile>,
+    /// The engine's default model when the run started.
+    pub default_model: crate::ModelRef,
+    /// The engine's default fallback models when the run started.
+    #[serde(default)]
+    pub default_fallback: Vec<crate::ModelRef>,
+}
+
+/// One file of a [`RunSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotFile {
+    /// The name diagnostics show (the path as given).
+    pub name: String,
+    /// The whole text.
+    pub text: String,
+}
+
+/// What gets written in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteBatch {
+    /// Snapshots of new runs (written before the events).
+    pub snapshots: Vec<(RunId, RunSnapshot)>,
+    /// Events, in order.
+    pub events: Vec<RunEvent>,
+}
+
+/// A request to a run from outside the process running it (or from a process that will run it
+/// later): delivered through the store, applied by whichever process runs the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunCommand {
+    /// Stop the run.
+    Cancel {
+        /// Why.
+        reason: String,
+    },
+    /// Decide a waiting gate.
+    DecideGate {
+        /// The gate node.
+        node_id: String,
+        /// The decision.
+        decision: crate::event::GateDecision,
+        /// Who decided.
+        by: String,
+        /// What they said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+}
+
+/// A [`RunCommand`] as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCommand {
+    /// Its id: increasing across the whole store.
+    pub id: u64,
+    /// The run it is for.
+    pub run_id: RunId,
+    /// When it was given.
+    pub created_at: Timestamp,
+    /// What it asks.
+    pub command: RunCommand,
+}
+
+/// Exclusive ownership of a run by one engine: while it is held, no other process (or engine)
+/// can take the run over. Dropping it (or the process dying, even by `kill -9`) releases it.
+pub trait RunLease: Send + Sync + std::fmt::Debug {
+    /// The run is over: the lease may leave no trace behind.
+    fn finished(self: Box<Self>);
 }
 
 /// One line of the run list.
@@ -95,10 +177,45 @@ pub struct RunQuery {
 
 /// Durable history of runs.
 pub trait RunStore: Send + Sync {
-    /// Appends events atomically: all are stored, or none. Within each run the sequence numbers
-    /// must continue exactly from the last one stored (the first event of a run is number 1 and
-    /// is its `run:started`).
-    fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError>;
+    /// Writes a batch atomically: all of it is stored, or none. Within each run the sequence
+    /// numbers must continue exactly from the last one stored (the first event of a run is
+    /// number 1 and is its `run:started`).
+    fn write(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+
+    /// Appends events atomically (a [`WriteBatch`] of events only).
+    fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError> {
+        self.write(&WriteBatch {
+            snapshots: Vec::new(),
+            events: events.to_vec(),
+        })
+    }
+
+    /// What a run was started from.
+    fn snapshot(&self, run_id: &RunId) -> Result<Option<RunSnapshot>, StoreError>;
+
+    /// Records a command for a run; returns its id.
+    fn push_command(&self, run_id: &RunId, command: &RunCommand) -> Result<u64, StoreError>;
+
+    /// Commands with an id above `after`, oldest first, for any run.
+    fn commands_after(&self, after: u64) -> Result<Vec<StoredCommand>, StoreError>;
+
+    /// Every command ever given to one run, oldest first.
+    fn commands_for(&self, run_id: &RunId) -> Result<Vec<StoredCommand>, StoreError>;
+
+    /// Takes exclusive ownership of a run, or fails with [`StoreError::Claimed`].
+    fn claim_run(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError>;
+
+    /// Whether some engine (this process or another) owns the run right now.
+    fn is_claimed(&self, run_id: &RunId) -> Result<bool, StoreError> {
+        match self.claim_run(run_id) {
+            Ok(lease) => {
+                drop(lease);
+                Ok(false)
+            }
+            Err(StoreError::Claimed(_)) => Ok(true),
+            Err(other) => Err(other),
+        }
+    }
 
     /// The runs matching `query`, newest first.
     fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunSummary>, StoreError>;
@@ -122,6 +239,32 @@ pub trait RunStore: Send + Sync {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     runs: Mutex<BTreeMap<RunId, MemoryRun>>,
+    snapshots: Mutex<BTreeMap<RunId, RunSnapshot>>,
+    commands: Mutex<Vec<StoredCommand>>,
+    leases: std::sync::Arc<Mutex<std::collections::BTreeSet<RunId>>>,
+}
+
+/// A lease of the in-memory store.
+#[derive(Debug)]
+struct MemoryLease {
+    run_id: RunId,
+    leases: std::sync::Arc<Mutex<std::collections::BTreeSet<RunId>>>,
+}
+
+impl RunLease for MemoryLease {
+    fn finished(self: Box<Self>) {}
+}
+
+impl Drop for MemoryLease {
+    fn drop(&mut self) {
+        if let Ok(mut leases) = self.leases.lock() {
+            leases.remove(&self.run_id);
+        }
+    }
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Backend("the store's lock is poisoned".into())
 }
 
 #[derive(Debug)]
@@ -166,6 +309,13 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
             summary.finished_at = Some(event.timestamp);
             summary.usage = p.usage;
             summary.error = Some(format!("cancelled: {}", p.reason));
+        }
+        EventKind::RunPaused(_) => summary.status = RunStatus::Paused,
+        EventKind::RunResumed(_) => summary.status = RunStatus::Running,
+        EventKind::GateRequested(p) => {
+            if let Some(n) = nodes.iter_mut().rev().find(|n| n.node_id == p.node_id) {
+                n.status = NodeStatus::Waiting;
+            }
         }
         EventKind::RunFailed(p) => {
             summary.cost = p.cost;
@@ -223,8 +373,13 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
 }
 
 impl RunStore for MemoryStore {
-    fn append_events(&self, events: &[RunEvent]) -> Result<(), StoreError> {
+    fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let events = &batch.events;
         let mut runs = self.lock()?;
+        let mut snapshots = self.snapshots.lock().map_err(poisoned)?;
+        for (run_id, snapshot) in &batch.snapshots {
+            snapshots.insert(run_id.clone(), snapshot.clone());
+        }
         // Check the whole batch first so it is all-or-nothing.
         let mut next: BTreeMap<&RunId, u64> = BTreeMap::new();
         for event in events {
@@ -328,6 +483,52 @@ impl RunStore for MemoryStore {
             .get(run_id)
             .map(|r| r.nodes.clone())
             .unwrap_or_default())
+    }
+
+    fn snapshot(&self, run_id: &RunId) -> Result<Option<RunSnapshot>, StoreError> {
+        Ok(self
+            .snapshots
+            .lock()
+            .map_err(poisoned)?
+            .get(run_id)
+            .cloned())
+    }
+
+    fn push_command(&self, run_id: &RunId, command: &RunCommand) -> Result<u64, StoreError> {
+        let mut commands = self.commands.lock().map_err(poisoned)?;
+        let id = commands.len() as u64 + 1;
+        commands.push(StoredCommand {
+            id,
+            run_id: run_id.clone(),
+            created_at: Timestamp::default(),
+            command: command.clone(),
+        });
+        Ok(id)
+    }
+
+    fn commands_after(&self, after: u64) -> Result<Vec<StoredCommand>, StoreError> {
+        let commands = self.commands.lock().map_err(poisoned)?;
+        Ok(commands.iter().filter(|c| c.id > after).cloned().collect())
+    }
+
+    fn commands_for(&self, run_id: &RunId) -> Result<Vec<StoredCommand>, StoreError> {
+        let commands = self.commands.lock().map_err(poisoned)?;
+        Ok(commands
+            .iter()
+            .filter(|c| &c.run_id == run_id)
+            .cloned()
+            .collect())
+    }
+
+    fn claim_run(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError> {
+        let mut leases = self.leases.lock().map_err(poisoned)?;
+        if !leases.insert(run_id.clone()) {
+            return Err(StoreError::Claimed(run_id.0.clone()));
+        }
+        Ok(Box::new(MemoryLease {
+            run_id: run_id.clone(),
+            leases: std::sync::Arc::clone(&self.leases),
+        }))
     }
 }
 

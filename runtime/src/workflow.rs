@@ -298,14 +298,73 @@ pub struct Node {
     pub needs: Vec<Spanned<String>>,
     /// What kind of node it is.
     pub kind: NodeKind,
+    /// A condition (an expression): when it is false the node is skipped, and so is everything
+    /// downstream of it.
+    pub when: Option<Template>,
 }
 
-/// The kinds of node. Version 1 of the skeleton has agent nodes; the other kinds of the
-/// language (tool, router, map, gate, transform, workflow) are added as the engine grows.
+/// The kinds of node. The other kinds of the language (tool, router, map, workflow) are added
+/// as the engine grows.
 #[derive(Debug, Clone)]
 pub enum NodeKind {
     /// One LLM call with a prompt.
-    Agent(AgentStep),
+    Agent(Box<AgentStep>),
+    /// A human decision: the run waits (durably) until someone approves or rejects.
+    Gate(GateStep),
+    /// A pure expression over inputs and upstream outputs.
+    Transform(TransformStep),
+}
+
+impl NodeKind {
+    /// The kind's name as written in files (`agent`, `gate`, `transform`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeKind::Agent(_) => "agent",
+            NodeKind::Gate(_) => "gate",
+            NodeKind::Transform(_) => "transform",
+        }
+    }
+
+    /// The templates and expressions the node evaluates (for reference checks).
+    pub fn templates(&self) -> Vec<&Template> {
+        match self {
+            NodeKind::Agent(step) => std::iter::once(&step.prompt)
+                .chain(step.system.as_ref())
+                .collect(),
+            NodeKind::Gate(gate) => vec![&gate.message],
+            NodeKind::Transform(transform) => vec![&transform.expression],
+        }
+    }
+}
+
+/// A gate node (`gate: { message, timeout, on_timeout, on_reject }`).
+#[derive(Debug, Clone)]
+pub struct GateStep {
+    /// The question put to people (a template).
+    pub message: Template,
+    /// How long the gate waits before deciding by itself, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// What the gate decides when its time runs out (default: reject).
+    pub on_timeout: crate::event::GateDecision,
+    /// What a rejection does.
+    pub on_reject: OnReject,
+}
+
+/// What a rejected gate does to its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnReject {
+    /// The gate node fails, and with it the run (the default).
+    #[default]
+    Fail,
+    /// The gate node completes with `decision: rejected`; downstream `when`s can branch on it.
+    Continue,
+}
+
+/// A transform node (`transform: "EXPRESSION"`): its output is the expression's value.
+#[derive(Debug, Clone)]
+pub struct TransformStep {
+    /// The expression.
+    pub expression: Template,
 }
 
 /// An agent node: a prompt sent to a model, optionally through an agent file.
@@ -329,9 +388,6 @@ pub struct AgentStep {
     pub fallback: Option<Vec<ModelRef>>,
     /// The longest one attempt may take, in milliseconds.
     pub timeout_ms: Option<u64>,
-    /// A condition (an expression): when it is false the node is skipped, and so is everything
-    /// downstream of it.
-    pub when: Option<Template>,
 }
 
 /// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.

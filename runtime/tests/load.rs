@@ -55,12 +55,16 @@ fn the_full_fixture_has_the_expected_shape() {
     assert!(!workflow.inputs[1].is_required());
     let notes = workflow.node_index("notes").unwrap();
     assert_eq!(workflow.graph.needs(notes).len(), 2);
-    let NodeKind::Agent(step) = &workflow.node(notes).kind;
+    let NodeKind::Agent(step) = &workflow.node(notes).kind else {
+        panic!("an agent node")
+    };
     assert_eq!(
         step.prompt.nodes,
         vec!["risks".to_string(), "summarize".to_string()]
     );
-    let NodeKind::Agent(summarize) = &workflow.node(0).kind;
+    let NodeKind::Agent(summarize) = &workflow.node(0).kind else {
+        panic!("an agent node")
+    };
     assert_eq!(summarize.agent.as_ref().unwrap().max_tokens, Some(256));
     assert_eq!(workflow.outputs[0].name.value, "notes");
 }
@@ -154,7 +158,9 @@ fn retry_policies_are_read_and_checked() {
             max_ms: 8_000
         })
     );
-    let NodeKind::Agent(step) = &wf.node(0).kind;
+    let NodeKind::Agent(step) = &wf.node(0).kind else {
+        panic!("an agent node")
+    };
     assert_eq!(step.retry.unwrap().attempts, 1);
 
     let bad = "relavium: 1\nname: r\nnodes:\n  a:\n    prompt: hi\n    retry: { attempts: 0, backoff: linear, initial: soon, max: 1ms, tries: 2 }\n";

@@ -17,6 +17,10 @@
 //! ```
 //!
 //! With no script, every call echoes its prompt back (`echo`), paced so streaming is visible.
+//!
+//! With a call log ([`ScriptedProvider::with_call_log`]), every call that reaches the provider
+//! (its stream is first polled) appends one JSON line `{"run":…,"node":…,"model":…}` to a file —
+//! how crash tests prove that no completed node ran twice.
 //! Token counts are whitespace-separated words: a stand-in, stated as such, not a tokenizer.
 
 use crate::provider::{LlmProvider, LlmStream};
@@ -154,6 +158,33 @@ pub struct ScriptedProvider {
     /// How many times each response was used.
     uses: Mutex<Vec<u32>>,
     echo_delay: Duration,
+    call_log: Option<std::path::PathBuf>,
+}
+
+/// Appends one line to the call log (a single `write` on an append-only file: lines of
+/// several processes never interleave).
+fn append_line(path: &std::path::Path, line: &str) {
+    use std::io::Write;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Ok(mut file) = file {
+        let _ = file.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+/// `stream`, preceded (on its first poll) by a line in the call log.
+fn logged(stream: LlmStream, log: Option<(std::path::PathBuf, String)>) -> LlmStream {
+    use futures::StreamExt;
+    match log {
+        None => stream,
+        Some((path, line)) => Box::pin(
+            futures::stream::once(async move { append_line(&path, &line) })
+                .filter_map(|()| futures::future::ready(None))
+                .chain(stream),
+        ),
+    }
 }
 
 impl ScriptedProvider {
@@ -179,7 +210,14 @@ impl ScriptedProvider {
             script,
             uses,
             echo_delay,
+            call_log: None,
         }
+    }
+
+    /// Appends a line to `path` for every call that reaches the provider.
+    pub fn with_call_log(mut self, path: std::path::PathBuf) -> ScriptedProvider {
+        self.call_log = Some(path);
+        self
     }
 
     /// Registers the provider under another name (to script several providers, e.g. a fallback
@@ -238,6 +276,20 @@ impl LlmProvider for ScriptedProvider {
     }
 
     fn stream(&self, request: LlmRequest) -> LlmStream {
+        let log = self.call_log.clone().map(|path| {
+            let line = serde_json::json!({
+                "run": request.tags.get("run_id"),
+                "node": request.tags.get("node_id"),
+                "model": request.model,
+            });
+            (path, line.to_string())
+        });
+        logged(self.respond(request), log)
+    }
+}
+
+impl ScriptedProvider {
+    fn respond(&self, request: LlmRequest) -> LlmStream {
         let prompt: String = request
             .system
             .iter()

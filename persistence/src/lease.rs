@@ -1,0 +1,108 @@
+//! Run leases: which engine owns a run right now.
+//!
+//! A lease of a file-backed store is an exclusive advisory lock (`flock`) on
+//! `<database>.locks/<run id>.lock`, held for as long as the engine runs the run. The operating
+//! system drops the lock when its process ends, however it ends (`kill -9` included), so a run
+//! whose process died is free to be resumed at once, while a run that is live somewhere cannot
+//! be taken over twice. The lock file is removed once the run has ended.
+//!
+//! An in-memory database has no other process to fear: its leases are a set in this process.
+
+use relavium_runtime::RunId;
+use relavium_runtime::store::{RunLease, StoreError};
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Where a store's leases live.
+#[derive(Debug)]
+pub(crate) enum Leases {
+    /// Lock files in a directory next to the database.
+    Dir(PathBuf),
+    /// A set in this process.
+    InProcess(Arc<Mutex<BTreeSet<RunId>>>),
+}
+
+impl Leases {
+    pub(crate) fn in_dir(dir: PathBuf) -> Leases {
+        Leases::Dir(dir)
+    }
+
+    pub(crate) fn in_process() -> Leases {
+        Leases::InProcess(Arc::default())
+    }
+
+    pub(crate) fn claim(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError> {
+        match self {
+            Leases::Dir(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Backend(format!("failed to create {}: {e}", dir.display()))
+                })?;
+                // Run ids are ULIDs; anything else is refused rather than used as a path.
+                if !run_id.0.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(StoreError::UnknownRun(run_id.0.clone()));
+                }
+                let path = dir.join(format!("{}.lock", run_id.0));
+                let file = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| {
+                        StoreError::Backend(format!("failed to open {}: {e}", path.display()))
+                    })?;
+                match file.try_lock() {
+                    Ok(()) => Ok(Box::new(FileLease { file, path })),
+                    Err(TryLockError::WouldBlock) => Err(StoreError::Claimed(run_id.0.clone())),
+                    Err(TryLockError::Error(e)) => Err(StoreError::Backend(format!(
+                        "failed to lock {}: {e}",
+                        path.display()
+                    ))),
+                }
+            }
+            Leases::InProcess(set) => {
+                let mut held = set.lock().unwrap_or_else(|p| p.into_inner());
+                if !held.insert(run_id.clone()) {
+                    return Err(StoreError::Claimed(run_id.0.clone()));
+                }
+                Ok(Box::new(SetLease {
+                    run_id: run_id.clone(),
+                    set: Arc::clone(set),
+                }))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FileLease {
+    file: File,
+    path: PathBuf,
+}
+
+impl RunLease for FileLease {
+    fn finished(self: Box<Self>) {
+        // Remove the file while still holding the lock: a process that opened it meanwhile
+        // locks an unlinked file and then finds the run ended.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+#[derive(Debug)]
+struct SetLease {
+    run_id: RunId,
+    set: Arc<Mutex<BTreeSet<RunId>>>,
+}
+
+impl RunLease for SetLease {
+    fn finished(self: Box<Self>) {}
+}
+
+impl Drop for SetLease {
+    fn drop(&mut self) {
+        let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(&self.run_id);
+    }
+}
