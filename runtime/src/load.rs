@@ -358,7 +358,7 @@ impl Cx<'_> {
                         (Some("nodes"), Some(name), field) => {
                             nodes.push(name.to_owned());
                             if let Some(field) =
-                                field.filter(|f| !matches!(*f, "output" | "skipped"))
+                                field.filter(|f| !matches!(*f, "output" | "skipped" | "decision"))
                             {
                                 let span = self.reference_span(&source, &reference);
                                 self.report(
@@ -367,7 +367,7 @@ impl Cx<'_> {
                                     format!("`{reference}` reads a field nodes do not have"),
                                 )
                                 .hint = Some(format!(
-                                    "a node's result is `nodes.{name}.output` (and `nodes.{name}.skipped`){}",
+                                    "a node's result is `nodes.{name}.output` (and `nodes.{name}.skipped`; a gate's `nodes.{name}.decision`){}",
                                     did_you_mean(field, ["output"])
                                         .map_or(String::new(), |_| " (did you mean `output`?)"
                                             .into())

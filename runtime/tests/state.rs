@@ -2,8 +2,10 @@
 
 use relavium_runtime::event::{ErrorInfo, EventKind, Timestamp};
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
+use relavium_runtime::event::GateDecision;
 use relavium_runtime::state::{
-    Action, Input, NodeStatus, NodeTask, RunMachine, RunStatus, parse_input_value, resolve_inputs,
+    Action, Input, NodeStatus, NodeTask, RestoreError, RunMachine, RunStatus, parse_input_value,
+    resolve_inputs,
 };
 use relavium_runtime::{ModelRef, SourceFile, Usage, Workflow};
 use serde_json::{Map, Value, json};
@@ -779,5 +781,334 @@ fn a_condition_that_cannot_be_evaluated_fails_the_node() {
     assert_eq!(
         events(&actions),
         ["run:started", "node:failed", "run:failed"]
+    );
+}
+
+// ---- gates, transforms, restore and resume ----
+
+const GATED: &str = r#"
+relavium: 1
+name: gated
+nodes:
+  draft: { prompt: "draft" }
+  words:
+    needs: [draft]
+    transform: "nodes.draft.output | length"
+  approve:
+    needs: [words]
+    gate: { message: "Publish {{ nodes.words.output }} chars?", timeout: 10s, on_timeout: approve }
+  side: { prompt: "side" }
+  publish:
+    needs: [approve]
+    when: "nodes.approve.decision == 'approved'"
+    prompt: "publish ({{ nodes.approve.output.by }})"
+"#;
+
+fn gated() -> RunMachine {
+    RunMachine::new(
+        workflow(GATED),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    )
+}
+
+fn succeed(node: usize, attempt: u32, output: Value) -> Input {
+    Input::NodeSucceeded {
+        node,
+        attempt,
+        output,
+        usage: usage(1),
+    }
+}
+
+/// Stamps emitted events the way the supervisor does, for `restore`.
+fn record(log: &mut Vec<relavium_runtime::RunEvent>, actions: &[Action], at: Timestamp) {
+    for action in actions {
+        if let Action::Emit(kind) = action {
+            log.push(relavium_runtime::RunEvent {
+                run_id: relavium_runtime::RunId("r".into()),
+                sequence_number: log.len() as u64 + 1,
+                timestamp: at,
+                kind: kind.clone(),
+            });
+        }
+    }
+}
+
+#[test]
+fn a_transform_runs_inline_and_a_gate_pauses_the_run_until_it_is_approved() {
+    let mut m = gated();
+    let start = m.step(Input::Start, t(0));
+    assert_eq!(
+        tasks(&start).iter().map(|t| &t.node_id).collect::<Vec<_>>(),
+        ["draft", "side"]
+    );
+    let drafted = m.step(succeed(0, 1, json!("hello")), t(1));
+    // The transform completes in the same step; the gate asks, with a deadline.
+    assert_eq!(
+        events(&drafted),
+        [
+            "node:completed",
+            "node:started",
+            "node:completed",
+            "node:started",
+            "gate:requested"
+        ]
+    );
+    let Some(Action::Emit(EventKind::GateRequested(asked))) = drafted
+        .iter()
+        .find(|a| matches!(a, Action::Emit(EventKind::GateRequested(_))))
+    else {
+        panic!()
+    };
+    assert_eq!(asked.message, "Publish 5 chars?");
+    assert_eq!(asked.expires_at, Some(t(10_001)));
+    assert!(drafted.contains(&Action::AwaitGate {
+        node: 2,
+        expires_at: t(10_001)
+    }));
+    assert_eq!(m.status(), RunStatus::Running, "`side` still runs");
+    // Once `side` is done, only the gate is left: the run pauses.
+    let side = m.step(succeed(3, 1, json!("s")), t(2));
+    assert_eq!(events(&side), ["node:completed", "run:paused"]);
+    assert_eq!(m.status(), RunStatus::Paused);
+
+    let decided = m.step(
+        Input::GateDecided {
+            node: 2,
+            decision: GateDecision::Approved,
+            by: "ana".into(),
+            comment: Some("ship it".into()),
+        },
+        t(50),
+    );
+    assert_eq!(
+        events(&decided),
+        [
+            "gate:resolved",
+            "run:resumed",
+            "node:completed",
+            "node:started"
+        ]
+    );
+    assert_eq!(tasks(&decided)[0].call.prompt, "publish (ana)");
+    // A second decision for the same gate changes nothing.
+    let again = m.step(
+        Input::GateDecided {
+            node: 2,
+            decision: GateDecision::Rejected,
+            by: "bob".into(),
+            comment: None,
+        },
+        t(51),
+    );
+    assert!(again.is_empty(), "{again:?}");
+    let done = m.step(succeed(4, 1, json!("p")), t(60));
+    assert_eq!(events(&done), ["node:completed", "run:completed"]);
+}
+
+#[test]
+fn a_rejected_gate_fails_the_run_and_a_timed_out_gate_decides_by_itself() {
+    let mut m = gated();
+    m.step(Input::Start, t(0));
+    m.step(succeed(0, 1, json!("hello")), t(1));
+    // The timeout's message arrives early: nothing happens before the deadline.
+    assert!(m.step(Input::GateDue { node: 2 }, t(5_000)).is_empty());
+    let timed_out = m.step(Input::GateDue { node: 2 }, t(10_001));
+    let Some(Action::Emit(EventKind::GateResolved(resolved))) = timed_out.first() else {
+        panic!("{timed_out:?}")
+    };
+    assert_eq!(
+        (resolved.decision, resolved.by.as_str()),
+        (GateDecision::Approved, "timeout")
+    );
+
+    // Rejection with the default policy fails the run and cancels what still runs.
+    let mut m = gated();
+    m.step(Input::Start, t(0));
+    m.step(succeed(0, 1, json!("hello")), t(1));
+    let rejected = m.step(
+        Input::GateDecided {
+            node: 2,
+            decision: GateDecision::Rejected,
+            by: "ana".into(),
+            comment: Some("not yet".into()),
+        },
+        t(3),
+    );
+    assert_eq!(
+        events(&rejected),
+        [
+            "gate:resolved",
+            "node:failed",
+            "node:cancelled",
+            "node:skipped",
+            "run:failed"
+        ]
+    );
+    let Some(Action::Finish(outcome)) = rejected.last() else {
+        panic!()
+    };
+    let error = outcome.error.as_ref().unwrap();
+    assert_eq!(error.kind, "gate.rejected");
+    assert!(error.message.contains("ana: not yet"), "{}", error.message);
+}
+
+#[test]
+fn with_on_reject_continue_a_rejection_is_an_output_later_nodes_branch_on() {
+    let text = GATED.replace("on_timeout: approve }", "on_reject: continue }");
+    let mut m = RunMachine::new(
+        workflow(&text),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    m.step(succeed(0, 1, json!("hello")), t(1));
+    m.step(succeed(3, 1, json!("s")), t(2));
+    let rejected = m.step(
+        Input::GateDecided {
+            node: 2,
+            decision: GateDecision::Rejected,
+            by: "ana".into(),
+            comment: None,
+        },
+        t(3),
+    );
+    assert_eq!(
+        events(&rejected),
+        [
+            "gate:resolved",
+            "run:resumed",
+            "node:completed",
+            "node:skipped",
+            "run:completed"
+        ]
+    );
+}
+
+#[test]
+fn a_restored_run_keeps_completed_outputs_and_restarts_only_interrupted_work() {
+    let mut m = gated();
+    let mut log = Vec::new();
+    let a = m.step(Input::Start, t(0));
+    record(&mut log, &a, t(0));
+    let b = m.step(succeed(0, 1, json!("hello")), t(1));
+    record(&mut log, &b, t(1));
+    // The process dies here: `side` was running, the gate waiting.
+    let mut restored = RunMachine::restore(
+        workflow(GATED),
+        ModelRef::parse("scripted/echo").unwrap(),
+        &log,
+    )
+    .unwrap();
+    assert_eq!(restored.node_status(0), NodeStatus::Succeeded);
+    assert_eq!(restored.node_status(1), NodeStatus::Succeeded);
+    assert_eq!(restored.node_status(2), NodeStatus::Waiting);
+    assert_eq!(restored.node_status(3), NodeStatus::Running);
+    let resumed = restored.step(Input::Resume { cancel: None }, t(100));
+    assert_eq!(
+        events(&resumed),
+        ["run:resumed", "node:cancelled", "node:started"]
+    );
+    let Some(Action::Emit(EventKind::RunResumed(why))) = resumed.first() else {
+        panic!()
+    };
+    assert_eq!(why.interrupted_nodes, ["side"]);
+    // Only `side` runs again, as attempt 2; the gate re-arms its original deadline.
+    let started = tasks(&resumed);
+    assert_eq!(started.len(), 1);
+    assert_eq!((started[0].node_id.as_str(), started[0].attempt), ("side", 2));
+    assert!(resumed.contains(&Action::AwaitGate {
+        node: 2,
+        expires_at: t(10_001)
+    }));
+    // Its outputs were kept: the approval renders the downstream prompt from them.
+    restored.step(succeed(3, 2, json!("s")), t(101));
+    let decided = restored.step(
+        Input::GateDecided {
+            node: 2,
+            decision: GateDecision::Approved,
+            by: "ana".into(),
+            comment: None,
+        },
+        t(102),
+    );
+    assert_eq!(tasks(&decided)[0].node_id, "publish");
+}
+
+#[test]
+fn an_interrupted_attempt_is_not_held_against_the_retry_policy() {
+    let text = "relavium: 1\nname: r\nnodes:\n  a:\n    prompt: x\n    retry: { attempts: 2, initial: 1ms }\n";
+    let mut m = RunMachine::new(
+        workflow(text),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    let mut log = Vec::new();
+    let a = m.step(Input::Start, t(0));
+    record(&mut log, &a, t(0));
+    let mut restored =
+        RunMachine::restore(workflow(text), ModelRef::parse("scripted/echo").unwrap(), &log)
+            .unwrap();
+    let resumed = restored.step(Input::Resume { cancel: None }, t(1));
+    assert_eq!(tasks(&resumed)[0].attempt, 2);
+    // Attempt 2 is the policy's first: a transient failure still gets its retry.
+    let failed = restored.step(
+        Input::NodeFailed {
+            node: 0,
+            attempt: 2,
+            error: transient(),
+        },
+        t(2),
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|a| matches!(a, Action::ScheduleRetry { next_attempt: 3, .. })),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn a_cancellation_given_while_no_process_ran_the_run_ends_it_without_starting_anything() {
+    let mut m = gated();
+    let mut log = Vec::new();
+    let a = m.step(Input::Start, t(0));
+    record(&mut log, &a, t(0));
+    let mut restored =
+        RunMachine::restore(workflow(GATED), ModelRef::parse("scripted/echo").unwrap(), &log)
+            .unwrap();
+    let resumed = restored.step(
+        Input::Resume {
+            cancel: Some("stop".into()),
+        },
+        t(5),
+    );
+    assert!(tasks(&resumed).is_empty(), "{resumed:?}");
+    assert_eq!(events(&resumed).last(), Some(&"run:cancelled"));
+    assert_eq!(restored.status(), RunStatus::Cancelled);
+}
+
+#[test]
+fn a_finished_run_or_a_changed_workflow_cannot_be_restored() {
+    let mut m = machine(DIAMOND);
+    let mut log = Vec::new();
+    let a = m.step(Input::Start, t(0));
+    record(&mut log, &a, t(0));
+    let b = m.step(Input::Cancel { reason: "x".into() }, t(1));
+    record(&mut log, &b, t(1));
+    let model = ModelRef::parse("scripted/echo").unwrap();
+    assert_eq!(
+        RunMachine::restore(workflow(DIAMOND), model.clone(), &log).unwrap_err(),
+        RestoreError::Finished("run:cancelled")
+    );
+    let other = "relavium: 1\nname: o\nnodes:\n  only: { prompt: x }\n";
+    assert!(matches!(
+        RunMachine::restore(workflow(other), model.clone(), &log[..2]),
+        Err(RestoreError::UnknownNode(_))
+    ));
+    assert_eq!(
+        RunMachine::restore(workflow(other), model, &[]).unwrap_err(),
+        RestoreError::NotStarted
     );
 }
