@@ -750,3 +750,171 @@ async fn a_node_over_its_timeout_is_stopped_and_retried() {
     );
     assert_actor_tree_closed(&events);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_is_decided_through_the_engine_and_a_second_decision_is_refused() {
+    use relavium_actors::Delivery;
+    use relavium_runtime::event::GateDecision;
+    use relavium_runtime::store::RunCommand;
+    let engine = engine_with(
+        Arc::new(MemoryStore::new()),
+        vec![Arc::new(ScriptedProvider::echo())],
+    );
+    let wf = workflow(
+        "relavium: 1\nname: g\nnodes:\n  ask: { gate: \"Go?\" }\n  after: { needs: [ask], prompt: \"went {{ nodes.ask.decision }}\" }\n",
+    );
+    let handle = start(&engine, wf).await;
+    let mut stream = handle.subscribe(0);
+    tokio::time::timeout(LIMIT, async {
+        while let Some(e) = stream.next().await {
+            if e.type_name() == "run:paused" {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let decide = |decision| RunCommand::DecideGate {
+        node_id: "ask".into(),
+        decision,
+        by: "ana".into(),
+        comment: None,
+    };
+    let run_id = handle.run_id().clone();
+    assert_eq!(
+        engine
+            .command(&run_id, decide(GateDecision::Approved))
+            .await
+            .unwrap(),
+        Delivery::Applied
+    );
+    let again = engine
+        .command(&run_id, decide(GateDecision::Rejected))
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(EngineError::NotWaiting { .. }) | Err(EngineError::Finished(..))
+        ),
+        "{again:?}"
+    );
+    let events = drain(&handle, 0).await;
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let t = types(&events);
+    assert!(position(&events, "gate:requested", "ask") < position(&events, "gate:resolved", "ask"));
+    assert_eq!(t.iter().filter(|t| **t == "run:paused").count(), 1);
+    assert!(t.contains(&"run:resumed"));
+    let Some(EventKind::NodeCompleted(after)) = events
+        .iter()
+        .map(|e| &e.kind)
+        .find(|k| matches!(k, EventKind::NodeCompleted(c) if c.node_id == "after"))
+    else {
+        panic!()
+    };
+    assert_eq!(after.output, json!("went approved"));
+    assert_actor_tree_closed(&events);
+}
+
+/// A run whose process dies (its runtime is dropped mid-call) is taken over by a new engine
+/// over the same store: the finished node is neither run nor billed again, the call that was in
+/// flight is charged at its reservation, and the run completes.
+#[test]
+fn a_run_taken_over_after_its_process_died_charges_the_call_in_flight_at_its_reservation() {
+    let store = Arc::new(MemoryStore::new());
+    let script = "responses:\n  - when: { node: a }\n    text: fast\n    usage: { input_tokens: 1000, output_tokens: 500 }\n  - when: { node: b }\n    text: slow answer arriving word by word\n    delay_ms: 400\n    usage: { input_tokens: 1000, output_tokens: 500 }\n";
+    let wf_text = "relavium: 1\nname: t\nbudget: { run: 1 USD }\ndefaults:\n  model: openai/gpt-4.1-mini\n  max_tokens: 1000\nnodes:\n  a: { prompt: one }\n  b: { needs: [a], prompt: two }\n";
+    let (provider, first_requests) = counting_openai(script);
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (run_id, reserved) = first.block_on(async {
+        let engine = engine_with(Arc::clone(&store), vec![provider]);
+        let handle = start(&engine, workflow(wf_text)).await;
+        let mut stream = handle.subscribe(0);
+        let reserved = tokio::time::timeout(LIMIT, async {
+            while let Some(e) = stream.next().await {
+                if let EventKind::LlmRequest(r) = &e.kind
+                    && r.node_id == "b"
+                {
+                    return r.reserved.unwrap();
+                }
+            }
+            panic!("no request for b")
+        })
+        .await
+        .unwrap();
+        engine.flush().await.unwrap();
+        // Wait until b's call has really left.
+        tokio::time::timeout(LIMIT, async {
+            while first_requests.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        (handle.run_id().clone(), reserved)
+    });
+    // The process dies mid-call: every task is dropped, nothing more is written.
+    first.shutdown_timeout(Duration::from_secs(5));
+
+    let (provider, requests) = counting_openai(script);
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let engine = engine_with(Arc::clone(&store), vec![provider]);
+        let before = store.read_events(&run_id, 0, usize::MAX).unwrap().len() as u64;
+        let handle = engine.resume(&run_id).await.unwrap();
+        // A second engine cannot take the same run over while this one holds it.
+        let busy = engine_with(Arc::clone(&store), vec![])
+            .resume(&run_id)
+            .await;
+        assert!(matches!(busy, Err(EngineError::Busy(_))), "{busy:?}");
+        let events = drain(&handle, before).await;
+        let outcome = tokio::time::timeout(LIMIT, handle.outcome())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.status, RunStatus::Completed);
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "only b is called again"
+        );
+        let costs: Vec<(String, u64, bool)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::CostUpdated(c) => Some((c.call_id.clone(), c.cost.0, c.reconciled)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            costs,
+            [
+                ("b#1.1".to_string(), reserved.0, true),
+                ("b#2.1".to_string(), 120_000, false)
+            ]
+        );
+        let Some(EventKind::RunCompleted(done)) = events.last().map(|e| &e.kind) else {
+            panic!()
+        };
+        assert_eq!(done.cost.0, 120_000 + reserved.0 + 120_000);
+        let all = store.read_events(&run_id, 0, usize::MAX).unwrap();
+        assert_actor_tree_closed(&all);
+        let seq: Vec<u64> = all.iter().map(|e| e.sequence_number).collect();
+        assert_eq!(seq, (1..=all.len() as u64).collect::<Vec<_>>());
+        let finished = engine.resume(&run_id).await;
+        assert!(
+            matches!(finished, Err(EngineError::Finished(..))),
+            "{finished:?}"
+        );
+    });
+}

@@ -39,7 +39,11 @@ fn relavium(home: &Path, args: &[&str]) -> Output {
 }
 
 /// Starts `relavium` with its stdout (NDJSON) piped.
-fn spawn(home: &Path, args: &[&str], envs: &[(&str, &Path)]) -> (Child, Lines<BufReader<ChildStdout>>) {
+fn spawn(
+    home: &Path,
+    args: &[&str],
+    envs: &[(&str, &Path)],
+) -> (Child, Lines<BufReader<ChildStdout>>) {
     let mut command = command(home, args);
     for (key, value) in envs {
         command.env(key, value);
@@ -118,14 +122,25 @@ fn a_gate_waiting_in_one_process_is_approved_from_another_and_the_run_completes(
     // Another process cannot take over a run that is live.
     let busy = relavium(home.path(), &["resume", &run_id]);
     assert_eq!(busy.code, 8, "{}", busy.stderr);
-    assert!(busy.stderr.contains("live in another process"), "{}", busy.stderr);
+    assert!(
+        busy.stderr.contains("live in another process"),
+        "{}",
+        busy.stderr
+    );
     // Deciding a node that is not a waiting gate is refused.
     let wrong = relavium(home.path(), &["gate", "approve", &run_id, "draft"]);
     assert_eq!(wrong.code, 8, "{}", wrong.stderr);
 
     let approve = relavium(
         home.path(),
-        &["gate", "approve", &run_id, "approve", "--comment", "ship it"],
+        &[
+            "gate",
+            "approve",
+            &run_id,
+            "approve",
+            "--comment",
+            "ship it",
+        ],
     );
     assert_eq!(approve.code, 0, "{}", approve.stderr);
     assert!(
@@ -134,7 +149,9 @@ fn a_gate_waiting_in_one_process_is_approved_from_another_and_the_run_completes(
         approve.stderr
     );
 
-    let rest: Vec<Value> = lines.map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
     assert_eq!(waiter.wait().unwrap().code(), Some(0));
     let resolved = of_type(&rest, "gate:resolved");
     assert_eq!(resolved[0]["payload"]["decision"], "approved");
@@ -175,7 +192,9 @@ fn a_run_that_exits_at_its_gate_goes_on_when_the_gate_is_decided_later() {
     // Rejecting it continues the run here, and the default policy fails it.
     let reject = relavium(
         home.path(),
-        &["gate", "reject", &run_id, "approve", "--json", "--by", "ana"],
+        &[
+            "gate", "reject", &run_id, "approve", "--json", "--by", "ana",
+        ],
     );
     assert_eq!(reject.code, 1, "{}", reject.stderr);
     let rest = ndjson(&reject.stdout);
@@ -192,9 +211,8 @@ fn a_run_that_exits_at_its_gate_goes_on_when_the_gate_is_decided_later() {
     assert_eq!(of_type(&events, "node:completed").len(), 1);
     // The first process's supervisor is closed in the actor tree by the second.
     assert!(
-        events
-            .iter()
-            .any(|e| e["type"] == "actor:stopped" && e["payload"]["reason"] == "lost: its process stopped"),
+        events.iter().any(|e| e["type"] == "actor:stopped"
+            && e["payload"]["reason"] == "lost: its process stopped"),
         "{events:#?}"
     );
 }
@@ -261,11 +279,17 @@ fn a_run_killed_half_way_resumes_without_running_any_completed_node_again() {
             .or_default() += 1;
     }
     for node in &done_before {
-        assert_eq!(calls_per_node[node], 1, "{node} ran twice: {calls_per_node:?}");
+        assert_eq!(
+            calls_per_node[node], 1,
+            "{node} ran twice: {calls_per_node:?}"
+        );
     }
     assert_eq!(calls_per_node.len(), 8, "{calls_per_node:?}");
     // At most the one node in flight at the kill was called twice.
-    assert!(calls_per_node.values().sum::<usize>() <= 9, "{calls_per_node:?}");
+    assert!(
+        calls_per_node.values().sum::<usize>() <= 9,
+        "{calls_per_node:?}"
+    );
 }
 
 fn relavium_with_log(home: &Path, calls: &Path, run_id: &str) -> Output {
@@ -302,7 +326,9 @@ fn cancel_stops_a_run_live_in_another_process_and_closes_one_no_process_runs() {
     let cancel = relavium(home.path(), &["cancel", &run_id, "--reason", "not today"]);
     assert_eq!(cancel.code, 0, "{}", cancel.stderr);
     assert!(cancel.stderr.contains("cancelled"), "{}", cancel.stderr);
-    let rest: Vec<Value> = lines.map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
     assert_eq!(waiter.wait().unwrap().code(), Some(130));
     let last = rest.last().unwrap();
     assert_eq!(last["type"], "run:cancelled");

@@ -1,8 +1,8 @@
 //! The run state machine, driven by hand: no runtime, no actors, no clock.
 
+use relavium_runtime::event::GateDecision;
 use relavium_runtime::event::{ErrorInfo, EventKind, Timestamp};
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
-use relavium_runtime::event::GateDecision;
 use relavium_runtime::state::{
     Action, Input, NodeStatus, NodeTask, RestoreError, RunMachine, RunStatus, parse_input_value,
     resolve_inputs,
@@ -1017,7 +1017,10 @@ fn a_restored_run_keeps_completed_outputs_and_restarts_only_interrupted_work() {
     // Only `side` runs again, as attempt 2; the gate re-arms its original deadline.
     let started = tasks(&resumed);
     assert_eq!(started.len(), 1);
-    assert_eq!((started[0].node_id.as_str(), started[0].attempt), ("side", 2));
+    assert_eq!(
+        (started[0].node_id.as_str(), started[0].attempt),
+        ("side", 2)
+    );
     assert!(resumed.contains(&Action::AwaitGate {
         node: 2,
         expires_at: t(10_001)
@@ -1047,9 +1050,12 @@ fn an_interrupted_attempt_is_not_held_against_the_retry_policy() {
     let mut log = Vec::new();
     let a = m.step(Input::Start, t(0));
     record(&mut log, &a, t(0));
-    let mut restored =
-        RunMachine::restore(workflow(text), ModelRef::parse("scripted/echo").unwrap(), &log)
-            .unwrap();
+    let mut restored = RunMachine::restore(
+        workflow(text),
+        ModelRef::parse("scripted/echo").unwrap(),
+        &log,
+    )
+    .unwrap();
     let resumed = restored.step(Input::Resume { cancel: None }, t(1));
     assert_eq!(tasks(&resumed)[0].attempt, 2);
     // Attempt 2 is the policy's first: a transient failure still gets its retry.
@@ -1062,9 +1068,13 @@ fn an_interrupted_attempt_is_not_held_against_the_retry_policy() {
         t(2),
     );
     assert!(
-        failed
-            .iter()
-            .any(|a| matches!(a, Action::ScheduleRetry { next_attempt: 3, .. })),
+        failed.iter().any(|a| matches!(
+            a,
+            Action::ScheduleRetry {
+                next_attempt: 3,
+                ..
+            }
+        )),
         "{failed:?}"
     );
 }
@@ -1075,9 +1085,12 @@ fn a_cancellation_given_while_no_process_ran_the_run_ends_it_without_starting_an
     let mut log = Vec::new();
     let a = m.step(Input::Start, t(0));
     record(&mut log, &a, t(0));
-    let mut restored =
-        RunMachine::restore(workflow(GATED), ModelRef::parse("scripted/echo").unwrap(), &log)
-            .unwrap();
+    let mut restored = RunMachine::restore(
+        workflow(GATED),
+        ModelRef::parse("scripted/echo").unwrap(),
+        &log,
+    )
+    .unwrap();
     let resumed = restored.step(
         Input::Resume {
             cancel: Some("stop".into()),
