@@ -1,6 +1,6 @@
 //! The per-run event hub: every event of a run, in order, to every subscriber, losslessly.
 //!
-//! The run supervisor publishes each event once it has its sequence number. The hub keeps the
+//! The run supervisor numbers each event; the store writer publishes it here once it is durable. The hub keeps the
 //! run's events while the run is live, so a subscriber that arrives late (or reconnects with the
 //! last sequence number it saw) first receives what it missed, then the live tail — no gap, no
 //! duplicate. Subscribers get unbounded channels: a slow reader never blocks the run. Once the

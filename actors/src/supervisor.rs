@@ -274,10 +274,10 @@ impl SupervisorState {
             timestamp: self.clock.now(),
             kind,
         };
-        if let Err(error) = self.writer.append(event.clone()) {
+        // The writer publishes it to the hub once it is durable.
+        if let Err(error) = self.writer.append(event, &self.hub) {
             self.write_error.get_or_insert(error);
         }
-        self.hub.publish(event);
     }
 }
 

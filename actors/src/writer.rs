@@ -4,7 +4,13 @@
 //! send, never blocking) and the writer thread drains whatever has queued up and appends it in
 //! one transaction — batching comes for free under load and latency stays low when idle.
 //! [`WriterHandle::flush`] resolves once everything sent before it is durable (or failed).
+//!
+//! **Durable before visible:** the writer publishes each event to its run's [`EventHub`] only
+//! after the transaction holding it has committed. No subscriber (the CLI's NDJSON, the desktop,
+//! a cluster peer) ever sees an event a crash could take back, so what a consumer saw is always
+//! a prefix of the history `resume` continues from.
 
+use crate::bus::EventHub;
 use relavium_runtime::store::{RunSnapshot, WriteBatch};
 use relavium_runtime::{RunEvent, RunId, RunStore, StoreError};
 use std::sync::Arc;
@@ -16,7 +22,7 @@ const MAX_BATCH: usize = 4096;
 
 #[allow(clippy::large_enum_variant)] // nearly every command is an Append: boxing would only add an allocation per event
 enum Command {
-    Append(RunEvent),
+    Append(RunEvent, Arc<EventHub>),
     Snapshot(RunId, Box<RunSnapshot>),
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
@@ -30,7 +36,7 @@ pub struct WriterHandle {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Command::Append(e) => write!(f, "Append({})", e.sequence_number),
+            Command::Append(e, _) => write!(f, "Append({})", e.sequence_number),
             Command::Snapshot(run, _) => write!(f, "Snapshot({run})"),
             Command::Flush(_) => f.write_str("Flush"),
         }
@@ -75,11 +81,17 @@ impl StoreWriter {
 }
 
 impl WriterHandle {
-    /// Queues `event` for writing.
-    pub fn append(&self, event: RunEvent) -> Result<(), StoreError> {
+    /// Queues `event` for writing; once it is durable it is published to `hub`. If the writer
+    /// has stopped, the event is published at once and the error returned.
+    pub fn append(&self, event: RunEvent, hub: &Arc<EventHub>) -> Result<(), StoreError> {
         self.tx
-            .send(Command::Append(event))
-            .map_err(|_| StoreError::Backend("the store writer has stopped".into()))
+            .send(Command::Append(event, Arc::clone(hub)))
+            .map_err(|returned| {
+                if let Command::Append(event, hub) = returned.0 {
+                    hub.publish(event);
+                }
+                StoreError::Backend("the store writer has stopped".into())
+            })
     }
 
     /// Queues the snapshot of a new run (written no later than its first event).
@@ -102,6 +114,7 @@ impl WriterHandle {
 
 fn write_loop(store: &dyn RunStore, rx: mpsc::Receiver<Command>) {
     let mut batch = WriteBatch::default();
+    let mut hubs: Vec<Arc<EventHub>> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
     // The first failure is sticky: later flushes report it, so no lost write goes unnoticed.
     let mut failure: Option<StoreError> = None;
@@ -109,7 +122,10 @@ fn write_loop(store: &dyn RunStore, rx: mpsc::Receiver<Command>) {
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
-                Command::Append(event) => batch.events.push(event),
+                Command::Append(event, hub) => {
+                    batch.events.push(event);
+                    hubs.push(hub);
+                }
                 Command::Snapshot(run_id, snapshot) => batch.snapshots.push((run_id, *snapshot)),
                 Command::Flush(done) => waiting.push(done),
             }
@@ -122,7 +138,10 @@ fn write_loop(store: &dyn RunStore, rx: mpsc::Receiver<Command>) {
             if let Err(error) = store.write(&batch) {
                 failure.get_or_insert(error);
             }
-            batch.events.clear();
+            // Durable now (or failed, which the run learns at its flush): make it visible.
+            for (event, hub) in batch.events.drain(..).zip(hubs.drain(..)) {
+                hub.publish(event);
+            }
             batch.snapshots.clear();
         }
         for done in waiting.drain(..) {
@@ -159,15 +178,19 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let writer = StoreWriter::start(store.clone()).unwrap();
         let handle = writer.handle();
-        handle.append(started("a")).unwrap();
+        let hub = Arc::new(EventHub::new());
+        let mut seen = hub.subscribe(0);
+        handle.append(started("a"), &hub).unwrap();
         handle.flush().await.unwrap();
+        // Published once written.
+        assert_eq!(seen.next().await.map(|e| e.sequence_number), Some(1));
         assert_eq!(
             store.read_events(&RunId("a".into()), 0, 10).unwrap().len(),
             1
         );
 
         // The same first event again leaves a sequence conflict: the flush reports it.
-        handle.append(started("a")).unwrap();
+        handle.append(started("a"), &hub).unwrap();
         assert!(matches!(
             handle.flush().await,
             Err(StoreError::SequenceGap { .. })
