@@ -37,7 +37,7 @@ use relavium_runtime::event::{
     ActorKind, ActorSpawned, ActorStopped, BudgetExceeded, CostUpdated, ErrorInfo, EventKind,
     LlmRequestEvent, NodeRetrying, RunId,
 };
-use relavium_runtime::state::{Action, Input, NodeTask, RunMachine, RunOutcome};
+use relavium_runtime::state::{Action, GateVerdict, Input, NodeTask, RunMachine, RunOutcome};
 use relavium_runtime::store::{RunCommand, RunLease};
 use relavium_runtime::workflow::NodeIndex;
 use relavium_runtime::{Clock, RunEvent, StoreError, Usage};
@@ -367,17 +367,35 @@ impl RunSupervisor {
             self.apply(myself, state, actions).await;
             return self.apply_commands(myself, state).await;
         };
-        // A cancellation asked for while no process ran the run ends it before anything starts.
-        let cancel = state.commands.iter().find_map(|c| match c {
-            RunCommand::Cancel { reason } => Some(reason.clone()),
-            RunCommand::DecideGate { .. } => None,
-        });
-        state
-            .commands
-            .retain(|c| !matches!(c, RunCommand::Cancel { .. }));
+        // Commands given while no process ran the run apply as the run is taken over: a
+        // cancellation ends it before anything starts; gate decisions resolve their gates.
+        let mut cancel = None;
+        let mut decisions = Vec::new();
+        for command in std::mem::take(&mut state.commands) {
+            match command {
+                RunCommand::Cancel { reason } => {
+                    cancel.get_or_insert(reason);
+                }
+                RunCommand::DecideGate {
+                    node_id,
+                    decision,
+                    by,
+                    comment,
+                } => {
+                    if let Some(node) = state.machine.workflow().node_index(&node_id) {
+                        decisions.push(GateVerdict {
+                            node,
+                            decision,
+                            by,
+                            comment,
+                        });
+                    }
+                }
+            }
+        }
         let mut actions = state
             .machine
-            .step(Input::Resume { cancel }, state.clock.now());
+            .step(Input::Resume { cancel, decisions }, state.clock.now());
         if let Some(Action::Emit(kind @ EventKind::RunResumed(_))) = actions.first().cloned() {
             actions.remove(0);
             state.emit(kind);
@@ -410,7 +428,6 @@ impl RunSupervisor {
             }));
         }
         self.apply(myself, state, actions).await;
-        self.apply_commands(myself, state).await;
     }
 
     /// Applies the commands recorded while no process ran the run.

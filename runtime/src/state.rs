@@ -201,7 +201,22 @@ pub enum Input {
     Resume {
         /// The reason of a cancellation asked for while no process ran the run.
         cancel: Option<String>,
+        /// Gate decisions given while no process ran the run.
+        decisions: Vec<GateVerdict>,
     },
+}
+
+/// A decision on a gate, as given by a person (or a surface acting for one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateVerdict {
+    /// The gate node.
+    pub node: NodeIndex,
+    /// The decision.
+    pub decision: GateDecision,
+    /// Who decided.
+    pub by: String,
+    /// What they said.
+    pub comment: Option<String>,
 }
 
 /// What to do next.
@@ -524,7 +539,7 @@ impl RunMachine {
                     self.gate_decided(node, decision, "timeout".into(), None, now, actions);
                 }
             }
-            Input::Resume { cancel } => self.resume(cancel, now, actions),
+            Input::Resume { cancel, decisions } => self.resume(cancel, decisions, now, actions),
         }
     }
 
@@ -1037,7 +1052,13 @@ impl RunMachine {
 
     /// Takes a restored run over: interrupted attempts are closed (`node:cancelled`) and start
     /// again, pending retries start now, ready nodes start, gates re-arm their timeouts.
-    fn resume(&mut self, cancel: Option<String>, now: Timestamp, actions: &mut Vec<Action>) {
+    fn resume(
+        &mut self,
+        cancel: Option<String>,
+        decisions: Vec<GateVerdict>,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
         if self.status != RunStatus::Running {
             return;
         }
@@ -1093,6 +1114,15 @@ impl RunMachine {
                 }
                 _ => {}
             }
+        }
+        for verdict in decisions {
+            let GateVerdict {
+                node,
+                decision,
+                by,
+                comment,
+            } = verdict;
+            self.gate_decided(node, decision, by, comment, now, actions);
         }
         self.complete_if_done(now, actions);
     }

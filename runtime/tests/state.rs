@@ -1005,7 +1005,13 @@ fn a_restored_run_keeps_completed_outputs_and_restarts_only_interrupted_work() {
     assert_eq!(restored.node_status(1), NodeStatus::Succeeded);
     assert_eq!(restored.node_status(2), NodeStatus::Waiting);
     assert_eq!(restored.node_status(3), NodeStatus::Running);
-    let resumed = restored.step(Input::Resume { cancel: None }, t(100));
+    let resumed = restored.step(
+        Input::Resume {
+            cancel: None,
+            decisions: vec![],
+        },
+        t(100),
+    );
     assert_eq!(
         events(&resumed),
         ["run:resumed", "node:cancelled", "node:started"]
@@ -1056,7 +1062,13 @@ fn an_interrupted_attempt_is_not_held_against_the_retry_policy() {
         &log,
     )
     .unwrap();
-    let resumed = restored.step(Input::Resume { cancel: None }, t(1));
+    let resumed = restored.step(
+        Input::Resume {
+            cancel: None,
+            decisions: vec![],
+        },
+        t(1),
+    );
     assert_eq!(tasks(&resumed)[0].attempt, 2);
     // Attempt 2 is the policy's first: a transient failure still gets its retry.
     let failed = restored.step(
@@ -1094,6 +1106,7 @@ fn a_cancellation_given_while_no_process_ran_the_run_ends_it_without_starting_an
     let resumed = restored.step(
         Input::Resume {
             cancel: Some("stop".into()),
+            decisions: vec![],
         },
         t(5),
     );
