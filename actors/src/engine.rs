@@ -12,7 +12,10 @@ use ractor::{Actor, ActorRef};
 use relavium_llm::ProviderRegistry;
 use relavium_llm::fallback::Cooldowns;
 use relavium_llm::pricing::Catalog;
-use relavium_runtime::state::{NodeStatus, RestoreError, RunMachine, RunOutcome, resolve_inputs};
+use relavium_runtime::event::{EventKind, RetryOf, RunStarted};
+use relavium_runtime::state::{
+    NodeStatus, RestoreError, RunMachine, RunOutcome, resolve_inputs, reusable_outputs,
+};
 use relavium_runtime::store::{
     NodeExecution, RunCommand, RunLease, RunQuery, RunSnapshot, RunSummary, SnapshotFile,
 };
@@ -138,6 +141,27 @@ struct EngineInner {
 /// How often an engine with live runs looks in the store for commands from other processes
 /// (a gate decided, a cancellation).
 const COMMAND_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Loads a run's workflow again from its snapshot.
+fn workflow_of(snapshot: &RunSnapshot) -> Result<Arc<Workflow>, String> {
+    let file = relavium_runtime::SourceFile::new(
+        snapshot.workflow.name.clone(),
+        snapshot.workflow.text.clone(),
+    );
+    let agents = relavium_runtime::load::InMemoryAgents(
+        snapshot
+            .agents
+            .iter()
+            .map(|(name, f)| {
+                let source = relavium_runtime::SourceFile::new(f.name.clone(), f.text.clone());
+                (name.clone(), source)
+            })
+            .collect(),
+    );
+    relavium_runtime::load_workflow(&file, &agents)
+        .map(Arc::new)
+        .map_err(|d| format!("its recorded workflow no longer loads: {d}"))
+}
 
 /// What `workflow` was loaded from, for another process to load it again.
 fn snapshot_of(workflow: &Workflow, config: &EngineConfig) -> RunSnapshot {
@@ -266,30 +290,14 @@ impl Engine {
         let snapshot = snapshot.ok_or_else(|| {
             not_resumable("it was started by a version of relavium that kept no snapshot".into())
         })?;
-        let file = relavium_runtime::SourceFile::new(
-            snapshot.workflow.name.clone(),
-            snapshot.workflow.text.clone(),
-        );
-        let agents = relavium_runtime::load::InMemoryAgents(
-            snapshot
-                .agents
-                .iter()
-                .map(|(name, f)| {
-                    let source = relavium_runtime::SourceFile::new(f.name.clone(), f.text.clone());
-                    (name.clone(), source)
-                })
-                .collect(),
-        );
-        let workflow = relavium_runtime::load_workflow(&file, &agents)
-            .map_err(|d| not_resumable(format!("its recorded workflow no longer loads: {d}")))?;
-        let workflow = Arc::new(workflow);
+        let workflow = workflow_of(&snapshot).map_err(not_resumable)?;
         self.check_providers(
             &workflow,
             &snapshot.default_model,
             &snapshot.default_fallback,
         )?;
-        let recovery = crate::recovery::recover(
-            workflow,
+        let mut recovery = crate::recovery::recover(
+            Arc::clone(&workflow),
             snapshot.default_model,
             snapshot.default_fallback,
             &events,
@@ -298,6 +306,22 @@ impl Engine {
             RestoreError::Finished(how) => EngineError::Finished(run_id.0.clone(), how.into()),
             other => not_resumable(other.to_string()),
         })?;
+        // A retry that stopped before all its reused nodes were recorded still reuses them.
+        if let Some(EventKind::RunStarted(RunStarted {
+            retry_of: Some(retry_of),
+            ..
+        })) = events.first().map(|e| &e.kind)
+        {
+            let earlier_id = retry_of.run_id.clone();
+            let earlier = self
+                .blocking(move |store| store.read_events(&earlier_id, 0, usize::MAX))
+                .await?;
+            let from = workflow.node_index(&retry_of.node_id).ok_or_else(|| {
+                not_resumable(format!("its workflow has no node `{}`", retry_of.node_id))
+            })?;
+            let reused = reusable_outputs(&workflow, from, &earlier).map_err(not_resumable)?;
+            recovery.machine = recovery.machine.with_reused(retry_of.clone(), reused);
+        }
         let commands = commands.into_iter().map(|c| c.command).collect();
         self.spawn_run(
             run_id.clone(),
@@ -306,6 +330,69 @@ impl Engine {
             commands,
         )
         .await
+    }
+
+    /// Starts a new run that retries `run_id` from `node_id`: the same workflow (as recorded)
+    /// and inputs; what `node_id` needs is reused from the earlier run — not run, not billed —
+    /// and `node_id` and everything after it runs again.
+    pub async fn retry_from(
+        &self,
+        run_id: &RunId,
+        node_id: &str,
+    ) -> Result<RunHandle, EngineError> {
+        let id = run_id.clone();
+        let (summary, snapshot, events) = self
+            .blocking(move |store| {
+                Ok((
+                    store.get_run(&id)?,
+                    store.snapshot(&id)?,
+                    store.read_events(&id, 0, usize::MAX)?,
+                ))
+            })
+            .await?;
+        let refused = |why: String| EngineError::NotResumable(run_id.0.clone(), why);
+        if summary.is_none() {
+            return Err(EngineError::UnknownRun(run_id.0.clone()));
+        }
+        let snapshot = snapshot.ok_or_else(|| {
+            refused("it was started by a version of relavium that kept no snapshot".into())
+        })?;
+        let workflow = workflow_of(&snapshot).map_err(refused)?;
+        self.check_providers(
+            &workflow,
+            &snapshot.default_model,
+            &snapshot.default_fallback,
+        )?;
+        let from = workflow
+            .node_index(node_id)
+            .ok_or_else(|| refused(format!("its workflow has no node `{node_id}`")))?;
+        let Some(EventKind::RunStarted(started)) = events.first().map(|e| &e.kind) else {
+            return Err(refused(
+                "its history does not begin with `run:started`".into(),
+            ));
+        };
+        let reused = reusable_outputs(&workflow, from, &events).map_err(refused)?;
+        let new_id = RunId(ulid::Ulid::new().to_string());
+        let lease = self.claim(&new_id).await?;
+        self.inner
+            .writer_handle
+            .snapshot(new_id.clone(), snapshot.clone())?;
+        let machine = RunMachine::new(
+            Arc::clone(&workflow),
+            started.inputs.clone(),
+            snapshot.default_model.clone(),
+        )
+        .with_workflow_path(started.workflow_path.clone())
+        .with_default_fallback(snapshot.default_fallback.clone())
+        .with_reused(
+            RetryOf {
+                run_id: run_id.clone(),
+                node_id: node_id.to_owned(),
+            },
+            reused,
+        );
+        self.spawn_run(new_id, RunStart::New(machine), lease, Vec::new())
+            .await
     }
 
     async fn claim(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, EngineError> {

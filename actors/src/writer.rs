@@ -169,6 +169,7 @@ mod tests {
                 workflow_path: None,
                 inputs: Default::default(),
                 nodes: vec![],
+                retry_of: None,
             }),
         }
     }

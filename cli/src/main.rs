@@ -75,6 +75,17 @@ enum Command {
         #[command(flatten)]
         watch: WatchArgs,
     },
+    /// Run a recorded run again from one node: what that node needs is reused from the record
+    /// (not run, not billed); the node and everything after it run. A new run.
+    Retry {
+        /// The earlier run's id.
+        run_id: String,
+        /// The node to run again from.
+        #[arg(long, value_name = "NODE_ID")]
+        from: String,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
     /// Approve or reject a gate a run waits at (from any process).
     Gate {
         #[command(subcommand)]
@@ -276,6 +287,23 @@ async fn async_main(
             )?;
             let handle = engine
                 .resume(&RunId(run_id))
+                .await
+                .map_err(engine_failure)?;
+            follow(engine, handle, &watch).await
+        }
+        Command::Retry {
+            run_id,
+            from,
+            watch,
+        } => {
+            let config = load_config(config.as_deref())?;
+            let engine = engine(
+                db.as_deref(),
+                providers(&config, watch.script.as_deref())?,
+                Some(&config),
+            )?;
+            let handle = engine
+                .retry_from(&RunId(run_id), &from)
                 .await
                 .map_err(engine_failure)?;
             follow(engine, handle, &watch).await

@@ -79,6 +79,15 @@ impl ProgressPrinter {
                     s.dim(&format!(" started{attempt}"))
                 )]
             }
+            EventKind::NodeCompleted(p) if p.reused_from.is_some() => vec![format!(
+                "  {} {} {}",
+                s.green("✓"),
+                p.node_id,
+                s.dim(&format!(
+                    "reused from run {}",
+                    p.reused_from.as_ref().map_or("", |r| r.0.as_str())
+                ))
+            )],
             EventKind::NodeCompleted(p) => {
                 let mut lines = vec![format!(
                     "  {} {} {}",

@@ -357,3 +357,65 @@ fn cancel_stops_a_run_live_in_another_process_and_closes_one_no_process_runs() {
     let missing = relavium(home.path(), &["cancel", "01NOSUCHRUN"]);
     assert_eq!(missing.code, 4, "{}", missing.stderr);
 }
+
+#[test]
+fn retry_from_a_node_reuses_what_it_needs_and_runs_it_and_what_follows() {
+    let home = tempfile::tempdir().unwrap();
+    let calls = home.path().join("calls.ndjson");
+    let first = command(
+        home.path(),
+        &["run", "cli/tests/fixtures/chain.relavium.yaml", "--json"],
+    )
+    .env("RELAVIUM_SCRIPT_CALL_LOG", &calls)
+    .output()
+    .unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    let earlier = ndjson(&String::from_utf8_lossy(&first.stdout));
+    let earlier_id = earlier[0]["runId"].as_str().unwrap().to_owned();
+
+    let retry = command(
+        home.path(),
+        &["retry", &earlier_id, "--from", "n6", "--json"],
+    )
+    .env("RELAVIUM_SCRIPT_CALL_LOG", &calls)
+    .output()
+    .unwrap();
+    assert_eq!(
+        retry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let events = ndjson(&String::from_utf8_lossy(&retry.stdout));
+    let run_id = events[0]["runId"].as_str().unwrap().to_owned();
+    assert_ne!(run_id, earlier_id);
+    assert_eq!(
+        events[0]["payload"]["retryOf"]["runId"],
+        earlier_id.as_str()
+    );
+    assert_eq!(events[0]["payload"]["retryOf"]["nodeId"], "n6");
+    let reused: Vec<&str> = of_type(&events, "node:completed")
+        .iter()
+        .filter(|e| e["payload"]["reusedFrom"] == earlier_id.as_str())
+        .map(|e| e["payload"]["nodeId"].as_str().unwrap())
+        .collect();
+    assert_eq!(reused, ["n1", "n2", "n3", "n4", "n5"]);
+    assert_eq!(events.last().unwrap()["type"], "run:completed");
+    assert_eq!(
+        events.last().unwrap()["payload"]["outputs"],
+        earlier.last().unwrap()["payload"]["outputs"]
+    );
+    // Only n6, n7, n8 reached the provider in the retry.
+    let retried: Vec<String> = std::fs::read_to_string(&calls)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|c| c["run"] == run_id.as_str())
+        .map(|c| c["node"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(retried, ["n6", "n7", "n8"]);
+    assert_eq!(history(home.path(), &run_id).len(), events.len());
+
+    let unknown = relavium(home.path(), &["retry", &earlier_id, "--from", "n9"]);
+    assert_eq!(unknown.code, 8, "{}", unknown.stderr);
+}

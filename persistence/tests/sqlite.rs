@@ -158,6 +158,7 @@ fn started(run: &str) -> RunEvent {
             workflow_path: None,
             inputs: Default::default(),
             nodes: vec![],
+            retry_of: None,
         }),
     )
 }

@@ -234,6 +234,20 @@ pub struct RunStarted {
     pub inputs: serde_json::Map<String, serde_json::Value>,
     /// The node ids, in file order.
     pub nodes: Vec<String>,
+    /// Set when the run retries an earlier one from a node (reusing what came before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<RetryOf>,
+}
+
+/// The run and node a retry starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryOf {
+    /// The earlier run.
+    pub run_id: RunId,
+    /// The node the retry runs again from (it and everything after it run; what it needs is
+    /// reused).
+    pub node_id: String,
 }
 
 /// Payload of `run:completed`.
@@ -438,6 +452,9 @@ pub struct NodeCompleted {
     pub usage: Usage,
     /// Wall time of the attempt.
     pub duration_ms: u64,
+    /// Set when the output was reused from an earlier run (nothing ran, nothing was billed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<RunId>,
 }
 
 /// Payload of `node:failed`.

@@ -125,6 +125,20 @@ impl WorkflowGraph {
         &self.dependents[index]
     }
 
+    /// Every node `node` needs, directly or transitively, in no particular order.
+    pub fn ancestors(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        let mut seen = vec![false; self.ids.len()];
+        let mut stack: Vec<NodeIndex> = self.needs[node].clone();
+        let mut found = Vec::new();
+        while let Some(current) = stack.pop() {
+            if !std::mem::replace(&mut seen[current], true) {
+                found.push(current);
+                stack.extend_from_slice(&self.needs[current]);
+            }
+        }
+        found
+    }
+
     /// Whether `ancestor` must complete before `node` can start (directly or transitively).
     pub fn is_upstream(&self, ancestor: NodeIndex, node: NodeIndex) -> bool {
         if self.needs[node].contains(&ancestor) {

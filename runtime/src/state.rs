@@ -282,6 +282,15 @@ struct NodeSlot {
     output: Option<Value>,
     /// A waiting gate's deadline.
     expires_at: Option<Timestamp>,
+    /// Its output was reused from an earlier run.
+    reused: bool,
+}
+
+/// What a retry-from-node run reuses from the run it retries.
+#[derive(Debug, Clone)]
+struct Reuse {
+    retry_of: RetryOf,
+    outputs: std::collections::HashMap<NodeIndex, Value>,
 }
 
 /// The state of one run.
@@ -303,6 +312,8 @@ pub struct RunMachine {
     retrying: usize,
     /// Gates in `Waiting` state.
     waiting: usize,
+    /// Outputs reused from the run this one retries.
+    reuse: Option<Reuse>,
     /// Restored: a node had failed but the run's end was not recorded.
     failure: Option<(NodeIndex, ErrorInfo)>,
     /// Restored: the run was being cancelled but its end was not recorded.
@@ -337,6 +348,7 @@ impl RunMachine {
                 started_at: Timestamp::default(),
                 output: None,
                 expires_at: None,
+                reused: false,
             })
             .collect();
         RunMachine {
@@ -354,6 +366,7 @@ impl RunMachine {
             waiting: 0,
             failure: None,
             cancelling: None,
+            reuse: None,
             paused: false,
             internal: std::collections::VecDeque::new(),
             queue: std::collections::VecDeque::new(),
@@ -403,6 +416,7 @@ impl RunMachine {
                 }
                 EventKind::NodeCompleted(p) => {
                     let slot = &mut machine.nodes[index(&p.node_id)?];
+                    slot.reused = p.reused_from.is_some();
                     slot.status = NodeStatus::Succeeded;
                     slot.output = Some(p.output.clone());
                     slot.expires_at = None;
@@ -454,6 +468,19 @@ impl RunMachine {
             }
         }
         Ok(machine)
+    }
+
+    /// Makes this run a retry of `retry_of.run_id` from `retry_of.node_id`: the nodes in
+    /// `outputs` (what that node needs, as the earlier run recorded it) complete at once with
+    /// those outputs — `node:completed` with `reusedFrom`, nothing run, nothing billed — and
+    /// everything else runs.
+    pub fn with_reused(
+        mut self,
+        retry_of: RetryOf,
+        outputs: std::collections::HashMap<NodeIndex, Value>,
+    ) -> RunMachine {
+        self.reuse = Some(Reuse { retry_of, outputs });
+        self
     }
 
     /// The fallback models of nodes whose workflow sets none (from the user's configuration).
@@ -592,6 +619,7 @@ impl RunMachine {
                 .iter()
                 .map(|n| n.id.value.clone())
                 .collect(),
+            retry_of: self.reuse.as_ref().map(|r| r.retry_of.clone()),
         })));
         let ready: Vec<NodeIndex> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].unmet_needs == 0)
@@ -650,6 +678,10 @@ impl RunMachine {
             output,
             usage,
             duration_ms: now.millis_since(slot.started_at),
+            reused_from: slot
+                .reused
+                .then(|| self.reuse.as_ref().map(|r| r.retry_of.run_id.clone()))
+                .flatten(),
         })));
         // Nodes that waited for a slot go first, then the newly ready ones.
         self.drain_queue(now, actions);
@@ -919,6 +951,19 @@ impl RunMachine {
             node_id: node_id.clone(),
             attempt,
         })));
+        if let Some(output) = self.reuse.as_mut().and_then(|r| r.outputs.remove(&node)) {
+            self.running += 1;
+            let slot = &mut self.nodes[node];
+            slot.status = NodeStatus::Running;
+            slot.reused = true;
+            self.internal.push_back(Input::NodeSucceeded {
+                node,
+                attempt,
+                output,
+                usage: Usage::default(),
+            });
+            return;
+        }
         match &spec.kind {
             NodeKind::Agent(_) => {
                 self.running += 1;
@@ -1284,6 +1329,49 @@ impl RunMachine {
             self.complete(now, actions);
         }
     }
+}
+
+/// What a retry of a run from node `from` reuses: the recorded output of every node `from` needs
+/// (directly or not). Refused, naming the node, when one of them neither completed nor was
+/// skipped in the earlier run (`earlier` is its events).
+pub fn reusable_outputs(
+    workflow: &Workflow,
+    from: NodeIndex,
+    earlier: &[RunEvent],
+) -> Result<std::collections::HashMap<NodeIndex, Value>, String> {
+    let mut outputs = std::collections::HashMap::new();
+    let mut skipped = std::collections::HashSet::new();
+    for event in earlier {
+        match &event.kind {
+            EventKind::NodeCompleted(p) => {
+                if let Some(index) = workflow.node_index(&p.node_id) {
+                    outputs.insert(index, p.output.clone());
+                }
+            }
+            EventKind::NodeSkipped(p) => {
+                if let Some(index) = workflow.node_index(&p.node_id) {
+                    skipped.insert(index);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut reused = std::collections::HashMap::new();
+    for ancestor in workflow.graph.ancestors(from) {
+        match outputs.remove(&ancestor) {
+            Some(output) => {
+                reused.insert(ancestor, output);
+            }
+            None if skipped.contains(&ancestor) => {}
+            None => {
+                return Err(format!(
+                    "node `{}`, which `{}` needs, did not complete in that run",
+                    workflow.nodes[ancestor].id.value, workflow.nodes[from].id.value
+                ));
+            }
+        }
+    }
+    Ok(reused)
 }
 
 /// Checks `given` against the workflow's declared inputs: unknown names and wrong types are

@@ -1138,3 +1138,67 @@ fn a_finished_run_or_a_changed_workflow_cannot_be_restored() {
         RestoreError::NotStarted
     );
 }
+
+#[test]
+fn a_retry_from_a_node_reuses_what_it_needs_and_runs_the_rest() {
+    use relavium_runtime::event::RetryOf;
+    use relavium_runtime::state::reusable_outputs;
+    let wf = workflow(DIAMOND);
+    let mut earlier = machine(DIAMOND);
+    let mut log = Vec::new();
+    for (input, at) in [
+        (Input::Start, 0),
+        (succeed(0, 1, json!("L")), 1),
+        (succeed(1, 1, json!("R")), 2),
+    ] {
+        let actions = earlier.step(input, t(at));
+        record(&mut log, &actions, t(at));
+    }
+    let reused = reusable_outputs(&wf, 2, &log).unwrap();
+    assert_eq!(reused.len(), 2);
+    // A node whose needs did not complete cannot be retried from.
+    assert!(
+        reusable_outputs(&wf, 2, &log[..3])
+            .unwrap_err()
+            .contains("did not complete")
+    );
+    let retry_of = RetryOf {
+        run_id: relavium_runtime::RunId("r".into()),
+        node_id: "join".into(),
+    };
+    let mut retry = RunMachine::new(
+        Arc::clone(&wf),
+        earlier_inputs(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    )
+    .with_reused(retry_of, reused);
+    let start = retry.step(Input::Start, t(10));
+    assert_eq!(
+        events(&start),
+        [
+            "run:started",
+            "node:started",
+            "node:started",
+            "node:completed",
+            "node:completed",
+            "node:started"
+        ]
+    );
+    let started = tasks(&start);
+    assert_eq!(started.len(), 1, "only the join runs");
+    assert_eq!(started[0].call.prompt, "Join L + R");
+    let reused_from: Vec<bool> = start
+        .iter()
+        .filter_map(|a| match a {
+            Action::Emit(EventKind::NodeCompleted(c)) => Some(c.reused_from.is_some()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reused_from, [true, true]);
+}
+
+fn earlier_inputs() -> Map<String, Value> {
+    let mut given = Map::new();
+    given.insert("topic".into(), json!("actors"));
+    resolve_inputs(&workflow(DIAMOND), given).unwrap()
+}
