@@ -497,6 +497,8 @@ pub enum SkipReason {
     ConditionFalse,
     /// A node it needs was skipped.
     UpstreamSkipped,
+    /// A router it needs chose another route.
+    NotRouted,
 }
 
 /// Payload of `node:skipped`.

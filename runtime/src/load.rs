@@ -92,6 +92,7 @@ const AGENT_NODE_KEYS: &[&str] = &[
 const GATE_NODE_KEYS: &[&str] = &["gate"];
 const GATE_KEYS: &[&str] = &["message", "timeout", "on_timeout", "on_reject"];
 const TRANSFORM_NODE_KEYS: &[&str] = &["transform"];
+const ROUTER_NODE_KEYS: &[&str] = &["router"];
 const NODE_LATER_KEYS: &[&str] = &[
     "tool",
     "router",
@@ -854,7 +855,7 @@ impl Cx<'_> {
         // The kind is told by its key (`gate:`, `transform:`); otherwise it is an agent node.
         let kinds: Vec<&YamlNode> = entries
             .iter()
-            .filter(|(k, _)| matches!(k.as_str(), Some("gate" | "transform")))
+            .filter(|(k, _)| matches!(k.as_str(), Some("gate" | "transform" | "router")))
             .map(|(k, _)| k)
             .collect();
         if kinds.len() > 1 {
@@ -863,8 +864,10 @@ impl Cx<'_> {
                 kinds[1].span,
                 format!("{what} has more than one kind"),
             )
-            .hint =
-                Some("a node is one of: an agent (`prompt:`), a `gate:` or a `transform:`".into());
+            .hint = Some(
+                "a node is one of: an agent (`prompt:`), a `gate:`, a `transform:` or a `router:`"
+                    .into(),
+            );
             return None;
         }
         let kind_key = kinds.first().and_then(|k| k.as_str()).unwrap_or("agent");
@@ -873,6 +876,7 @@ impl Cx<'_> {
             .chain(match kind_key {
                 "gate" => GATE_NODE_KEYS,
                 "transform" => TRANSFORM_NODE_KEYS,
+                "router" => ROUTER_NODE_KEYS,
                 _ => AGENT_NODE_KEYS,
             })
             .copied()
@@ -882,6 +886,7 @@ impl Cx<'_> {
             .chain(AGENT_NODE_KEYS)
             .chain(GATE_NODE_KEYS)
             .chain(TRANSFORM_NODE_KEYS)
+            .chain(ROUTER_NODE_KEYS)
             .filter(|k| !allowed.contains(k))
             .copied()
             .collect();
@@ -912,6 +917,7 @@ impl Cx<'_> {
                 let expression = self.expression(node, &format!("the `transform` of {what}"))?;
                 NodeKind::Transform(TransformStep { expression })
             }
+            "router" => NodeKind::Router(self.router(Self::get(entries, "router")?, &what)?),
             _ => NodeKind::Agent(Box::new(self.agent_step(&id, entries, &what, agents)?)),
         };
         Some(Node {
@@ -1073,6 +1079,57 @@ impl Cx<'_> {
             on_timeout: on_timeout?,
             on_reject: on_reject?,
         })
+    }
+
+    /// `router: [{ when: EXPR, to: NODE }, …]`.
+    fn router(&mut self, node: &YamlNode, owner: &str) -> Option<RouterStep> {
+        let what = format!("the `router` of {owner}");
+        let YamlValue::Seq(items) = &node.value else {
+            self.wrong_type(
+                node,
+                &what,
+                "a list of routes (`- { when: EXPR, to: NODE }`)",
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                node.span,
+                format!("{what} has no routes"),
+            )
+            .hint = Some("add routes: `- { when: \"EXPR\", to: NODE }`".into());
+            return None;
+        }
+        let mut routes = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let route_what = format!("route {} of {what}", i + 1);
+            let Some(entries) = self.map(item, &route_what) else {
+                ok = false;
+                continue;
+            };
+            self.check_keys(entries, &route_what, &["when", "to"], &[]);
+            let when = Self::get(entries, "when")
+                .and_then(|n| self.expression(n, &format!("the `when` of {route_what}")));
+            let to = match Self::get(entries, "to") {
+                Some(n) => self.string(n, &format!("the `to` of {route_what}")),
+                None => {
+                    self.report(
+                        DiagnosticCode::MissingKey,
+                        item.head_span(&self.file),
+                        format!("{route_what} has no `to`"),
+                    )
+                    .hint = Some("`to:` names the node this route leads to".into());
+                    None
+                }
+            };
+            match to {
+                Some(to) => routes.push(Route { when, to }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(RouterStep { routes })
     }
 
     /// A gate's `timeout`: up to 365 days.
@@ -1271,6 +1328,30 @@ impl Cx<'_> {
                 self.check_template_refs(template, &input_names, &graph, Some(index));
             }
         }
+        // A route leads to a node that needs the router directly.
+        for (index, node) in nodes.iter().enumerate() {
+            let NodeKind::Router(router) = &node.kind else {
+                continue;
+            };
+            for route in &router.routes {
+                let target = graph.index_of(&route.to);
+                if target.is_some_and(|t| graph.needs(t).contains(&index)) {
+                    continue;
+                }
+                let message = match target {
+                    None => format!("route to `{}`, which does not exist", route.to.value),
+                    Some(_) => format!(
+                        "route to `{}`, which does not need `{}`",
+                        route.to.value, node.id.value
+                    ),
+                };
+                self.report(DiagnosticCode::UnknownNode, route.to.span, message)
+                    .hint = Some(format!(
+                    "a route leads to a node with `needs: [{}]`",
+                    node.id.value
+                ));
+            }
+        }
         for output in outputs {
             self.check_template_refs(&output.template, &input_names, &graph, None);
         }
@@ -1308,6 +1389,9 @@ impl Cx<'_> {
         for node in &template.nodes {
             let span = self.reference_span(&template.source, &format!("nodes.{node}"));
             let Some(target) = graph.index_of(node) else {
+                if self.written_ids.contains(node) {
+                    continue; // it exists, but had problems of its own (reported there)
+                }
                 let ids = self.written_ids.clone();
                 let hint = match did_you_mean(node, ids.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `nodes.{s}`?"),

@@ -744,7 +744,7 @@ impl RunMachine {
     fn retry_policy(&self, node: NodeIndex) -> RetryPolicy {
         let own = match &self.workflow.nodes[node].kind {
             NodeKind::Agent(step) => step.retry,
-            NodeKind::Gate(_) | NodeKind::Transform(_) => None,
+            NodeKind::Gate(_) | NodeKind::Transform(_) | NodeKind::Router(_) => None,
         };
         own.or(self.workflow.defaults.retry).unwrap_or_default()
     }
@@ -1004,6 +1004,44 @@ impl RunMachine {
                         ),
                     },
                 });
+            }
+            NodeKind::Router(router) => {
+                self.running += 1;
+                self.nodes[node].status = NodeStatus::Running;
+                let chosen = self.choose_route(node, router);
+                let input = match chosen {
+                    Ok(Some(to)) => {
+                        for route in &router.routes {
+                            if route.to.value != to
+                                && let Some(other) = workflow.node_index(&route.to.value)
+                            {
+                                self.skip(other, SkipReason::NotRouted, actions);
+                            }
+                        }
+                        Input::NodeSucceeded {
+                            node,
+                            attempt,
+                            output: Value::String(to),
+                            usage: Usage::default(),
+                        }
+                    }
+                    Ok(None) => Input::NodeFailed {
+                        node,
+                        attempt,
+                        error: ErrorInfo::new(
+                            "router.no_route",
+                            format!(
+                                "no route of router `{node_id}` holds, and it has no default (a route without `when`)"
+                            ),
+                        ),
+                    },
+                    Err(error) => Input::NodeFailed {
+                        node,
+                        attempt,
+                        error,
+                    },
+                };
+                self.internal.push_back(input);
             }
             NodeKind::Gate(gate) => match self.render(&gate.message) {
                 Ok(message) => {
@@ -1271,21 +1309,40 @@ impl RunMachine {
         Value::Object(context)
     }
 
-    /// Whether `node`'s `when` holds (true without one).
-    fn condition_holds(&self, node: NodeIndex) -> Result<bool, ErrorInfo> {
-        let Some(when) = &self.workflow.nodes[node].when else {
-            return Ok(true);
-        };
+    /// The target of the first route of `router` (node `node`) whose `when` holds.
+    fn choose_route(
+        &self,
+        node: NodeIndex,
+        router: &crate::workflow::RouterStep,
+    ) -> Result<Option<String>, ErrorInfo> {
+        for (i, route) in router.routes.iter().enumerate() {
+            let holds = match &route.when {
+                None => true,
+                Some(when) => self.truthy(when, || {
+                    format!(
+                        "the `when` of route {} of router `{}`",
+                        i + 1,
+                        self.workflow.nodes[node].id.value
+                    )
+                })?,
+            };
+            if holds {
+                return Ok(Some(route.to.value.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Evaluates an expression and reads it as a condition (empty, zero, null and false are
+    /// false); `what` names it in the error.
+    fn truthy(&self, when: &Template, what: impl Fn() -> String) -> Result<bool, ErrorInfo> {
         let value = self
             .templates
             .evaluate(when.text(), &self.context(when))
             .map_err(|e| {
                 ErrorInfo::new(
                     "expression.evaluate",
-                    format!(
-                        "the `when` of node `{}` could not be evaluated: {}",
-                        self.workflow.nodes[node].id.value, e.message
-                    ),
+                    format!("{} could not be evaluated: {}", what(), e.message),
                 )
             })?;
         Ok(match value {
@@ -1295,6 +1352,19 @@ impl RunMachine {
             Value::String(s) => !s.is_empty(),
             Value::Array(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
+        })
+    }
+
+    /// Whether `node`'s `when` holds (true without one).
+    fn condition_holds(&self, node: NodeIndex) -> Result<bool, ErrorInfo> {
+        let Some(when) = &self.workflow.nodes[node].when else {
+            return Ok(true);
+        };
+        self.truthy(when, || {
+            format!(
+                "the `when` of node `{}`",
+                self.workflow.nodes[node].id.value
+            )
         })
     }
 

@@ -313,6 +313,8 @@ pub enum NodeKind {
     Gate(GateStep),
     /// A pure expression over inputs and upstream outputs.
     Transform(TransformStep),
+    /// Chooses one branch among the nodes that need it; the others are skipped.
+    Router(RouterStep),
 }
 
 impl NodeKind {
@@ -322,6 +324,7 @@ impl NodeKind {
             NodeKind::Agent(_) => "agent",
             NodeKind::Gate(_) => "gate",
             NodeKind::Transform(_) => "transform",
+            NodeKind::Router(_) => "router",
         }
     }
 
@@ -333,6 +336,11 @@ impl NodeKind {
                 .collect(),
             NodeKind::Gate(gate) => vec![&gate.message],
             NodeKind::Transform(transform) => vec![&transform.expression],
+            NodeKind::Router(router) => router
+                .routes
+                .iter()
+                .filter_map(|r| r.when.as_ref())
+                .collect(),
         }
     }
 }
@@ -358,6 +366,25 @@ pub enum OnReject {
     Fail,
     /// The gate node completes with `decision: rejected`; downstream `when`s can branch on it.
     Continue,
+}
+
+/// A router node: `router: [{ when: EXPR, to: NODE }, …, { to: NODE }]`. The first route whose
+/// `when` holds (a route without one always does) is taken: the node's output is the chosen
+/// node's id, and the other routes' nodes are skipped, with everything downstream of them.
+/// Nodes that need the router but are no route's `to` always run.
+#[derive(Debug, Clone)]
+pub struct RouterStep {
+    /// The routes, in order.
+    pub routes: Vec<Route>,
+}
+
+/// One route of a router.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The condition; none for the default route.
+    pub when: Option<Template>,
+    /// The node it leads to (it needs the router).
+    pub to: Spanned<String>,
 }
 
 /// A transform node (`transform: "EXPRESSION"`): its output is the expression's value.

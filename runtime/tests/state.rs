@@ -1202,3 +1202,83 @@ fn earlier_inputs() -> Map<String, Value> {
     given.insert("topic".into(), json!("actors"));
     resolve_inputs(&workflow(DIAMOND), given).unwrap()
 }
+
+const ROUTED: &str = r#"
+relavium: 1
+name: routed
+inputs:
+  kind: string
+nodes:
+  triage:
+    router:
+      - { when: "inputs.kind == 'bug'", to: fix }
+      - { when: "inputs.kind == 'docs'", to: write }
+      - { to: ignore }
+  fix: { needs: [triage], prompt: "fix it" }
+  write: { needs: [triage], prompt: "write it" }
+  ignore: { needs: [triage], transform: "'ignored'" }
+  after_fix: { needs: [fix], prompt: "verify" }
+  always: { needs: [triage], prompt: "log {{ nodes.triage.output }}" }
+"#;
+
+#[test]
+fn a_router_takes_the_first_route_that_holds_and_skips_the_others() {
+    let run = |kind: &str| {
+        let mut m = RunMachine::new(
+            workflow(ROUTED),
+            Map::from_iter([("kind".to_string(), json!(kind))]),
+            ModelRef::parse("scripted/echo").unwrap(),
+        );
+        m.step(Input::Start, t(0))
+    };
+    let bug = run("bug");
+    let started: Vec<&str> = tasks(&bug).iter().map(|t| t.node_id.as_str()).collect();
+    assert_eq!(started, ["fix", "always"]);
+    assert_eq!(tasks(&bug)[1].call.prompt, "log fix");
+    let skipped: Vec<(String, relavium_runtime::event::SkipReason)> = bug
+        .iter()
+        .filter_map(|a| match a {
+            Action::Emit(EventKind::NodeSkipped(s)) => Some((s.node_id.clone(), s.reason)),
+            _ => None,
+        })
+        .collect();
+    use relavium_runtime::event::SkipReason::NotRouted;
+    assert_eq!(
+        skipped,
+        [
+            ("write".to_string(), NotRouted),
+            ("ignore".to_string(), NotRouted)
+        ]
+    );
+
+    // The default route: `ignore` (a transform) completes inline; `fix` and what follows skip.
+    let other = run("question");
+    let t = events(&other);
+    assert_eq!(
+        t.iter().filter(|e| **e == "node:skipped").count(),
+        3,
+        "{t:?}"
+    );
+    assert_eq!(
+        tasks(&other)
+            .iter()
+            .map(|t| t.node_id.as_str())
+            .collect::<Vec<_>>(),
+        ["always"]
+    );
+}
+
+#[test]
+fn a_router_with_no_route_that_holds_fails_its_node() {
+    let text = ROUTED.replace("      - { to: ignore }\n", "");
+    let mut m = RunMachine::new(
+        workflow(&text),
+        Map::from_iter([("kind".to_string(), json!("question"))]),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    let actions = m.step(Input::Start, t(0));
+    let Some(Action::Finish(outcome)) = actions.last() else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(outcome.error.as_ref().unwrap().kind, "router.no_route");
+}
