@@ -27,6 +27,7 @@ pub mod engine;
 pub mod node;
 pub mod recovery;
 pub mod supervisor;
+pub mod telemetry;
 pub mod workspace;
 pub mod writer;
 

@@ -66,6 +66,8 @@ pub struct NodeArgs {
     pub budgeted: bool,
     /// The store writer: a priced call waits until its reservation is durable.
     pub writer: crate::writer::WriterHandle,
+    /// The run's tracing span (this attempt's is opened inside it).
+    pub run_span: tracing::Span,
 }
 
 /// The node actor's state.
@@ -83,6 +85,8 @@ pub struct NodeState {
     cooldowns: Arc<Mutex<Cooldowns>>,
     budgeted: bool,
     writer: crate::writer::WriterHandle,
+    /// This attempt's tracing span (closed when the actor stops).
+    span: tracing::Span,
 }
 
 struct RunningCall {
@@ -94,6 +98,8 @@ struct RunningCall {
     number: u32,
     /// Its price, to settle its cost.
     price: Price,
+    /// Its `gen_ai.chat` span.
+    span: tracing::Span,
 }
 
 /// The engine's view of a provider error: its class as the kind, and whether another attempt
@@ -286,6 +292,7 @@ impl NodeActor {
         let Some(price) = self.reserve(state, &model, &call_id, &mut request).await else {
             return;
         };
+        let max_tokens = request.max_tokens;
         let me = myself.clone();
         let report_to = Arc::new(move |report: CallReport| me.cast(NodeMsg::Call(report)).is_ok());
         let spawned = Actor::spawn_linked(
@@ -307,6 +314,13 @@ impl NodeActor {
                     parent: Some(node_actor_name(state.node_id(), state.task.attempt)),
                     node_id: Some(state.task.node_id.clone()),
                 }));
+                let span = crate::telemetry::call_span(
+                    &state.span,
+                    &call_id,
+                    model.provider(),
+                    model.model(),
+                    max_tokens,
+                );
                 state.call = Some(RunningCall {
                     actor,
                     call_id,
@@ -314,6 +328,7 @@ impl NodeActor {
                     model,
                     number,
                     price,
+                    span,
                 });
             }
             Err(error) => state.fail(
@@ -332,10 +347,23 @@ impl NodeActor {
                 text,
             })),
             CallReport::Finished(response) => {
+                let cost = call.price.cost(&response.usage);
+                call.span
+                    .record("gen_ai.response.model", response.model.as_str());
+                call.span.record(
+                    "gen_ai.response.finish_reasons",
+                    format!("{:?}", response.stop_reason).as_str(),
+                );
+                call.span
+                    .record("gen_ai.usage.input_tokens", response.usage.input_tokens);
+                call.span
+                    .record("gen_ai.usage.output_tokens", response.usage.output_tokens);
+                call.span.record("relavium.cost_micro_cents", cost.0);
+                state.span.record("relavium.node.status", "succeeded");
                 state.report(NodeReportKind::Settle {
                     call_id: call.call_id.clone(),
                     model: call.model.to_string(),
-                    cost: call.price.cost(&response.usage),
+                    cost,
                 });
                 state.emit(EventKind::LlmResponse(LlmResponseEvent {
                     node_id: state.task.node_id.clone(),
@@ -358,6 +386,8 @@ impl NodeActor {
                 call.actor.stop(None);
             }
             CallReport::Failed(error) => {
+                call.span.record("error.type", error.class.as_str());
+                state.span.record("relavium.node.status", "failed");
                 // A failed call is not billed as far as we can know: release its reservation.
                 state.report(NodeReportKind::Settle {
                     call_id: call.call_id.clone(),
@@ -479,6 +509,8 @@ impl Actor for NodeActor {
         _myself: ActorRef<NodeMsg>,
         args: NodeArgs,
     ) -> Result<NodeState, ActorProcessingErr> {
+        let span =
+            crate::telemetry::node_span(&args.run_span, &args.task.node_id, args.task.attempt);
         Ok(NodeState {
             task: args.task,
             run_id: args.run_id,
@@ -492,6 +524,7 @@ impl Actor for NodeActor {
             cooldowns: args.cooldowns,
             budgeted: args.budgeted,
             writer: args.writer,
+            span,
         })
     }
 

@@ -253,6 +253,8 @@ pub struct SupervisorState {
     finished: Option<RunOutcome>,
     write_error: Option<StoreError>,
     lease: Option<Box<dyn RunLease>>,
+    /// The run's tracing span (closed when the supervisor stops).
+    span: tracing::Span,
     /// What a take-over must close and reconcile before the run goes on.
     takeover: Option<Takeover>,
     commands: Vec<RunCommand>,
@@ -274,6 +276,7 @@ impl SupervisorState {
             timestamp: self.clock.now(),
             kind,
         };
+        crate::telemetry::observe(&event);
         // The writer publishes it to the hub once it is durable.
         if let Err(error) = self.writer.append(event, &self.hub) {
             self.write_error.get_or_insert(error);
@@ -507,6 +510,7 @@ impl RunSupervisor {
                 budget.run.is_some() || budget.node.is_some()
             },
             writer: state.writer.clone(),
+            run_span: state.span.clone(),
         };
         // Announce the actor before it starts, so its own events come after its birth.
         state.emit(EventKind::ActorSpawned(ActorSpawned {
@@ -682,6 +686,12 @@ impl RunSupervisor {
             kind: ActorKind::RunSupervisor,
             reason: outcome.status.as_str().into(),
         }));
+        state
+            .span
+            .record("relavium.run.status", outcome.status.as_str());
+        state
+            .span
+            .record("relavium.cost_micro_cents", state.ledger.run_spent().0);
         if let Some(mut terminal) = state.terminal_event.take() {
             let spent = state.ledger.run_spent();
             match &mut terminal {
@@ -742,6 +752,7 @@ impl Actor for RunSupervisor {
                 )
             }
         };
+        let span = crate::telemetry::run_span(&args.run_id.0, &machine.workflow().name);
         Ok(SupervisorState {
             run_id: args.run_id,
             machine,
@@ -760,6 +771,7 @@ impl Actor for RunSupervisor {
             finished: None,
             write_error: None,
             lease: args.lease,
+            span,
             takeover,
             commands: args.commands,
         })

@@ -43,5 +43,6 @@ Environment:
   RELAVIUM_HOME    where the history database lives (default: the platform data directory)
   RELAVIUM_SCRIPT  a scripted-provider script for `scripted/*` models (tests and demos)
   RELAVIUM_SCRIPT_CALL_LOG  append one JSON line per scripted-provider call to this file
-  RELAVIUM_LOG     log filter for diagnostics on stderr (e.g. debug, relavium_actors=trace)
+  RELAVIUM_LOG     log filter for diagnostics on stderr (e.g. info shows run/node/call spans)
+  RELAVIUM_METRICS_FILE  write the engine's metrics there, as Prometheus text, at exit
   NO_COLOR         disable colors";

@@ -218,6 +218,7 @@ fn stdout_style() -> Style {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    let metrics = init_metrics();
     let result = match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Keys { action } => keys(action),
@@ -232,6 +233,16 @@ fn main() -> ExitCode {
             )),
         },
     };
+    if let Some((handle, path)) = metrics {
+        handle.run_upkeep();
+        if let Err(e) = std::fs::write(&path, handle.render()) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "relavium: failed to write the metrics to {}: {e}",
+                path.display()
+            );
+        }
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -243,10 +254,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// With `RELAVIUM_METRICS_FILE`, the engine's metrics are collected and written there, as
+/// Prometheus text, when the command ends.
+fn init_metrics() -> Option<(metrics_exporter_prometheus::PrometheusHandle, PathBuf)> {
+    let path = std::env::var_os("RELAVIUM_METRICS_FILE").filter(|p| !p.is_empty())?;
+    match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some((handle, PathBuf::from(path))),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "relavium: metrics are off: {e}");
+            None
+        }
+    }
+}
+
+/// Diagnostics on stderr, filtered by `RELAVIUM_LOG`; at `info` the spans of runs, nodes and
+/// provider calls are printed as they close, with their timing and GenAI attributes.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RELAVIUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(stderr_style_enabled())

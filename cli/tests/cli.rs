@@ -331,3 +331,44 @@ fn ctrl_c_cancels_the_run_cleanly_and_records_it() {
     let runs: Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1, "{}", list.stdout);
 }
+
+#[test]
+fn metrics_render_as_prometheus_text_and_spans_carry_gen_ai_attributes_but_no_text() {
+    let home = tempfile::tempdir().unwrap();
+    let metrics = home.path().join("metrics.prom");
+    let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args([
+            "run",
+            "examples/hello.relavium.yaml",
+            "--json",
+            "--input",
+            "topic=zebras",
+        ])
+        .current_dir(repo())
+        .env("RELAVIUM_HOME", home.path())
+        .env("RELAVIUM_METRICS_FILE", &metrics)
+        .env("RELAVIUM_LOG", "relavium_actors=info")
+        .env("NO_COLOR", "1")
+        .env_remove("RELAVIUM_SCRIPT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    for line in [
+        "relavium_runs_total{outcome=\"completed\"} 1",
+        "relavium_llm_calls_total{provider=\"scripted\"} 3",
+        "relavium_node_duration_seconds_count 3",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    assert!(text.contains("relavium_tokens_total{model=\"echo\",direction=\"input\"}"));
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(logs.matches("gen_ai.chat{").count(), 3, "{logs}");
+    assert!(logs.contains("gen_ai.usage.output_tokens="), "{logs}");
+    assert!(
+        logs.contains("relavium.node{relavium.node.id=\"fact\""),
+        "{logs}"
+    );
+    // The prompt and the output mention the input; the logs never do.
+    assert!(!logs.contains("zebras"), "{logs}");
+}
