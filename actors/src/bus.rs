@@ -98,6 +98,7 @@ mod tests {
             timestamp: Timestamp(n),
             kind: EventKind::NodeStarted(NodeStarted {
                 node_id: "a".into(),
+                item: None,
                 attempt: 1,
             }),
         }

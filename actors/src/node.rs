@@ -135,15 +135,19 @@ fn counts_against_provider(class: ErrorClass) -> bool {
     )
 }
 
-/// The actor-tree name of a node attempt (`node:draft#1`).
-pub fn node_actor_name(node_id: &str, attempt: u32) -> String {
-    format!("node:{node_id}#{attempt}")
+/// The actor-tree name of a node attempt (`node:draft#1`, `node:highlights[2]#1`).
+pub fn node_actor_name(node_id: &str, item: Option<u32>, attempt: u32) -> String {
+    match item {
+        None => format!("node:{node_id}#{attempt}"),
+        Some(i) => format!("node:{node_id}[{i}]#{attempt}"),
+    }
 }
 
 impl NodeState {
     fn report(&self, kind: NodeReportKind) {
         let report = NodeReport {
             node: self.task.node_index,
+            item: self.task.item,
             attempt: self.task.attempt,
             kind,
         };
@@ -219,6 +223,7 @@ impl NodeActor {
                 |reply| SupervisorMsg::Reserve {
                     request: announced,
                     node: state.task.node_index,
+                    item: state.task.item,
                     attempt: state.task.attempt,
                     call_id: call_id.to_owned(),
                     model: model.to_string(),
@@ -288,7 +293,13 @@ impl NodeActor {
             .tags
             .insert("node_id".into(), state.task.node_id.clone());
 
-        let call_id = format!("{}#{}.{number}", state.task.node_id, state.task.attempt);
+        let call_id = match state.task.item {
+            None => format!("{}#{}.{number}", state.task.node_id, state.task.attempt),
+            Some(i) => format!(
+                "{}[{i}]#{}.{number}",
+                state.task.node_id, state.task.attempt
+            ),
+        };
         let Some(price) = self.reserve(state, &model, &call_id, &mut request).await else {
             return;
         };
@@ -311,7 +322,11 @@ impl NodeActor {
                 state.emit(EventKind::ActorSpawned(ActorSpawned {
                     actor: state.call_actor_name(&call_id),
                     kind: ActorKind::ProviderCall,
-                    parent: Some(node_actor_name(state.node_id(), state.task.attempt)),
+                    parent: Some(node_actor_name(
+                        state.node_id(),
+                        state.task.item,
+                        state.task.attempt,
+                    )),
                     node_id: Some(state.task.node_id.clone()),
                 }));
                 let span = crate::telemetry::call_span(

@@ -92,6 +92,8 @@ pub enum SupervisorMsg {
         request: LlmRequestEvent,
         /// The node.
         node: NodeIndex,
+        /// The item, for one item of a `map` node.
+        item: Option<u32>,
         /// Its attempt.
         attempt: u32,
         /// The call.
@@ -112,6 +114,8 @@ pub enum SupervisorMsg {
     TimedOut {
         /// The node.
         node: NodeIndex,
+        /// The item, for one item of a `map` node.
+        item: Option<u32>,
         /// The attempt.
         attempt: u32,
         /// The limit that passed.
@@ -121,6 +125,8 @@ pub enum SupervisorMsg {
     RetryDue {
         /// The node.
         node: NodeIndex,
+        /// The item, for one item of a `map` node.
+        item: Option<u32>,
         /// The attempt to start.
         attempt: u32,
     },
@@ -128,6 +134,8 @@ pub enum SupervisorMsg {
     GateDue {
         /// The gate node.
         node: NodeIndex,
+        /// The item, for one item of a `map` node.
+        item: Option<u32>,
     },
     /// A command from a surface (this process or, through the store, another one). The reply,
     /// if asked for, says whether it applied (a decision for a gate that is not waiting, or a
@@ -151,6 +159,8 @@ pub enum Reservation {
 pub struct NodeReport {
     /// The node.
     pub node: NodeIndex,
+    /// The item, for one item of a `map` node.
+    pub item: Option<u32>,
     /// The attempt.
     pub attempt: u32,
     /// What it says.
@@ -224,6 +234,7 @@ pub enum RunStart {
 struct LiveNode {
     actor: ActorRef<NodeMsg>,
     node: NodeIndex,
+    item: Option<u32>,
     node_id: String,
     attempt: u32,
     /// We asked it to stop (its result was taken, or the run no longer wants it).
@@ -246,8 +257,8 @@ pub struct SupervisorState {
     sequence: u64,
     /// Every node actor still alive, current or being stopped.
     nodes: HashMap<ActorId, LiveNode>,
-    /// The actor of each node's current attempt.
-    current: HashMap<NodeIndex, ActorId>,
+    /// The actor of each unit's (node's, or map item's) current attempt.
+    current: HashMap<(NodeIndex, Option<u32>), ActorId>,
     terminal_event: Option<EventKind>,
     ledger: Ledger,
     finished: Option<RunOutcome>,
@@ -312,16 +323,17 @@ impl RunSupervisor {
                     if let Err(error) = self.spawn_node(myself, state, task.clone()).await {
                         let input = Input::NodeFailed {
                             node: task.node_index,
+                            item: task.item,
                             attempt: task.attempt,
                             error,
                         };
                         queue.extend(state.machine.step(input, state.clock.now()));
                     }
                 }
-                Action::StopNode { node } => {
+                Action::StopNode { node, item } => {
                     let live = state
                         .current
-                        .remove(&node)
+                        .remove(&(node, item))
                         .and_then(|id| state.nodes.get_mut(&id));
                     if let Some(live) = live {
                         live.stopping = true;
@@ -330,6 +342,7 @@ impl RunSupervisor {
                 }
                 Action::ScheduleRetry {
                     node,
+                    item,
                     attempt,
                     next_attempt,
                     delay_ms,
@@ -338,6 +351,7 @@ impl RunSupervisor {
                     let delay = jittered(delay_ms, error.retry_after_ms);
                     state.emit(EventKind::NodeRetrying(NodeRetrying {
                         node_id: state.machine.workflow().node(node).id.value.clone(),
+                        item,
                         attempt,
                         next_attempt,
                         delay_ms: delay,
@@ -346,14 +360,19 @@ impl RunSupervisor {
                     myself.send_after(Duration::from_millis(delay), move || {
                         SupervisorMsg::RetryDue {
                             node,
+                            item,
                             attempt: next_attempt,
                         }
                     });
                 }
-                Action::AwaitGate { node, expires_at } => {
+                Action::AwaitGate {
+                    node,
+                    item,
+                    expires_at,
+                } => {
                     let wait = expires_at.0.saturating_sub(state.clock.now().0);
                     myself.send_after(Duration::from_micros(wait), move || {
-                        SupervisorMsg::GateDue { node }
+                        SupervisorMsg::GateDue { node, item }
                     });
                 }
                 Action::Finish(outcome) => state.finished = Some(outcome),
@@ -381,6 +400,7 @@ impl RunSupervisor {
                 }
                 RunCommand::DecideGate {
                     node_id,
+                    item,
                     decision,
                     by,
                     comment,
@@ -388,6 +408,7 @@ impl RunSupervisor {
                     if let Some(node) = state.machine.workflow().node_index(&node_id) {
                         decisions.push(GateVerdict {
                             node,
+                            item,
                             decision,
                             by,
                             comment,
@@ -456,6 +477,7 @@ impl RunSupervisor {
             }
             RunCommand::DecideGate {
                 node_id,
+                item,
                 decision,
                 by,
                 comment,
@@ -463,11 +485,16 @@ impl RunSupervisor {
                 let Some(node) = state.machine.workflow().node_index(&node_id) else {
                     return false;
                 };
-                if state.machine.node_status(node) != relavium_runtime::state::NodeStatus::Waiting {
+                let status = match item {
+                    None => Some(state.machine.node_status(node)),
+                    Some(i) => state.machine.item_status(node, i),
+                };
+                if status != Some(relavium_runtime::state::NodeStatus::Waiting) {
                     return false;
                 }
                 Input::GateDecided {
                     node,
+                    item,
                     decision,
                     by,
                     comment,
@@ -486,12 +513,14 @@ impl RunSupervisor {
         task: NodeTask,
     ) -> Result<(), ErrorInfo> {
         let node = task.node_index;
+        let item = task.item;
         let node_id = task.node_id.clone();
         let attempt = task.attempt;
         if let Some(timeout_ms) = task.timeout_ms {
             myself.send_after(Duration::from_millis(timeout_ms), move || {
                 SupervisorMsg::TimedOut {
                     node,
+                    item,
                     attempt,
                     timeout_ms,
                 }
@@ -514,18 +543,19 @@ impl RunSupervisor {
         };
         // Announce the actor before it starts, so its own events come after its birth.
         state.emit(EventKind::ActorSpawned(ActorSpawned {
-            actor: node_actor_name(&node_id, attempt),
+            actor: node_actor_name(&node_id, item, attempt),
             kind: ActorKind::Node,
             parent: Some(RUN_ACTOR.into()),
             node_id: Some(node_id.clone()),
         }));
         match Actor::spawn_linked(None, NodeActor, args, myself.get_cell()).await {
             Ok((actor, _)) => {
-                state.current.insert(node, actor.get_id());
+                state.current.insert((node, item), actor.get_id());
                 state.nodes.insert(
                     actor.get_id(),
                     LiveNode {
                         node,
+                        item,
                         actor,
                         node_id,
                         attempt,
@@ -537,7 +567,7 @@ impl RunSupervisor {
             }
             Err(error) => {
                 state.emit(EventKind::ActorStopped(ActorStopped {
-                    actor: node_actor_name(&node_id, attempt),
+                    actor: node_actor_name(&node_id, item, attempt),
                     kind: ActorKind::Node,
                     reason: format!("failed to start: {error}"),
                 }));
@@ -579,7 +609,7 @@ impl RunSupervisor {
         }
         let live = state
             .current
-            .get(&report.node)
+            .get(&(report.node, report.item))
             .and_then(|id| state.nodes.get_mut(id));
         let Some(live) = live else {
             return;
@@ -601,6 +631,7 @@ impl RunSupervisor {
             NodeReportKind::Succeeded { output, usage } => {
                 let input = Input::NodeSucceeded {
                     node: report.node,
+                    item: report.item,
                     attempt: report.attempt,
                     output,
                     usage,
@@ -612,6 +643,7 @@ impl RunSupervisor {
             NodeReportKind::Failed(error) => {
                 let input = Input::NodeFailed {
                     node: report.node,
+                    item: report.item,
                     attempt: report.attempt,
                     error,
                 };
@@ -633,9 +665,9 @@ impl RunSupervisor {
         let Some(live) = state.nodes.remove(&id) else {
             return;
         };
-        let node = live.node;
-        if state.current.get(&node) == Some(&id) {
-            state.current.remove(&node);
+        let unit = (live.node, live.item);
+        if state.current.get(&unit) == Some(&id) {
+            state.current.remove(&unit);
         }
         for call in &live.open_calls {
             state.emit(EventKind::ActorStopped(ActorStopped {
@@ -650,7 +682,7 @@ impl RunSupervisor {
             (None, false) => "exited".to_owned(),
         };
         state.emit(EventKind::ActorStopped(ActorStopped {
-            actor: node_actor_name(&live.node_id, live.attempt),
+            actor: node_actor_name(&live.node_id, live.item, live.attempt),
             kind: ActorKind::Node,
             reason,
         }));
@@ -660,7 +692,8 @@ impl RunSupervisor {
                 None => format!("node `{}` stopped without a result", live.node_id),
             };
             let input = Input::NodeFailed {
-                node,
+                node: unit.0,
+                item: unit.1,
                 attempt: live.attempt,
                 // A crash may be a fluke of this attempt: worth another one.
                 error: ErrorInfo::transient("engine.node_crashed", message, None),
@@ -785,10 +818,10 @@ impl Actor for RunSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Start => self.start(&myself, state).await,
-            SupervisorMsg::GateDue { node } => {
+            SupervisorMsg::GateDue { node, item } => {
                 let actions = state
                     .machine
-                    .step(Input::GateDue { node }, state.clock.now());
+                    .step(Input::GateDue { node, item }, state.clock.now());
                 self.apply(&myself, state, actions).await;
             }
             SupervisorMsg::Command(command, reply) => {
@@ -801,6 +834,7 @@ impl Actor for RunSupervisor {
             SupervisorMsg::Reserve {
                 mut request,
                 node,
+                item,
                 attempt,
                 call_id,
                 model,
@@ -809,7 +843,7 @@ impl Actor for RunSupervisor {
             } => {
                 let current = state
                     .current
-                    .get(&node)
+                    .get(&(node, item))
                     .and_then(|id| state.nodes.get(id))
                     .is_some_and(|live| live.attempt == attempt && !live.stopping);
                 let answer = if !current {
@@ -844,6 +878,7 @@ impl Actor for RunSupervisor {
             }
             SupervisorMsg::TimedOut {
                 node,
+                item,
                 attempt,
                 timeout_ms,
             } => {
@@ -859,6 +894,7 @@ impl Actor for RunSupervisor {
                 let actions = state.machine.step(
                     Input::NodeFailed {
                         node,
+                        item,
                         attempt,
                         error,
                     },
@@ -866,10 +902,19 @@ impl Actor for RunSupervisor {
                 );
                 self.apply(&myself, state, actions).await;
             }
-            SupervisorMsg::RetryDue { node, attempt } => {
-                let actions = state
-                    .machine
-                    .step(Input::RetryDue { node, attempt }, state.clock.now());
+            SupervisorMsg::RetryDue {
+                node,
+                item,
+                attempt,
+            } => {
+                let actions = state.machine.step(
+                    Input::RetryDue {
+                        node,
+                        item,
+                        attempt,
+                    },
+                    state.clock.now(),
+                );
                 self.apply(&myself, state, actions).await;
             }
         }

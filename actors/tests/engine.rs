@@ -776,6 +776,7 @@ async fn a_gate_is_decided_through_the_engine_and_a_second_decision_is_refused()
     .unwrap();
     let decide = |decision| RunCommand::DecideGate {
         node_id: "ask".into(),
+        item: None,
         decision,
         by: "ana".into(),
         comment: None,

@@ -598,8 +598,26 @@ async fn gate(db: Option<&Path>, config: &LlmConfig, action: GateAction) -> Resu
         Some(config),
     )?;
     let run_id = RunId(args.run_id);
+    // `NODE` for a gate node, `NODE[3]` for item 3 of a mapped gate.
+    let (node_id, item) = match args
+        .node_id
+        .strip_suffix(']')
+        .and_then(|n| n.split_once('['))
+    {
+        Some((id, index)) => {
+            let index = index.parse::<u32>().map_err(|_| {
+                Failure::new(
+                    exit::USAGE,
+                    format!("`{}` is not NODE or NODE[INDEX]", args.node_id),
+                )
+            })?;
+            (id.to_owned(), Some(index))
+        }
+        None => (args.node_id.clone(), None),
+    };
     let command = RunCommand::DecideGate {
-        node_id: args.node_id.clone(),
+        node_id,
+        item,
         decision,
         by,
         comment: args.comment,

@@ -128,13 +128,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
                 .execute(params![run, tokens(p.cost.0)])?;
             set_run_end(tx, run, "failed", at, &p.usage, Some(&p.error.message))?
         }
-        EventKind::NodeStarted(p) => {
+        EventKind::NodeStarted(p) if p.item.is_none() => {
             tx.prepare_cached(
                 "INSERT INTO node_executions (run_id, node_id, attempt, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
             )?
             .execute(params![run, p.node_id, p.attempt, at])?;
         }
-        EventKind::NodeCompleted(p) => {
+        EventKind::NodeCompleted(p) if p.item.is_none() => {
             let output = serde_json::to_string(&p.output).unwrap_or_default();
             tx.prepare_cached(
                 "UPDATE node_executions SET status = 'succeeded', finished_at = ?4, output = ?5,
@@ -165,14 +165,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
                 tokens(p.usage.cache_write_tokens)
             ])?;
         }
-        EventKind::NodeFailed(p) => {
+        EventKind::NodeFailed(p) if p.item.is_none() => {
             tx.prepare_cached(
                 "UPDATE node_executions SET status = 'failed', finished_at = ?4, error = ?5
                  WHERE run_id = ?1 AND node_id = ?2 AND attempt = ?3",
             )?
             .execute(params![run, p.node_id, p.attempt, at, p.error.message])?;
         }
-        EventKind::NodeCancelled(p) => {
+        EventKind::NodeCancelled(p) if p.item.is_none() => {
             tx.prepare_cached(
                 "UPDATE node_executions SET status = 'cancelled', finished_at = ?4
                  WHERE run_id = ?1 AND node_id = ?2 AND attempt = ?3",
@@ -187,7 +187,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<(
             tx.prepare_cached("UPDATE runs SET status = 'running' WHERE run_id = ?1")?
                 .execute(params![run])?;
         }
-        EventKind::GateRequested(p) => {
+        EventKind::GateRequested(p) if p.item.is_none() => {
             tx.prepare_cached(
                 "UPDATE node_executions SET status = 'waiting'
                  WHERE run_id = ?1 AND node_id = ?2 AND status = 'running'",

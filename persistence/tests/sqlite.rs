@@ -169,6 +169,7 @@ fn node(run: &str, seq: u64) -> RunEvent {
         seq,
         EventKind::NodeStarted(NodeStarted {
             node_id: format!("n{seq}"),
+            item: None,
             attempt: 1,
         }),
     )

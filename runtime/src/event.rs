@@ -401,6 +401,9 @@ impl GateDecision {
 pub struct GateRequested {
     /// The gate node.
     pub node_id: String,
+    /// The item of a `map` node this is about (absent for the node itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// The question, rendered.
     pub message: String,
     /// When the gate decides by itself, if it has a timeout.
@@ -417,6 +420,9 @@ pub struct GateRequested {
 pub struct GateResolved {
     /// The gate node.
     pub node_id: String,
+    /// The item of a `map` node this is about (absent for the node itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// The decision.
     pub decision: GateDecision,
     /// Who decided (`timeout` when the gate's time ran out).
@@ -434,6 +440,9 @@ pub struct GateResolved {
 pub struct NodeStarted {
     /// The node.
     pub node_id: String,
+    /// The item of a `map` node this is about (absent for the node itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// Which attempt, from 1.
     pub attempt: u32,
 }
@@ -444,6 +453,9 @@ pub struct NodeStarted {
 pub struct NodeCompleted {
     /// The node.
     pub node_id: String,
+    /// The item of a `map` node this is about (absent for the node itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// The attempt that succeeded.
     pub attempt: u32,
     /// What it produced (`nodes.ID.output` in templates).
@@ -463,6 +475,9 @@ pub struct NodeCompleted {
 pub struct NodeFailed {
     /// The node.
     pub node_id: String,
+    /// The item of a `map` node this is about (absent for the node itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// The attempt that failed.
     pub attempt: u32,
     /// Why.
@@ -475,6 +490,9 @@ pub struct NodeFailed {
 pub struct NodeRetrying {
     /// The node.
     pub node_id: String,
+    /// The item of a `map` node this is about (absent for the node itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// The attempt that failed.
     pub attempt: u32,
     /// The attempt that will follow.
@@ -517,6 +535,9 @@ pub struct NodeSkipped {
 pub struct NodeCancelled {
     /// The node.
     pub node_id: String,
+    /// The item of a `map` node this is about (absent for the node itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// The attempt that was stopped.
     pub attempt: u32,
     /// Why it was stopped.
@@ -731,6 +752,7 @@ mod tests {
             timestamp: Timestamp(1_700_000_000_123_456),
             kind: EventKind::NodeStarted(NodeStarted {
                 node_id: "draft".into(),
+                item: None,
                 attempt: 1,
             }),
         };

@@ -77,7 +77,7 @@ const DEFAULTS_KEYS: &[&str] = &[
 ];
 const DEFAULTS_LATER_KEYS: &[&str] = &[];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "initial", "max"];
-const NODE_COMMON_KEYS: &[&str] = &["description", "needs", "when"];
+const NODE_COMMON_KEYS: &[&str] = &["description", "needs", "when", "map"];
 const AGENT_NODE_KEYS: &[&str] = &[
     "agent",
     "model",
@@ -93,14 +93,7 @@ const GATE_NODE_KEYS: &[&str] = &["gate"];
 const GATE_KEYS: &[&str] = &["message", "timeout", "on_timeout", "on_reject"];
 const TRANSFORM_NODE_KEYS: &[&str] = &["transform"];
 const ROUTER_NODE_KEYS: &[&str] = &["router"];
-const NODE_LATER_KEYS: &[&str] = &[
-    "tool",
-    "router",
-    "map",
-    "workflow",
-    "output_schema",
-    "tools",
-];
+const NODE_LATER_KEYS: &[&str] = &["tool", "workflow", "output_schema", "tools"];
 const AGENT_KEYS: &[&str] = &[
     "relavium",
     "name",
@@ -123,6 +116,7 @@ pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Work
         file: file.clone(),
         written_ids: Vec::new(),
         diags: Diagnostics::new(),
+        in_map: false,
         engine: &engine,
     };
     let workflow = cx.workflow(&document, agents);
@@ -145,6 +139,7 @@ pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostic
         file: file.clone(),
         written_ids: Vec::new(),
         diags: Diagnostics::new(),
+        in_map: false,
         engine: &engine,
     };
     let agent = cx.agent(name, &document);
@@ -160,6 +155,8 @@ struct Cx<'e> {
     /// Every node id written in the file, valid or not (for "the nodes are …" hints).
     written_ids: Vec<String>,
     diags: Diagnostics,
+    /// Compiling the body of a `map` node: `item` and `index` are variables.
+    in_map: bool,
     engine: &'e TemplateEngine,
 }
 
@@ -376,6 +373,7 @@ impl Cx<'_> {
                             }
                         }
                         (Some("nodes"), None, _) => {}
+                        (Some("item" | "index"), _, _) if self.in_map => {}
                         _ => others.push(reference),
                     }
                 }
@@ -910,6 +908,20 @@ impl Cx<'_> {
         };
         let when = Self::get(entries, "when")
             .and_then(|n| self.expression(n, &format!("the `when` of {what}")));
+        let map = match Self::get(entries, "map") {
+            None => None,
+            Some(n) if kind_key == "router" => {
+                self.report(
+                    DiagnosticCode::UnknownKey,
+                    n.span,
+                    format!("a router cannot be mapped ({what})"),
+                )
+                .hint = Some("`map` applies to agent, transform and gate nodes".into());
+                None
+            }
+            Some(n) => Some(self.map_spec(n, &what)?),
+        };
+        self.in_map = map.is_some();
         let kind = match kind_key {
             "gate" => NodeKind::Gate(self.gate(Self::get(entries, "gate")?, &what)?),
             "transform" => {
@@ -920,12 +932,14 @@ impl Cx<'_> {
             "router" => NodeKind::Router(self.router(Self::get(entries, "router")?, &what)?),
             _ => NodeKind::Agent(Box::new(self.agent_step(&id, entries, &what, agents)?)),
         };
+        self.in_map = false;
         Some(Node {
             id,
             description,
             needs,
             kind,
             when,
+            map,
         })
     }
 
@@ -1078,6 +1092,72 @@ impl Cx<'_> {
             timeout_ms,
             on_timeout: on_timeout?,
             on_reject: on_reject?,
+        })
+    }
+
+    /// `map: { over: EXPR, concurrency: N, on_error: fail|continue }` (or `map: EXPR`).
+    fn map_spec(&mut self, node: &YamlNode, owner: &str) -> Option<MapSpec> {
+        let what = format!("the `map` of {owner}");
+        if node.as_str().is_some() {
+            let over = self.expression(node, &what)?;
+            return Some(MapSpec {
+                over,
+                concurrency: None,
+                on_error: OnItemError::Fail,
+            });
+        }
+        let entries = self.map(node, &what)?;
+        self.check_keys(entries, &what, &["over", "concurrency", "on_error"], &[]);
+        let over = match Self::get(entries, "over") {
+            Some(n) => self.expression(n, &format!("the `over` of {what}")),
+            None => {
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    node.head_span(&self.file),
+                    format!("{what} has no `over`"),
+                )
+                .hint = Some("`over:` is an expression giving the list to map over".into());
+                None
+            }
+        };
+        let concurrency = match Self::get(entries, "concurrency") {
+            None => Some(None),
+            Some(n) => match n.value {
+                YamlValue::Int(i) if (1..=10_000).contains(&i) => Some(Some(i as usize)),
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`concurrency` must be a whole number from 1 to 10000",
+                    )
+                    .hint = Some("how many items run at once".into());
+                    None
+                }
+            },
+        };
+        let on_error = match Self::get(entries, "on_error") {
+            None => Some(OnItemError::Fail),
+            Some(n) => match n.as_str() {
+                Some("fail") => Some(OnItemError::Fail),
+                Some("continue") => Some(OnItemError::Continue),
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`on_error` must be `fail` or `continue`",
+                    )
+                    .hint = Some(
+                        "`fail` fails the node at the first failed item; `continue` gives `null` for it"
+                            .into(),
+                    );
+                    None
+                }
+            },
+        };
+        Some(MapSpec {
+            over: over?,
+            concurrency: concurrency?,
+            on_error: on_error?,
         })
     }
 
@@ -1324,6 +1404,7 @@ impl Cx<'_> {
             }
             let mut templates = node.kind.templates();
             templates.extend(node.when.as_ref());
+            templates.extend(node.map.as_ref().map(|m| &m.over));
             for template in templates {
                 self.check_template_refs(template, &input_names, &graph, Some(index));
             }

@@ -28,6 +28,9 @@ pub enum RestoreError {
     /// The history names a node the workflow does not have (the file changed).
     #[error("the run's history names node `{0}`, which its workflow does not have")]
     UnknownNode(String),
+    /// A `map` node's list can no longer be computed the way the run computed it.
+    #[error("the list of map node `{0}` cannot be computed again: {1}")]
+    MapChanged(String, String),
 }
 
 /// Where a node is in its life.
@@ -115,6 +118,9 @@ pub struct NodeTask {
     pub node_index: NodeIndex,
     /// Which attempt, from 1.
     pub attempt: u32,
+    /// The item, when the node is a `map` and this is one of its items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// The model call to make.
     pub call: ModelCall,
     /// The longest the attempt may take, in milliseconds.
@@ -150,6 +156,8 @@ pub enum Input {
     NodeSucceeded {
         /// The node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
         /// The attempt.
         attempt: u32,
         /// Its output.
@@ -161,6 +169,8 @@ pub enum Input {
     NodeFailed {
         /// The node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
         /// The attempt.
         attempt: u32,
         /// Why.
@@ -175,6 +185,8 @@ pub enum Input {
     RetryDue {
         /// The node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
         /// The attempt to start.
         attempt: u32,
     },
@@ -182,6 +194,8 @@ pub enum Input {
     GateDecided {
         /// The gate node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
         /// The decision.
         decision: GateDecision,
         /// Who decided.
@@ -193,6 +207,8 @@ pub enum Input {
     GateDue {
         /// The gate node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
     },
     /// A new process takes over a run restored with [`RunMachine::restore`]: interrupted
     /// attempts start again, and whatever was ready but not started starts — unless the run
@@ -211,6 +227,8 @@ pub enum Input {
 pub struct GateVerdict {
     /// The gate node.
     pub node: NodeIndex,
+    /// The item, for a gate that is a `map` node's body.
+    pub item: Option<u32>,
     /// The decision.
     pub decision: GateDecision,
     /// Who decided.
@@ -230,12 +248,16 @@ pub enum Action {
     StopNode {
         /// The node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
     },
     /// Feed [`Input::RetryDue`] back after about `delay_ms` (the caller may add jitter) and
     /// publish `node:retrying` with the delay it chose.
     ScheduleRetry {
         /// The node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
         /// The attempt that failed.
         attempt: u32,
         /// The attempt to start.
@@ -249,6 +271,8 @@ pub enum Action {
     AwaitGate {
         /// The gate node.
         node: NodeIndex,
+        /// The item, for a `map` node's item (none for the node itself).
+        item: Option<u32>,
         /// When its time runs out.
         expires_at: Timestamp,
     },
@@ -284,6 +308,39 @@ struct NodeSlot {
     expires_at: Option<Timestamp>,
     /// Its output was reused from an earlier run.
     reused: bool,
+    /// For a `map` node that started: its items.
+    map: Option<Box<MapRun>>,
+}
+
+/// The items of a `map` node under way. Each item is a unit of its own (attempts, retries,
+/// gate waits); items start in index order, at most `concurrency` at once.
+#[derive(Debug, Clone)]
+struct MapRun {
+    values: Vec<Value>,
+    items: Vec<NodeSlot>,
+    /// The next item to start.
+    next: usize,
+    /// Items started and not finished.
+    active: usize,
+    /// Items finished (succeeded, or failed under `on_error: continue`).
+    finished: usize,
+    usage: Usage,
+}
+
+impl NodeSlot {
+    fn pending() -> NodeSlot {
+        NodeSlot {
+            status: NodeStatus::Pending,
+            unmet_needs: 0,
+            attempt: 0,
+            interrupted: 0,
+            started_at: Timestamp::default(),
+            output: None,
+            expires_at: None,
+            reused: false,
+            map: None,
+        }
+    }
 }
 
 /// What a retry-from-node run reuses from the run it retries.
@@ -341,14 +398,8 @@ impl RunMachine {
     ) -> RunMachine {
         let nodes = (0..workflow.nodes.len())
             .map(|i| NodeSlot {
-                status: NodeStatus::Pending,
                 unmet_needs: workflow.graph.needs(i).len(),
-                attempt: 0,
-                interrupted: 0,
-                started_at: Timestamp::default(),
-                output: None,
-                expires_at: None,
-                reused: false,
+                ..NodeSlot::pending()
             })
             .collect();
         RunMachine {
@@ -387,11 +438,11 @@ impl RunMachine {
         let Some(EventKind::RunStarted(started)) = events.first().map(|e| &e.kind) else {
             return Err(RestoreError::NotStarted);
         };
-        let mut machine = RunMachine::new(workflow, started.inputs.clone(), default_model)
+        let mut m = RunMachine::new(workflow, started.inputs.clone(), default_model)
             .with_workflow_path(started.workflow_path.clone());
-        machine.status = RunStatus::Running;
-        machine.started_at = events[0].timestamp;
-        let workflow = Arc::clone(&machine.workflow);
+        m.status = RunStatus::Running;
+        m.started_at = events[0].timestamp;
+        let workflow = Arc::clone(&m.workflow);
         let index = |id: &str| {
             workflow
                 .node_index(id)
@@ -406,68 +457,139 @@ impl RunMachine {
                     return Err(RestoreError::Finished(event.kind.type_name()));
                 }
                 EventKind::NodeStarted(p) => {
-                    let slot = &mut machine.nodes[index(&p.node_id)?];
-                    slot.status = NodeStatus::Running;
-                    slot.attempt = p.attempt;
-                    slot.started_at = at;
+                    let node = index(&p.node_id)?;
+                    if p.item.is_none() && workflow.nodes[node].map.is_some() {
+                        // The list is computed again from the restored outputs it reads.
+                        let values = m
+                            .map_values(node)
+                            .map_err(|e| RestoreError::MapChanged(p.node_id.clone(), e.message))?;
+                        let count = values.len();
+                        m.nodes[node].map = Some(Box::new(MapRun {
+                            values,
+                            items: vec![NodeSlot::pending(); count],
+                            next: 0,
+                            active: 0,
+                            finished: 0,
+                            usage: Usage::default(),
+                        }));
+                    }
+                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
+                    unit.status = NodeStatus::Running;
+                    unit.attempt = p.attempt;
+                    unit.started_at = at;
                 }
                 EventKind::NodeRetrying(p) => {
-                    machine.nodes[index(&p.node_id)?].status = NodeStatus::Retrying;
+                    let node = index(&p.node_id)?;
+                    m.restored_unit(node, p.item, &p.node_id)?.status = NodeStatus::Retrying;
                 }
                 EventKind::NodeCompleted(p) => {
-                    let slot = &mut machine.nodes[index(&p.node_id)?];
-                    slot.reused = p.reused_from.is_some();
-                    slot.status = NodeStatus::Succeeded;
-                    slot.output = Some(p.output.clone());
-                    slot.expires_at = None;
-                    machine.usage += p.usage;
+                    let node = index(&p.node_id)?;
+                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
+                    unit.reused = p.reused_from.is_some();
+                    unit.status = NodeStatus::Succeeded;
+                    unit.output = Some(p.output.clone());
+                    unit.expires_at = None;
+                    match p.item {
+                        None => m.usage += p.usage,
+                        Some(_) => {
+                            if let Some(map) = m.nodes[node].map.as_mut() {
+                                map.usage += p.usage;
+                            }
+                        }
+                    }
                 }
                 EventKind::NodeFailed(p) => {
                     let node = index(&p.node_id)?;
-                    machine.nodes[node].status = NodeStatus::Failed;
-                    machine.failure = Some((node, p.error.clone()));
+                    m.restored_unit(node, p.item, &p.node_id)?.status = NodeStatus::Failed;
+                    if p.item.is_none() {
+                        m.failure = Some((node, p.error.clone()));
+                    }
                 }
                 EventKind::NodeSkipped(p) => {
-                    machine.nodes[index(&p.node_id)?].status = NodeStatus::Skipped;
+                    m.nodes[index(&p.node_id)?].status = NodeStatus::Skipped;
                 }
                 EventKind::NodeCancelled(p) => {
                     let node = index(&p.node_id)?;
+                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
                     if p.interrupted {
                         // Closed by an earlier resume; its next attempt follows.
-                        machine.nodes[node].status = NodeStatus::Retrying;
-                        machine.nodes[node].interrupted += 1;
+                        unit.status = NodeStatus::Retrying;
+                        unit.interrupted += 1;
                     } else {
-                        machine.nodes[node].status = NodeStatus::Cancelled;
-                        machine.cancelling.get_or_insert_with(|| p.reason.clone());
+                        unit.status = NodeStatus::Cancelled;
+                        m.cancelling.get_or_insert_with(|| p.reason.clone());
                     }
                 }
                 EventKind::GateRequested(p) => {
-                    let slot = &mut machine.nodes[index(&p.node_id)?];
-                    slot.status = NodeStatus::Waiting;
-                    slot.expires_at = p.expires_at;
+                    let node = index(&p.node_id)?;
+                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
+                    unit.status = NodeStatus::Waiting;
+                    unit.expires_at = p.expires_at;
                 }
-                EventKind::RunPaused(_) => machine.paused = true,
-                EventKind::RunResumed(_) => machine.paused = false,
+                EventKind::RunPaused(_) => m.paused = true,
+                EventKind::RunResumed(_) => m.paused = false,
                 _ => {}
             }
         }
         // Counters and readiness follow from the statuses.
-        for node in 0..machine.nodes.len() {
-            match machine.nodes[node].status {
-                NodeStatus::Succeeded => {
-                    machine.succeeded += 1;
-                    for &dependent in workflow.graph.dependents(node) {
-                        machine.nodes[dependent].unmet_needs -= 1;
+        let continues = |node: NodeIndex| {
+            workflow.nodes[node]
+                .map
+                .as_ref()
+                .is_some_and(|s| s.on_error == crate::workflow::OnItemError::Continue)
+        };
+        for node in 0..m.nodes.len() {
+            let mut counts = (0, 0, 0);
+            if let Some(map) = m.nodes[node].map.as_mut() {
+                map.next = map.items.iter().filter(|u| u.attempt > 0).count();
+                map.finished = map
+                    .items
+                    .iter()
+                    .filter(|u| {
+                        u.status == NodeStatus::Succeeded
+                            || (u.status == NodeStatus::Failed && continues(node))
+                    })
+                    .count();
+                map.active = map.next - map.finished;
+                for unit in &map.items {
+                    match unit.status {
+                        NodeStatus::Running => counts.0 += 1,
+                        NodeStatus::Retrying => counts.1 += 1,
+                        NodeStatus::Waiting => counts.2 += 1,
+                        _ => {}
                     }
                 }
-                NodeStatus::Skipped => machine.skipped += 1,
-                NodeStatus::Running => machine.running += 1,
-                NodeStatus::Retrying => machine.retrying += 1,
-                NodeStatus::Waiting => machine.waiting += 1,
+            }
+            m.running += counts.0;
+            m.retrying += counts.1;
+            m.waiting += counts.2;
+            let is_map = m.nodes[node].map.is_some();
+            match m.nodes[node].status {
+                NodeStatus::Succeeded => {
+                    m.succeeded += 1;
+                    for &dependent in workflow.graph.dependents(node) {
+                        m.nodes[dependent].unmet_needs -= 1;
+                    }
+                }
+                NodeStatus::Skipped => m.skipped += 1,
+                NodeStatus::Running if !is_map => m.running += 1,
+                NodeStatus::Retrying => m.retrying += 1,
+                NodeStatus::Waiting => m.waiting += 1,
                 _ => {}
             }
         }
-        Ok(machine)
+        Ok(m)
+    }
+
+    /// The unit an event of a run being restored is about.
+    fn restored_unit(
+        &mut self,
+        node: NodeIndex,
+        item: Option<u32>,
+        id: &str,
+    ) -> Result<&mut NodeSlot, RestoreError> {
+        self.unit_mut(node, item)
+            .ok_or_else(|| RestoreError::UnknownNode(format!("{id}[{}]", item.unwrap_or(0))))
     }
 
     /// Makes this run a retry of `retry_of.run_id` from `retry_of.node_id`: the nodes in
@@ -504,14 +626,25 @@ impl RunMachine {
         }
     }
 
-    /// The gates waiting for a decision, with their deadlines.
-    pub fn waiting_gates(&self) -> Vec<(NodeIndex, Option<Timestamp>)> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.status == NodeStatus::Waiting)
-            .map(|(i, s)| (i, s.expires_at))
-            .collect()
+    /// The gates (and gate items of maps) waiting for a decision, with their deadlines.
+    pub fn waiting_gates(&self) -> Vec<(NodeIndex, Option<u32>, Option<Timestamp>)> {
+        let mut gates = Vec::new();
+        for (node, slot) in self.nodes.iter().enumerate() {
+            if slot.status == NodeStatus::Waiting {
+                gates.push((node, None, slot.expires_at));
+            }
+            for (i, unit) in slot.map.iter().flat_map(|m| m.items.iter().enumerate()) {
+                if unit.status == NodeStatus::Waiting {
+                    gates.push((node, Some(i as u32), unit.expires_at));
+                }
+            }
+        }
+        gates
+    }
+
+    /// The status of one item of a `map` node (`None` if it has no such item yet).
+    pub fn item_status(&self, node: NodeIndex, item: u32) -> Option<NodeStatus> {
+        self.unit(node, Some(item)).map(|u| u.status)
     }
 
     /// The status of node `index`.
@@ -540,33 +673,57 @@ impl RunMachine {
             Input::Start => self.start(now, actions),
             Input::NodeSucceeded {
                 node,
+                item,
                 attempt,
                 output,
                 usage,
-            } => self.node_succeeded(node, attempt, output, usage, now, actions),
+            } => self.node_succeeded(node, item, attempt, output, usage, now, actions),
             Input::NodeFailed {
                 node,
+                item,
                 attempt,
                 error,
-            } => self.node_failed(node, attempt, error, now, actions),
-            Input::RetryDue { node, attempt } => self.retry_due(node, attempt, now, actions),
+            } => self.node_failed(node, item, attempt, error, now, actions),
+            Input::RetryDue {
+                node,
+                item,
+                attempt,
+            } => self.retry_due(node, item, attempt, now, actions),
             Input::Cancel { reason } => self.cancel(reason, now, actions),
             Input::GateDecided {
                 node,
+                item,
                 decision,
                 by,
                 comment,
-            } => self.gate_decided(node, decision, by, comment, now, actions),
-            Input::GateDue { node } => {
-                let due = self.nodes.get(node).is_some_and(|s| {
+            } => self.gate_decided(node, item, decision, by, comment, now, actions),
+            Input::GateDue { node, item } => {
+                let due = self.unit(node, item).is_some_and(|s| {
                     s.status == NodeStatus::Waiting && s.expires_at.is_some_and(|at| at <= now)
                 });
                 if due && let NodeKind::Gate(gate) = &self.workflow.nodes[node].kind {
                     let decision = gate.on_timeout;
-                    self.gate_decided(node, decision, "timeout".into(), None, now, actions);
+                    self.gate_decided(node, item, decision, "timeout".into(), None, now, actions);
                 }
             }
             Input::Resume { cancel, decisions } => self.resume(cancel, decisions, now, actions),
+        }
+    }
+
+    /// A node (`item` none) or one item of a `map` node.
+    fn unit(&self, node: NodeIndex, item: Option<u32>) -> Option<&NodeSlot> {
+        let slot = self.nodes.get(node)?;
+        match item {
+            None => Some(slot),
+            Some(i) => slot.map.as_ref()?.items.get(i as usize),
+        }
+    }
+
+    fn unit_mut(&mut self, node: NodeIndex, item: Option<u32>) -> Option<&mut NodeSlot> {
+        let slot = self.nodes.get_mut(node)?;
+        match item {
+            None => Some(slot),
+            Some(i) => slot.map.as_mut()?.items.get_mut(i as usize),
         }
     }
 
@@ -580,15 +737,22 @@ impl RunMachine {
         if idle && !self.paused {
             self.paused = true;
             let waiting_gates = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.status == NodeStatus::Waiting)
-                .map(|(i, _)| self.workflow.nodes[i].id.value.clone())
+                .waiting_gates()
+                .into_iter()
+                .map(|(node, item, _)| self.unit_name(node, item))
                 .collect();
             actions.push(Action::Emit(EventKind::RunPaused(RunPaused {
                 waiting_gates,
             })));
+        }
+    }
+
+    /// `node` or `node[item]`.
+    fn unit_name(&self, node: NodeIndex, item: Option<u32>) -> String {
+        let id = &self.workflow.nodes[node].id.value;
+        match item {
+            None => id.clone(),
+            Some(i) => format!("{id}[{i}]"),
         }
     }
 
@@ -632,28 +796,109 @@ impl RunMachine {
         }
     }
 
-    fn is_current(&self, node: NodeIndex, attempt: u32) -> bool {
+    fn is_current(&self, node: NodeIndex, item: Option<u32>, attempt: u32) -> bool {
         self.status == RunStatus::Running
             && self
-                .nodes
-                .get(node)
+                .unit(node, item)
                 .is_some_and(|s| s.status == NodeStatus::Running && s.attempt == attempt)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn node_succeeded(
         &mut self,
         node: NodeIndex,
+        item: Option<u32>,
         attempt: u32,
         output: Value,
         usage: Usage,
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) {
-        if !self.is_current(node, attempt) {
+        if !self.is_current(node, item, attempt) {
             return; // a late report from a node we stopped, or a duplicate
         }
         self.running -= 1;
-        self.complete_node(node, attempt, output, usage, now, actions);
+        match item {
+            None => self.complete_node(node, attempt, output, usage, now, actions),
+            Some(i) => self.item_done(node, i, attempt, output, usage, now, actions),
+        }
+    }
+
+    /// Records an item's output and moves its map on.
+    #[allow(clippy::too_many_arguments)]
+    fn item_done(
+        &mut self,
+        node: NodeIndex,
+        item: u32,
+        attempt: u32,
+        output: Value,
+        usage: Usage,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let node_id = self.workflow.nodes[node].id.value.clone();
+        let Some(map) = self.nodes[node].map.as_mut() else {
+            return;
+        };
+        let slot = &mut map.items[item as usize];
+        slot.status = NodeStatus::Succeeded;
+        slot.output = Some(output.clone());
+        let duration_ms = now.millis_since(slot.started_at);
+        map.active -= 1;
+        map.finished += 1;
+        map.usage += usage;
+        actions.push(Action::StopNode {
+            node,
+            item: Some(item),
+        });
+        actions.push(Action::Emit(EventKind::NodeCompleted(NodeCompleted {
+            node_id,
+            item: Some(item),
+            attempt,
+            output,
+            usage,
+            duration_ms,
+            reused_from: None,
+        })));
+        self.advance_map(node, now, actions);
+    }
+
+    /// Starts a map's next items while its concurrency allows; completes the node once every
+    /// item has finished (its output: the items' outputs in input order, `null` for failed ones).
+    fn advance_map(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
+        let limit = self.workflow.nodes[node]
+            .map
+            .as_ref()
+            .and_then(|m| m.concurrency)
+            .unwrap_or(usize::MAX);
+        loop {
+            if self.status != RunStatus::Running {
+                return;
+            }
+            let Some(map) = self.nodes[node].map.as_mut() else {
+                return;
+            };
+            if map.next >= map.values.len() || map.active >= limit {
+                break;
+            }
+            let item = map.next as u32;
+            map.next += 1;
+            map.active += 1;
+            self.start_unit(node, Some(item), now, actions);
+        }
+        let Some(map) = self.nodes[node].map.as_ref() else {
+            return;
+        };
+        if map.finished == map.values.len() && self.nodes[node].status == NodeStatus::Running {
+            let outputs: Vec<Value> = map
+                .items
+                .iter()
+                .map(|i| i.output.clone().unwrap_or(Value::Null))
+                .collect();
+            let usage = map.usage;
+            let attempt = self.nodes[node].attempt;
+            self.complete_node(node, attempt, Value::Array(outputs), usage, now, actions);
+        }
     }
 
     /// Records `node`'s output and starts what it unblocks.
@@ -671,9 +916,10 @@ impl RunMachine {
         slot.output = Some(output.clone());
         self.succeeded += 1;
         self.usage += usage;
-        actions.push(Action::StopNode { node });
+        actions.push(Action::StopNode { node, item: None });
         actions.push(Action::Emit(EventKind::NodeCompleted(NodeCompleted {
             node_id: self.workflow.nodes[node].id.value.clone(),
+            item: None,
             attempt,
             output,
             usage,
@@ -705,23 +951,28 @@ impl RunMachine {
     fn node_failed(
         &mut self,
         node: NodeIndex,
+        item: Option<u32>,
         attempt: u32,
         error: ErrorInfo,
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) {
-        if !self.is_current(node, attempt) {
+        if !self.is_current(node, item, attempt) {
             return;
         }
         self.running -= 1;
         let policy = self.retry_policy(node);
-        let counted = attempt - self.nodes[node].interrupted;
+        let Some(unit) = self.unit_mut(node, item) else {
+            return;
+        };
+        let counted = attempt - unit.interrupted;
         if error.retryable && counted < policy.attempts {
-            self.nodes[node].status = NodeStatus::Retrying;
+            unit.status = NodeStatus::Retrying;
             self.retrying += 1;
-            actions.push(Action::StopNode { node });
+            actions.push(Action::StopNode { node, item });
             actions.push(Action::ScheduleRetry {
                 node,
+                item,
                 attempt,
                 next_attempt: attempt + 1,
                 delay_ms: policy.delay_ms(attempt + 1, error.retry_after_ms),
@@ -730,11 +981,52 @@ impl RunMachine {
             self.drain_queue(now, actions);
             return;
         }
-        self.nodes[node].status = NodeStatus::Failed;
-        actions.push(Action::StopNode { node });
+        unit.status = NodeStatus::Failed;
+        actions.push(Action::StopNode { node, item });
         actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
             node_id: self.workflow.nodes[node].id.value.clone(),
+            item,
             attempt,
+            error: error.clone(),
+        })));
+        match item {
+            None => self.fail(Some(node), error, now, actions),
+            Some(i) => self.item_failed(node, i, error, now, actions),
+        }
+    }
+
+    /// An item failed for good: under `on_error: continue` its output is `null` and the map
+    /// goes on; otherwise the map node fails, and with it the run.
+    fn item_failed(
+        &mut self,
+        node: NodeIndex,
+        item: u32,
+        error: ErrorInfo,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let continues = self.workflow.nodes[node]
+            .map
+            .as_ref()
+            .is_some_and(|m| m.on_error == crate::workflow::OnItemError::Continue);
+        if continues {
+            if let Some(map) = self.nodes[node].map.as_mut() {
+                map.active -= 1;
+                map.finished += 1;
+            }
+            self.advance_map(node, now, actions);
+            return;
+        }
+        let node_id = self.workflow.nodes[node].id.value.clone();
+        let error = ErrorInfo::new(
+            error.kind.clone(),
+            format!("item {item} of `{node_id}` failed: {}", error.message),
+        );
+        self.nodes[node].status = NodeStatus::Failed;
+        actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
+            node_id,
+            item: None,
+            attempt: self.nodes[node].attempt,
             error: error.clone(),
         })));
         self.fail(Some(node), error, now, actions);
@@ -752,18 +1044,21 @@ impl RunMachine {
     fn retry_due(
         &mut self,
         node: NodeIndex,
+        item: Option<u32>,
         attempt: u32,
         now: Timestamp,
         actions: &mut Vec<Action>,
     ) {
         let due = self.status == RunStatus::Running
             && self
-                .nodes
-                .get(node)
+                .unit(node, item)
                 .is_some_and(|s| s.status == NodeStatus::Retrying && s.attempt + 1 == attempt);
         if due {
             self.retrying -= 1;
-            self.schedule(node, now, actions);
+            match item {
+                None => self.schedule(node, now, actions),
+                Some(_) => self.start_unit(node, item, now, actions),
+            }
         }
     }
 
@@ -797,16 +1092,42 @@ impl RunMachine {
 
     /// Stops what runs (`node:cancelled`) and skips what waits (`node:skipped`).
     fn stop_all(&mut self, why: &str, skip: SkipReason, actions: &mut Vec<Action>) {
-        for (index, slot) in self.nodes.iter_mut().enumerate() {
+        for index in 0..self.nodes.len() {
             let node_id = self.workflow.nodes[index].id.value.clone();
+            let slot = &mut self.nodes[index];
+            if let Some(map) = slot.map.as_mut() {
+                for (i, unit) in map.items.iter_mut().enumerate() {
+                    let item = Some(i as u32);
+                    if unit.status == NodeStatus::Running {
+                        actions.push(Action::StopNode { node: index, item });
+                    }
+                    if matches!(
+                        unit.status,
+                        NodeStatus::Running | NodeStatus::Retrying | NodeStatus::Waiting
+                    ) {
+                        unit.status = NodeStatus::Cancelled;
+                        actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
+                            node_id: node_id.clone(),
+                            item,
+                            attempt: unit.attempt,
+                            reason: why.to_owned(),
+                            interrupted: false,
+                        })));
+                    }
+                }
+            }
             match slot.status {
                 NodeStatus::Running | NodeStatus::Retrying | NodeStatus::Waiting => {
                     if slot.status == NodeStatus::Running {
-                        actions.push(Action::StopNode { node: index });
+                        actions.push(Action::StopNode {
+                            node: index,
+                            item: None,
+                        });
                     }
                     slot.status = NodeStatus::Cancelled;
                     actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
                         node_id,
+                        item: None,
                         attempt: slot.attempt,
                         reason: why.to_owned(),
                         interrupted: false,
@@ -853,7 +1174,7 @@ impl RunMachine {
         let mut outputs = Map::new();
         let workflow = Arc::clone(&self.workflow);
         for output in &workflow.outputs {
-            match self.render(&output.template) {
+            match self.render(&output.template, None) {
                 Ok(text) => {
                     outputs.insert(output.name.value.clone(), Value::String(text));
                 }
@@ -900,6 +1221,7 @@ impl RunMachine {
                     self.nodes[node].status = NodeStatus::Failed;
                     actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
                         node_id: self.workflow.nodes[node].id.value.clone(),
+                        item: None,
                         attempt: 0,
                         error: error.clone(),
                     })));
@@ -940,39 +1262,133 @@ impl RunMachine {
     }
 
     fn start_node(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
+        let workflow = Arc::clone(&self.workflow);
+        let spec = &workflow.nodes[node];
+        let reused = self.reuse.as_mut().and_then(|r| r.outputs.remove(&node));
+        if reused.is_none() && spec.map.is_none() {
+            return self.start_unit(node, None, now, actions);
+        }
         let slot = &mut self.nodes[node];
         slot.attempt += 1;
         slot.started_at = now;
+        slot.status = NodeStatus::Running;
         let attempt = slot.attempt;
-        let workflow = Arc::clone(&self.workflow);
-        let spec = &workflow.nodes[node];
         let node_id = spec.id.value.clone();
         actions.push(Action::Emit(EventKind::NodeStarted(NodeStarted {
             node_id: node_id.clone(),
+            item: None,
             attempt,
         })));
-        if let Some(output) = self.reuse.as_mut().and_then(|r| r.outputs.remove(&node)) {
+        if let Some(output) = reused {
             self.running += 1;
-            let slot = &mut self.nodes[node];
-            slot.status = NodeStatus::Running;
-            slot.reused = true;
+            self.nodes[node].reused = true;
             self.internal.push_back(Input::NodeSucceeded {
                 node,
+                item: None,
                 attempt,
                 output,
                 usage: Usage::default(),
             });
             return;
         }
+        match self.map_values(node) {
+            Ok(values) => {
+                let count = values.len();
+                self.nodes[node].map = Some(Box::new(MapRun {
+                    values,
+                    items: vec![NodeSlot::pending(); count],
+                    next: 0,
+                    active: 0,
+                    finished: 0,
+                    usage: Usage::default(),
+                }));
+                self.advance_map(node, now, actions);
+            }
+            Err(error) => {
+                self.nodes[node].status = NodeStatus::Failed;
+                actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
+                    node_id,
+                    item: None,
+                    attempt,
+                    error: error.clone(),
+                })));
+                self.fail(Some(node), error, now, actions);
+            }
+        }
+    }
+
+    /// The list a `map` node runs over.
+    fn map_values(&self, node: NodeIndex) -> Result<Vec<Value>, ErrorInfo> {
+        let spec = &self.workflow.nodes[node];
+        let Some(map) = &spec.map else {
+            return Ok(Vec::new());
+        };
+        let value = self
+            .templates
+            .evaluate(map.over.text(), &self.context(&map.over, None))
+            .map_err(|e| {
+                ErrorInfo::new(
+                    "expression.evaluate",
+                    format!(
+                        "the `over` of node `{}` could not be evaluated: {}",
+                        spec.id.value, e.message
+                    ),
+                )
+            })?;
+        match value {
+            Value::Array(values) => Ok(values),
+            other => Err(ErrorInfo::new(
+                "map.not_a_list",
+                format!(
+                    "the `over` of node `{}` gave {}, not a list",
+                    spec.id.value,
+                    match other {
+                        Value::Null => "null",
+                        Value::Bool(_) => "a boolean",
+                        Value::Number(_) => "a number",
+                        Value::String(_) => "a string",
+                        Value::Object(_) => "an object",
+                        Value::Array(_) => "a list",
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// Starts an attempt of a node (`item` none) or of one item of a `map` node.
+    fn start_unit(
+        &mut self,
+        node: NodeIndex,
+        item: Option<u32>,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(unit) = self.unit_mut(node, item) else {
+            return;
+        };
+        unit.attempt += 1;
+        unit.started_at = now;
+        let attempt = unit.attempt;
+        let workflow = Arc::clone(&self.workflow);
+        let spec = &workflow.nodes[node];
+        let node_id = spec.id.value.clone();
+        let name = self.unit_name(node, item);
+        actions.push(Action::Emit(EventKind::NodeStarted(NodeStarted {
+            node_id: node_id.clone(),
+            item,
+            attempt,
+        })));
+        let scope = item.map(|i| (node, i));
         match &spec.kind {
             NodeKind::Agent(_) => {
                 self.running += 1;
-                self.nodes[node].status = NodeStatus::Running;
-                match self.build_task(node, attempt) {
+                self.set_status(node, item, NodeStatus::Running);
+                match self.build_task(node, item, attempt) {
                     Ok(task) => actions.push(Action::StartNode(task)),
                     // The task could not even be built: this attempt failed before any call.
                     Err(error) => self.internal.push_back(Input::NodeFailed {
                         node,
+                        item,
                         attempt,
                         error,
                     }),
@@ -980,25 +1396,27 @@ impl RunMachine {
             }
             NodeKind::Transform(transform) => {
                 self.running += 1;
-                self.nodes[node].status = NodeStatus::Running;
+                self.set_status(node, item, NodeStatus::Running);
                 let expression = &transform.expression;
                 let result = self
                     .templates
-                    .evaluate(expression.text(), &self.context(expression));
+                    .evaluate(expression.text(), &self.context(expression, scope));
                 self.internal.push_back(match result {
                     Ok(output) => Input::NodeSucceeded {
                         node,
+                        item,
                         attempt,
                         output,
                         usage: Usage::default(),
                     },
                     Err(e) => Input::NodeFailed {
                         node,
+                        item,
                         attempt,
                         error: ErrorInfo::new(
                             "expression.evaluate",
                             format!(
-                                "the `transform` of node `{node_id}` could not be evaluated: {}",
+                                "the `transform` of node `{name}` could not be evaluated: {}",
                                 e.message
                             ),
                         ),
@@ -1007,7 +1425,7 @@ impl RunMachine {
             }
             NodeKind::Router(router) => {
                 self.running += 1;
-                self.nodes[node].status = NodeStatus::Running;
+                self.set_status(node, item, NodeStatus::Running);
                 let chosen = self.choose_route(node, router);
                 let input = match chosen {
                     Ok(Some(to)) => {
@@ -1020,6 +1438,7 @@ impl RunMachine {
                         }
                         Input::NodeSucceeded {
                             node,
+                            item,
                             attempt,
                             output: Value::String(to),
                             usage: Usage::default(),
@@ -1027,6 +1446,7 @@ impl RunMachine {
                     }
                     Ok(None) => Input::NodeFailed {
                         node,
+                        item,
                         attempt,
                         error: ErrorInfo::new(
                             "router.no_route",
@@ -1037,51 +1457,70 @@ impl RunMachine {
                     },
                     Err(error) => Input::NodeFailed {
                         node,
+                        item,
                         attempt,
                         error,
                     },
                 };
                 self.internal.push_back(input);
             }
-            NodeKind::Gate(gate) => match self.render(&gate.message) {
+            NodeKind::Gate(gate) => match self.render(&gate.message, scope) {
                 Ok(message) => {
                     let expires_at = gate
                         .timeout_ms
                         .map(|ms| Timestamp(now.0.saturating_add(ms.saturating_mul(1_000))));
-                    let slot = &mut self.nodes[node];
-                    slot.status = NodeStatus::Waiting;
-                    slot.expires_at = expires_at;
+                    if let Some(unit) = self.unit_mut(node, item) {
+                        unit.status = NodeStatus::Waiting;
+                        unit.expires_at = expires_at;
+                    }
                     self.waiting += 1;
                     actions.push(Action::Emit(EventKind::GateRequested(GateRequested {
                         node_id,
+                        item,
                         message,
                         expires_at,
                         on_timeout: expires_at.map(|_| gate.on_timeout),
                     })));
                     if let Some(expires_at) = expires_at {
-                        actions.push(Action::AwaitGate { node, expires_at });
+                        actions.push(Action::AwaitGate {
+                            node,
+                            item,
+                            expires_at,
+                        });
                     }
                 }
                 Err(m) => {
                     let error = ErrorInfo::new(
                         "template.render",
-                        format!("the message of gate `{node_id}` could not be rendered: {m}"),
+                        format!("the message of gate `{name}` could not be rendered: {m}"),
                     );
-                    self.nodes[node].status = NodeStatus::Failed;
+                    self.set_status(node, item, NodeStatus::Failed);
                     actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
                         node_id,
+                        item,
                         attempt,
                         error: error.clone(),
                     })));
-                    self.fail(Some(node), error, now, actions);
+                    match item {
+                        None => self.fail(Some(node), error, now, actions),
+                        Some(i) => self.item_failed(node, i, error, now, actions),
+                    }
                 }
             },
         }
     }
 
+    fn set_status(&mut self, node: NodeIndex, item: Option<u32>, status: NodeStatus) {
+        if let Some(unit) = self.unit_mut(node, item) {
+            unit.status = status;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn gate_decided(
         &mut self,
         node: NodeIndex,
+        item: Option<u32>,
         decision: GateDecision,
         by: String,
         comment: Option<String>,
@@ -1090,39 +1529,47 @@ impl RunMachine {
     ) {
         let waiting = self.status == RunStatus::Running
             && self
-                .nodes
-                .get(node)
+                .unit(node, item)
                 .is_some_and(|s| s.status == NodeStatus::Waiting);
         let workflow = Arc::clone(&self.workflow);
         let (true, NodeKind::Gate(gate)) = (waiting, &workflow.nodes[node].kind) else {
             return; // already decided, or not a gate: a late or duplicate decision
         };
         self.waiting -= 1;
-        let slot = &mut self.nodes[node];
-        slot.expires_at = None;
-        let attempt = slot.attempt;
+        let name = self.unit_name(node, item);
+        let Some(unit) = self.unit_mut(node, item) else {
+            return;
+        };
+        unit.expires_at = None;
+        let attempt = unit.attempt;
+        let waited_ms = now.millis_since(unit.started_at);
         let node_id = workflow.nodes[node].id.value.clone();
         actions.push(Action::Emit(EventKind::GateResolved(GateResolved {
             node_id: node_id.clone(),
+            item,
             decision,
             by: by.clone(),
             comment: comment.clone(),
-            waited_ms: now.millis_since(slot.started_at),
+            waited_ms,
         })));
         self.unpause(ResumeCause::GateResolved, actions);
         if decision == GateDecision::Rejected && gate.on_reject == OnReject::Fail {
-            self.nodes[node].status = NodeStatus::Failed;
+            self.set_status(node, item, NodeStatus::Failed);
             let said = comment.map(|c| format!(": {c}")).unwrap_or_default();
             let error = ErrorInfo::new(
                 "gate.rejected",
-                format!("gate `{node_id}` was rejected by {by}{said}"),
+                format!("gate `{name}` was rejected by {by}{said}"),
             );
             actions.push(Action::Emit(EventKind::NodeFailed(NodeFailed {
                 node_id,
+                item,
                 attempt,
                 error: error.clone(),
             })));
-            self.fail(Some(node), error, now, actions);
+            match item {
+                None => self.fail(Some(node), error, now, actions),
+                Some(i) => self.item_failed(node, i, error, now, actions),
+            }
             return;
         }
         let output = serde_json::json!({
@@ -1130,7 +1577,10 @@ impl RunMachine {
             "by": by,
             "comment": comment,
         });
-        self.complete_node(node, attempt, output, Usage::default(), now, actions);
+        match item {
+            None => self.complete_node(node, attempt, output, Usage::default(), now, actions),
+            Some(i) => self.item_done(node, i, attempt, output, Usage::default(), now, actions),
+        }
     }
 
     /// Takes a restored run over: interrupted attempts are closed (`node:cancelled`) and start
@@ -1145,26 +1595,44 @@ impl RunMachine {
         if self.status != RunStatus::Running {
             return;
         }
-        let interrupted: Vec<NodeIndex> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].status == NodeStatus::Running)
-            .collect();
+        // Units with an attempt in flight: nodes (not maps, which run through their items)
+        // and items.
+        let mut interrupted: Vec<(NodeIndex, Option<u32>)> = Vec::new();
+        for (node, slot) in self.nodes.iter().enumerate() {
+            match &slot.map {
+                Some(map) => interrupted.extend(
+                    map.items
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, u)| u.status == NodeStatus::Running)
+                        .map(|(i, _)| (node, Some(i as u32))),
+                ),
+                None if slot.status == NodeStatus::Running => interrupted.push((node, None)),
+                None => {}
+            }
+        }
         actions.push(Action::Emit(EventKind::RunResumed(RunResumed {
             cause: ResumeCause::Restarted,
             interrupted_nodes: interrupted
                 .iter()
-                .map(|&i| self.workflow.nodes[i].id.value.clone())
+                .map(|&(node, item)| self.unit_name(node, item))
                 .collect(),
         })));
         self.paused = false;
-        for &node in &interrupted {
-            let slot = &mut self.nodes[node];
-            slot.interrupted += 1;
-            slot.status = NodeStatus::Retrying;
+        for &(node, item) in &interrupted {
+            let node_id = self.workflow.nodes[node].id.value.clone();
+            let Some(unit) = self.unit_mut(node, item) else {
+                continue;
+            };
+            unit.interrupted += 1;
+            unit.status = NodeStatus::Retrying;
+            let attempt = unit.attempt;
             self.running -= 1;
             self.retrying += 1;
             actions.push(Action::Emit(EventKind::NodeCancelled(NodeCancelled {
-                node_id: self.workflow.nodes[node].id.value.clone(),
-                attempt: slot.attempt,
+                node_id,
+                item,
+                attempt,
                 reason: "interrupted: the process running the run stopped".into(),
                 interrupted: true,
             })));
@@ -1178,14 +1646,38 @@ impl RunMachine {
             self.cancel(reason, now, actions);
             return;
         }
-        for (node, expires_at) in self.waiting_gates() {
+        for (node, item, expires_at) in self.waiting_gates() {
             if let Some(expires_at) = expires_at {
-                actions.push(Action::AwaitGate { node, expires_at });
+                actions.push(Action::AwaitGate {
+                    node,
+                    item,
+                    expires_at,
+                });
             }
         }
         for node in 0..self.nodes.len() {
             if self.status != RunStatus::Running {
                 return;
+            }
+            if self.nodes[node].map.is_some() && self.nodes[node].status == NodeStatus::Running {
+                let retrying: Vec<u32> = self.nodes[node]
+                    .map
+                    .as_ref()
+                    .map(|m| {
+                        m.items
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, u)| u.status == NodeStatus::Retrying)
+                            .map(|(i, _)| i as u32)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for item in retrying {
+                    self.retrying -= 1;
+                    self.start_unit(node, Some(item), now, actions);
+                }
+                self.advance_map(node, now, actions);
+                continue;
             }
             match self.nodes[node].status {
                 NodeStatus::Retrying => {
@@ -1201,16 +1693,23 @@ impl RunMachine {
         for verdict in decisions {
             let GateVerdict {
                 node,
+                item,
                 decision,
                 by,
                 comment,
             } = verdict;
-            self.gate_decided(node, decision, by, comment, now, actions);
+            self.gate_decided(node, item, decision, by, comment, now, actions);
         }
         self.complete_if_done(now, actions);
     }
 
-    fn build_task(&self, node: NodeIndex, attempt: u32) -> Result<NodeTask, ErrorInfo> {
+    fn build_task(
+        &self,
+        node: NodeIndex,
+        item: Option<u32>,
+        attempt: u32,
+    ) -> Result<NodeTask, ErrorInfo> {
+        let scope = item.map(|i| (node, i));
         let spec = &self.workflow.nodes[node];
         let NodeKind::Agent(step) = &spec.kind else {
             return Err(ErrorInfo::new(
@@ -1228,7 +1727,7 @@ impl RunMachine {
             .or_else(|| defaults.model.as_ref().map(|m| m.value.clone()))
             .unwrap_or_else(|| self.default_model.clone());
         let render = |template: &Template, what: &str| {
-            self.render(template).map_err(|m| {
+            self.render(template, scope).map_err(|m| {
                 ErrorInfo::new(
                     "template.render",
                     format!(
@@ -1250,6 +1749,7 @@ impl RunMachine {
             node_id: spec.id.value.clone(),
             node_index: node,
             attempt,
+            item,
             timeout_ms: step.timeout_ms.or(defaults.timeout_ms),
             call: ModelCall {
                 model,
@@ -1273,16 +1773,20 @@ impl RunMachine {
     }
 
     /// Renders a template with the inputs and the outputs of exactly the nodes it reads (so the
-    /// cost of a render does not grow with the size of the run).
-    fn render(&self, template: &Template) -> Result<String, String> {
+    /// cost of a render does not grow with the size of the run); `scope` is the map item.
+    fn render(
+        &self,
+        template: &Template,
+        scope: Option<(NodeIndex, u32)>,
+    ) -> Result<String, String> {
         self.templates
-            .render(template.text(), &self.context(template))
+            .render(template.text(), &self.context(template, scope))
             .map_err(|e| e.message)
     }
 
     /// The variables `template` can read: the inputs, and `output` / `skipped` of exactly the
     /// nodes it names (a skipped node's output is null).
-    fn context(&self, template: &Template) -> Value {
+    fn context(&self, template: &Template, scope: Option<(NodeIndex, u32)>) -> Value {
         let mut nodes = Map::new();
         for id in &template.nodes {
             if let Some(index) = self.workflow.node_index(id) {
@@ -1306,6 +1810,16 @@ impl RunMachine {
         let mut context = Map::new();
         context.insert("inputs".into(), Value::Object(self.inputs.clone()));
         context.insert("nodes".into(), Value::Object(nodes));
+        if let Some((node, i)) = scope {
+            let value = self.nodes[node]
+                .map
+                .as_ref()
+                .and_then(|m| m.values.get(i as usize))
+                .cloned()
+                .unwrap_or(Value::Null);
+            context.insert("item".into(), value);
+            context.insert("index".into(), Value::from(i));
+        }
         Value::Object(context)
     }
 
@@ -1338,7 +1852,7 @@ impl RunMachine {
     fn truthy(&self, when: &Template, what: impl Fn() -> String) -> Result<bool, ErrorInfo> {
         let value = self
             .templates
-            .evaluate(when.text(), &self.context(when))
+            .evaluate(when.text(), &self.context(when, None))
             .map_err(|e| {
                 ErrorInfo::new(
                     "expression.evaluate",

@@ -85,6 +85,9 @@ pub enum RunCommand {
     DecideGate {
         /// The gate node.
         node_id: String,
+        /// The item, for a gate that is a `map` node's body.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<u32>,
         /// The decision.
         decision: crate::event::GateDecision,
         /// Who decided.
@@ -312,7 +315,7 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
         }
         EventKind::RunPaused(_) => summary.status = RunStatus::Paused,
         EventKind::RunResumed(_) => summary.status = RunStatus::Running,
-        EventKind::GateRequested(p) => {
+        EventKind::GateRequested(p) if p.item.is_none() => {
             if let Some(n) = nodes.iter_mut().rev().find(|n| n.node_id == p.node_id) {
                 n.status = NodeStatus::Waiting;
             }
@@ -324,7 +327,7 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
             summary.usage = p.usage;
             summary.error = Some(p.error.message.clone());
         }
-        EventKind::NodeStarted(p) => nodes.push(NodeExecution {
+        EventKind::NodeStarted(p) if p.item.is_none() => nodes.push(NodeExecution {
             node_id: p.node_id.clone(),
             attempt: p.attempt,
             status: NodeStatus::Running,
@@ -334,7 +337,7 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
             output: None,
             error: None,
         }),
-        EventKind::NodeCompleted(p) => {
+        EventKind::NodeCompleted(p) if p.item.is_none() => {
             if let Some(i) = find(nodes, &p.node_id, p.attempt) {
                 let n = &mut nodes[i];
                 n.status = NodeStatus::Succeeded;
@@ -344,7 +347,7 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
             }
             summary.usage += p.usage;
         }
-        EventKind::NodeFailed(p) => {
+        EventKind::NodeFailed(p) if p.item.is_none() => {
             if let Some(i) = find(nodes, &p.node_id, p.attempt) {
                 let n = &mut nodes[i];
                 n.status = NodeStatus::Failed;
@@ -352,7 +355,7 @@ pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: 
                 n.error = Some(p.error.message.clone());
             }
         }
-        EventKind::NodeCancelled(p) => {
+        EventKind::NodeCancelled(p) if p.item.is_none() => {
             if let Some(i) = find(nodes, &p.node_id, p.attempt) {
                 nodes[i].status = NodeStatus::Cancelled;
                 nodes[i].finished_at = Some(event.timestamp);

@@ -301,6 +301,30 @@ pub struct Node {
     /// A condition (an expression): when it is false the node is skipped, and so is everything
     /// downstream of it.
     pub when: Option<Template>,
+    /// Run the node once per item of a list (its templates read `item` and `index`).
+    pub map: Option<MapSpec>,
+}
+
+/// `map: { over, concurrency, on_error }`: the node's body runs once per item; the node's output
+/// is the list of the items' outputs, in input order.
+#[derive(Debug, Clone)]
+pub struct MapSpec {
+    /// The expression giving the list.
+    pub over: Template,
+    /// How many items run at once (`None`: all).
+    pub concurrency: Option<usize>,
+    /// What a failed item does.
+    pub on_error: OnItemError,
+}
+
+/// What a failed item of a map does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnItemError {
+    /// The node fails (running items are stopped), and with it the run.
+    #[default]
+    Fail,
+    /// The item's output is `null`; the others go on.
+    Continue,
 }
 
 /// The kinds of node. The other kinds of the language (tool, router, map, workflow) are added

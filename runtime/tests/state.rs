@@ -98,6 +98,7 @@ fn a_diamond_runs_its_roots_together_then_the_join() {
     let left = m.step(
         Input::NodeSucceeded {
             node: 0,
+            item: None,
             attempt: 1,
             output: json!("L"),
             usage: usage(1),
@@ -106,11 +107,15 @@ fn a_diamond_runs_its_roots_together_then_the_join() {
     );
     assert_eq!(events(&left), ["node:completed"]);
     assert!(tasks(&left).is_empty(), "the join must wait for both needs");
-    assert!(left.contains(&Action::StopNode { node: 0 }));
+    assert!(left.contains(&Action::StopNode {
+        node: 0,
+        item: None
+    }));
 
     let right = m.step(
         Input::NodeSucceeded {
             node: 1,
+            item: None,
             attempt: 1,
             output: json!("R"),
             usage: usage(2),
@@ -123,6 +128,7 @@ fn a_diamond_runs_its_roots_together_then_the_join() {
     let join = m.step(
         Input::NodeSucceeded {
             node: 2,
+            item: None,
             attempt: 1,
             output: json!("J"),
             usage: usage(3),
@@ -153,6 +159,7 @@ fn a_failure_cancels_running_nodes_skips_waiting_ones_and_fails_the_run() {
     let failed = m.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 1,
             error: ErrorInfo::new("llm.server_error", "boom"),
         },
@@ -167,7 +174,10 @@ fn a_failure_cancels_running_nodes_skips_waiting_ones_and_fails_the_run() {
             "run:failed"
         ]
     );
-    assert!(failed.contains(&Action::StopNode { node: 1 }));
+    assert!(failed.contains(&Action::StopNode {
+        node: 1,
+        item: None
+    }));
     let Some(Action::Finish(outcome)) = failed.last() else {
         panic!()
     };
@@ -180,6 +190,7 @@ fn a_failure_cancels_running_nodes_skips_waiting_ones_and_fails_the_run() {
     let late = m.step(
         Input::NodeSucceeded {
             node: 1,
+            item: None,
             attempt: 1,
             output: json!("R"),
             usage: usage(1),
@@ -197,6 +208,7 @@ fn duplicate_and_stale_reports_are_ignored() {
         !m.step(
             Input::NodeSucceeded {
                 node: 0,
+                item: None,
                 attempt: 1,
                 output: json!("L"),
                 usage: usage(1)
@@ -209,6 +221,7 @@ fn duplicate_and_stale_reports_are_ignored() {
         m.step(
             Input::NodeSucceeded {
                 node: 0,
+                item: None,
                 attempt: 1,
                 output: json!("L"),
                 usage: usage(1)
@@ -221,6 +234,7 @@ fn duplicate_and_stale_reports_are_ignored() {
         m.step(
             Input::NodeSucceeded {
                 node: 1,
+                item: None,
                 attempt: 7,
                 output: json!("R"),
                 usage: usage(1)
@@ -278,6 +292,7 @@ fn a_long_chain_schedules_one_node_at_a_time() {
         actions = m.step(
             Input::NodeSucceeded {
                 node: i,
+                item: None,
                 attempt: 1,
                 output: json!(i),
                 usage: usage(0),
@@ -351,6 +366,7 @@ fn a_transient_failure_is_retried_after_the_policy_s_delay() {
     let failed = m.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 1,
             error: transient(),
         },
@@ -360,7 +376,10 @@ fn a_transient_failure_is_retried_after_the_policy_s_delay() {
         events(&failed).is_empty(),
         "no node:failed for a retried attempt: {failed:?}"
     );
-    assert!(failed.contains(&Action::StopNode { node: 0 }));
+    assert!(failed.contains(&Action::StopNode {
+        node: 0,
+        item: None
+    }));
     assert!(
         matches!(
             failed.last(),
@@ -381,6 +400,7 @@ fn a_transient_failure_is_retried_after_the_policy_s_delay() {
         m.step(
             Input::RetryDue {
                 node: 0,
+                item: None,
                 attempt: 3
             },
             t(2)
@@ -390,6 +410,7 @@ fn a_transient_failure_is_retried_after_the_policy_s_delay() {
     let due = m.step(
         Input::RetryDue {
             node: 0,
+            item: None,
             attempt: 2,
         },
         t(101),
@@ -399,6 +420,7 @@ fn a_transient_failure_is_retried_after_the_policy_s_delay() {
     let again = m.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 2,
             error: transient(),
         },
@@ -418,6 +440,7 @@ fn a_transient_failure_is_retried_after_the_policy_s_delay() {
     m.step(
         Input::RetryDue {
             node: 0,
+            item: None,
             attempt: 3,
         },
         t(300),
@@ -426,6 +449,7 @@ fn a_transient_failure_is_retried_after_the_policy_s_delay() {
     let last = m.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 3,
             error: transient(),
         },
@@ -445,6 +469,7 @@ fn permanent_failures_and_single_attempt_nodes_fail_at_once() {
     let failed = m.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 1,
             error: ErrorInfo::new("llm.auth", "bad key"),
         },
@@ -464,6 +489,7 @@ fn permanent_failures_and_single_attempt_nodes_fail_at_once() {
     m.step(
         Input::NodeSucceeded {
             node: 0,
+            item: None,
             attempt: 1,
             output: json!("A"),
             usage: usage(1),
@@ -473,6 +499,7 @@ fn permanent_failures_and_single_attempt_nodes_fail_at_once() {
     let failed = m.step(
         Input::NodeFailed {
             node: 1,
+            item: None,
             attempt: 1,
             error: transient(),
         },
@@ -497,6 +524,7 @@ fn the_provider_s_retry_after_sets_the_floor_of_the_delay() {
     let failed = m.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 1,
             error,
         },
@@ -534,8 +562,13 @@ fn cancelling_stops_running_nodes_skips_waiting_ones_and_ignores_late_results() 
         ]
     );
     assert!(
-        cancelled.contains(&Action::StopNode { node: 0 })
-            && cancelled.contains(&Action::StopNode { node: 1 })
+        cancelled.contains(&Action::StopNode {
+            node: 0,
+            item: None
+        }) && cancelled.contains(&Action::StopNode {
+            node: 1,
+            item: None
+        })
     );
     let Some(Action::Finish(outcome)) = cancelled.last() else {
         panic!()
@@ -545,6 +578,7 @@ fn cancelling_stops_running_nodes_skips_waiting_ones_and_ignores_late_results() 
         m.step(
             Input::NodeSucceeded {
                 node: 0,
+                item: None,
                 attempt: 1,
                 output: json!("L"),
                 usage: usage(1)
@@ -584,6 +618,7 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
     let next = m.step(
         Input::NodeSucceeded {
             node: 1,
+            item: None,
             attempt: 1,
             output: json!(1),
             usage: usage(0),
@@ -601,6 +636,7 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
     let retry = m.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 1,
             error: ErrorInfo::transient("llm.timeout", "slow", None),
         },
@@ -617,6 +653,7 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
         tasks(&m.step(
             Input::RetryDue {
                 node: 0,
+                item: None,
                 attempt: 2
             },
             t(3)
@@ -627,6 +664,7 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
     let freed = m.step(
         Input::NodeSucceeded {
             node: 2,
+            item: None,
             attempt: 1,
             output: json!(2),
             usage: usage(0),
@@ -644,6 +682,7 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
     let freed = m.step(
         Input::NodeSucceeded {
             node: 3,
+            item: None,
             attempt: 1,
             output: json!(3),
             usage: usage(0),
@@ -660,6 +699,7 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
     m.step(
         Input::NodeSucceeded {
             node: 4,
+            item: None,
             attempt: 1,
             output: json!(4),
             usage: usage(0),
@@ -669,6 +709,7 @@ fn concurrency_caps_how_many_nodes_run_at_once_in_readiness_order() {
     let join = m.step(
         Input::NodeSucceeded {
             node: 0,
+            item: None,
             attempt: 2,
             output: json!(0),
             usage: usage(0),
@@ -715,6 +756,7 @@ fn a_false_condition_skips_the_node_and_everything_downstream() {
     let reviewed = m.step(
         Input::NodeSucceeded {
             node: 0,
+            item: None,
             attempt: 1,
             output: json!("a long draft"),
             usage: usage(1),
@@ -729,6 +771,7 @@ fn a_false_condition_skips_the_node_and_everything_downstream() {
     let done = m.step(
         Input::NodeSucceeded {
             node: 1,
+            item: None,
             attempt: 1,
             output: json!("ok"),
             usage: usage(1),
@@ -815,6 +858,7 @@ fn gated() -> RunMachine {
 fn succeed(node: usize, attempt: u32, output: Value) -> Input {
     Input::NodeSucceeded {
         node,
+        item: None,
         attempt,
         output,
         usage: usage(1),
@@ -865,6 +909,7 @@ fn a_transform_runs_inline_and_a_gate_pauses_the_run_until_it_is_approved() {
     assert_eq!(asked.expires_at, Some(t(10_001)));
     assert!(drafted.contains(&Action::AwaitGate {
         node: 2,
+        item: None,
         expires_at: t(10_001)
     }));
     assert_eq!(m.status(), RunStatus::Running, "`side` still runs");
@@ -876,6 +921,7 @@ fn a_transform_runs_inline_and_a_gate_pauses_the_run_until_it_is_approved() {
     let decided = m.step(
         Input::GateDecided {
             node: 2,
+            item: None,
             decision: GateDecision::Approved,
             by: "ana".into(),
             comment: Some("ship it".into()),
@@ -896,6 +942,7 @@ fn a_transform_runs_inline_and_a_gate_pauses_the_run_until_it_is_approved() {
     let again = m.step(
         Input::GateDecided {
             node: 2,
+            item: None,
             decision: GateDecision::Rejected,
             by: "bob".into(),
             comment: None,
@@ -913,8 +960,23 @@ fn a_rejected_gate_fails_the_run_and_a_timed_out_gate_decides_by_itself() {
     m.step(Input::Start, t(0));
     m.step(succeed(0, 1, json!("hello")), t(1));
     // The timeout's message arrives early: nothing happens before the deadline.
-    assert!(m.step(Input::GateDue { node: 2 }, t(5_000)).is_empty());
-    let timed_out = m.step(Input::GateDue { node: 2 }, t(10_001));
+    assert!(
+        m.step(
+            Input::GateDue {
+                node: 2,
+                item: None
+            },
+            t(5_000)
+        )
+        .is_empty()
+    );
+    let timed_out = m.step(
+        Input::GateDue {
+            node: 2,
+            item: None,
+        },
+        t(10_001),
+    );
     let Some(Action::Emit(EventKind::GateResolved(resolved))) = timed_out.first() else {
         panic!("{timed_out:?}")
     };
@@ -930,6 +992,7 @@ fn a_rejected_gate_fails_the_run_and_a_timed_out_gate_decides_by_itself() {
     let rejected = m.step(
         Input::GateDecided {
             node: 2,
+            item: None,
             decision: GateDecision::Rejected,
             by: "ana".into(),
             comment: Some("not yet".into()),
@@ -968,6 +1031,7 @@ fn with_on_reject_continue_a_rejection_is_an_output_later_nodes_branch_on() {
     let rejected = m.step(
         Input::GateDecided {
             node: 2,
+            item: None,
             decision: GateDecision::Rejected,
             by: "ana".into(),
             comment: None,
@@ -1029,6 +1093,7 @@ fn a_restored_run_keeps_completed_outputs_and_restarts_only_interrupted_work() {
     );
     assert!(resumed.contains(&Action::AwaitGate {
         node: 2,
+        item: None,
         expires_at: t(10_001)
     }));
     // Its outputs were kept: the approval renders the downstream prompt from them.
@@ -1036,6 +1101,7 @@ fn a_restored_run_keeps_completed_outputs_and_restarts_only_interrupted_work() {
     let decided = restored.step(
         Input::GateDecided {
             node: 2,
+            item: None,
             decision: GateDecision::Approved,
             by: "ana".into(),
             comment: None,
@@ -1074,6 +1140,7 @@ fn an_interrupted_attempt_is_not_held_against_the_retry_policy() {
     let failed = restored.step(
         Input::NodeFailed {
             node: 0,
+            item: None,
             attempt: 2,
             error: transient(),
         },
