@@ -14,7 +14,7 @@ use relavium_llm::fallback::Cooldowns;
 use relavium_llm::pricing::Catalog;
 use relavium_runtime::event::{EventKind, RetryOf, RunStarted};
 use relavium_runtime::state::{
-    NodeStatus, RestoreError, RunMachine, RunOutcome, resolve_inputs, reusable_outputs,
+    RestoreError, RunMachine, RunOutcome, resolve_inputs, reusable_outputs,
 };
 use relavium_runtime::store::{
     NodeExecution, RunCommand, RunLease, RunQuery, RunSnapshot, RunSummary, SnapshotFile,
@@ -528,17 +528,32 @@ impl Engine {
                 summary.status.as_str().to_owned(),
             ));
         }
-        if let RunCommand::DecideGate { node_id, .. } = &command {
-            let executions = self.node_executions(run_id.clone()).await?;
-            let waiting = executions
-                .iter()
-                .rev()
-                .find(|n| &n.node_id == node_id)
-                .is_some_and(|n| n.status == NodeStatus::Waiting);
+        if let RunCommand::DecideGate { node_id, item, .. } = &command {
+            // Waiting: asked (`gate:requested`) and not yet answered, per the history.
+            let events = self.read_events(run_id.clone(), 0, usize::MAX).await?;
+            let mut waiting = false;
+            for event in &events {
+                match &event.kind {
+                    EventKind::GateRequested(p) if &p.node_id == node_id && p.item == *item => {
+                        waiting = true
+                    }
+                    EventKind::GateResolved(p) if &p.node_id == node_id && p.item == *item => {
+                        waiting = false
+                    }
+                    EventKind::NodeCancelled(p) if &p.node_id == node_id && p.item == *item => {
+                        waiting = false
+                    }
+                    _ => {}
+                }
+            }
             if !waiting {
+                let node = match item {
+                    None => node_id.clone(),
+                    Some(i) => format!("{node_id}[{i}]"),
+                };
                 return Err(EngineError::NotWaiting {
                     run: run_id.0.clone(),
-                    node: node_id.clone(),
+                    node,
                 });
             }
         }

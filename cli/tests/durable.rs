@@ -419,3 +419,69 @@ fn retry_from_a_node_reuses_what_it_needs_and_runs_it_and_what_follows() {
     let unknown = relavium(home.path(), &["retry", &earlier_id, "--from", "n9"]);
     assert_eq!(unknown.code, 8, "{}", unknown.stderr);
 }
+
+#[test]
+fn gates_inside_a_map_are_decided_one_by_one_from_other_processes() {
+    let home = tempfile::tempdir().unwrap();
+    let paused = relavium(
+        home.path(),
+        &[
+            "run",
+            "cli/tests/fixtures/mapped.relavium.yaml",
+            "--json",
+            "--exit-on-pause",
+        ],
+    );
+    assert_eq!(paused.code, 6, "{}", paused.stderr);
+    let first = ndjson(&paused.stdout);
+    let run_id = first[0]["runId"].as_str().unwrap().to_owned();
+    // Three items of `describe`, each its own actor and call, then three gates.
+    let item_calls: Vec<&str> = of_type(&first, "llm:request")
+        .iter()
+        .map(|e| e["payload"]["callId"].as_str().unwrap())
+        .collect();
+    assert_eq!(item_calls.len(), 3, "{item_calls:?}");
+    assert!(item_calls.contains(&"describe[2]#1.1"), "{item_calls:?}");
+    let asked: Vec<&str> = of_type(&first, "gate:requested")
+        .iter()
+        .map(|e| e["payload"]["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "Keep 'describe red'?",
+            "Keep 'describe green'?",
+            "Keep 'describe blue'?"
+        ]
+    );
+
+    for (gate, verb) in [("review[0]", "approve"), ("review[1]", "reject")] {
+        let decided = relavium(home.path(), &["gate", verb, &run_id, gate, "--no-resume"]);
+        assert_eq!(decided.code, 0, "{}", decided.stderr);
+        assert!(
+            decided.stderr.contains("relavium resume"),
+            "{}",
+            decided.stderr
+        );
+    }
+    let bad = relavium(home.path(), &["gate", "approve", &run_id, "review[x]"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    let last = relavium(
+        home.path(),
+        &["gate", "approve", &run_id, "review[2]", "--json"],
+    );
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    let rest = ndjson(&last.stdout);
+    assert_eq!(rest.last().unwrap()["type"], "run:completed");
+    assert_eq!(
+        rest.last().unwrap()["payload"]["outputs"]["kept"],
+        "approved,rejected,approved"
+    );
+    let events = history(home.path(), &run_id);
+    assert_eq!(of_type(&events, "gate:resolved").len(), 3);
+    assert_eq!(
+        of_type(&events, "llm:request").len(),
+        3,
+        "nothing ran twice"
+    );
+}

@@ -1349,3 +1349,267 @@ fn a_router_with_no_route_that_holds_fails_its_node() {
     };
     assert_eq!(outcome.error.as_ref().unwrap().kind, "router.no_route");
 }
+
+// ---- map ----
+
+const MAPPED: &str = r#"
+relavium: 1
+name: mapped
+inputs:
+  topics: { type: array, default: [a, b, c] }
+nodes:
+  each:
+    map: { over: "inputs.topics", concurrency: 2 }
+    prompt: "about {{ item }} (#{{ index }})"
+    retry: { attempts: 2, initial: 1ms }
+  shout:
+    needs: [each]
+    map: "nodes.each.output"
+    transform: "item | upper"
+outputs:
+  all: "{{ nodes.shout.output | join(',') }}"
+"#;
+
+fn item_succeeded(node: usize, item: u32, attempt: u32, output: Value) -> Input {
+    Input::NodeSucceeded {
+        node,
+        item: Some(item),
+        attempt,
+        output,
+        usage: usage(1),
+    }
+}
+
+fn items(actions: &[Action]) -> Vec<(Option<u32>, String)> {
+    tasks(actions)
+        .iter()
+        .map(|t| (t.item, t.call.prompt.clone()))
+        .collect()
+}
+
+#[test]
+fn a_map_runs_its_items_with_bounded_concurrency_and_keeps_input_order() {
+    let wf = workflow(MAPPED);
+    let mut m = RunMachine::new(
+        Arc::clone(&wf),
+        resolve_inputs(&wf, Map::new()).unwrap(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    let start = m.step(Input::Start, t(0));
+    assert_eq!(
+        items(&start),
+        [
+            (Some(0), "about a (#0)".to_string()),
+            (Some(1), "about b (#1)".to_string())
+        ],
+        "at most two at once"
+    );
+    // Item 1 finishes first: item 2 starts in its slot.
+    let one = m.step(item_succeeded(0, 1, 1, json!("B")), t(1));
+    assert_eq!(items(&one), [(Some(2), "about c (#2)".to_string())]);
+    // Item 0 fails transiently: retried as attempt 2 of that item only.
+    let failed = m.step(
+        Input::NodeFailed {
+            node: 0,
+            item: Some(0),
+            attempt: 1,
+            error: transient(),
+        },
+        t(2),
+    );
+    assert!(
+        failed.iter().any(|a| matches!(
+            a,
+            Action::ScheduleRetry {
+                item: Some(0),
+                next_attempt: 2,
+                ..
+            }
+        )),
+        "{failed:?}"
+    );
+    let retried = m.step(
+        Input::RetryDue {
+            node: 0,
+            item: Some(0),
+            attempt: 2,
+        },
+        t(3),
+    );
+    assert_eq!(tasks(&retried)[0].attempt, 2);
+    m.step(item_succeeded(0, 2, 1, json!("C")), t(4));
+    let done = m.step(item_succeeded(0, 0, 2, json!("A")), t(5));
+    // The map completes with outputs in input order; the mapped transform runs inline.
+    let completed: Vec<(Option<u32>, Value)> = done
+        .iter()
+        .filter_map(|a| match a {
+            Action::Emit(EventKind::NodeCompleted(c)) => Some((c.item, c.output.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completed[0], (Some(0), json!("A")));
+    assert_eq!(completed[1], (None, json!(["A", "B", "C"])));
+    let Some(Action::Finish(outcome)) = done.last() else {
+        panic!("{done:?}")
+    };
+    assert_eq!(outcome.outputs["all"], json!("A,B,C"));
+    assert_eq!(
+        outcome.usage.total_tokens(),
+        6,
+        "the items' usage, each counted once"
+    );
+}
+
+#[test]
+fn a_failed_item_fails_the_map_unless_it_continues() {
+    let wf = workflow(MAPPED);
+    let inputs = resolve_inputs(&wf, Map::new()).unwrap();
+    let permanent = ErrorInfo::new("llm.auth", "no");
+    let mut m = RunMachine::new(
+        Arc::clone(&wf),
+        inputs.clone(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    let failed = m.step(
+        Input::NodeFailed {
+            node: 0,
+            item: Some(1),
+            attempt: 1,
+            error: permanent.clone(),
+        },
+        t(1),
+    );
+    assert_eq!(
+        events(&failed),
+        [
+            "node:failed",
+            "node:failed",
+            "node:cancelled",
+            "node:skipped",
+            "run:failed"
+        ]
+    );
+    assert!(failed.contains(&Action::StopNode {
+        node: 0,
+        item: Some(0)
+    }));
+
+    let text = MAPPED.replace("concurrency: 2 }", "concurrency: 2, on_error: continue }");
+    let wf = workflow(&text);
+    let mut m = RunMachine::new(
+        Arc::clone(&wf),
+        inputs,
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    m.step(Input::Start, t(0));
+    m.step(
+        Input::NodeFailed {
+            node: 0,
+            item: Some(1),
+            attempt: 1,
+            error: permanent,
+        },
+        t(1),
+    );
+    m.step(item_succeeded(0, 0, 1, json!("A")), t(2));
+    let done = m.step(item_succeeded(0, 2, 1, json!("C")), t(3));
+    let Some(Action::Emit(EventKind::NodeCompleted(each))) = done
+        .iter()
+        .find(|a| matches!(a, Action::Emit(EventKind::NodeCompleted(c)) if c.item.is_none()))
+    else {
+        panic!("{done:?}")
+    };
+    assert_eq!(each.output, json!(["A", null, "C"]));
+}
+
+#[test]
+fn gates_in_a_map_are_decided_independently_and_survive_a_restart() {
+    let text = r#"
+relavium: 1
+name: reviews
+nodes:
+  review:
+    map: "['x', 'y', 'z']"
+    gate: { message: "Ship {{ item }}?", on_reject: continue }
+  after:
+    needs: [review]
+    transform: "nodes.review.output | map(attribute='decision') | join(',')"
+"#;
+    let mut m = RunMachine::new(
+        workflow(text),
+        Map::new(),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    let mut log = Vec::new();
+    let start = m.step(Input::Start, t(0));
+    record(&mut log, &start, t(0));
+    assert_eq!(
+        events(&start)
+            .iter()
+            .filter(|e| **e == "gate:requested")
+            .count(),
+        3
+    );
+    assert_eq!(events(&start).last(), Some(&"run:paused"));
+    let decide = |item: u32, decision| Input::GateDecided {
+        node: 0,
+        item: Some(item),
+        decision,
+        by: "ana".into(),
+        comment: None,
+    };
+    let one = m.step(decide(1, GateDecision::Rejected), t(1));
+    record(&mut log, &one, t(1));
+    // The others still wait: the run pauses again.
+    assert_eq!(
+        events(&one),
+        [
+            "gate:resolved",
+            "run:resumed",
+            "node:completed",
+            "run:paused"
+        ]
+    );
+
+    // The process stops; a new one restores the run with two gates still waiting.
+    let mut restored = RunMachine::restore(
+        workflow(text),
+        ModelRef::parse("scripted/echo").unwrap(),
+        &log,
+    )
+    .unwrap();
+    assert_eq!(restored.waiting_gates().len(), 2);
+    let resumed = restored.step(
+        Input::Resume {
+            cancel: None,
+            decisions: vec![relavium_runtime::state::GateVerdict {
+                node: 0,
+                item: Some(2),
+                decision: GateDecision::Approved,
+                by: "bo".into(),
+                comment: None,
+            }],
+        },
+        t(2),
+    );
+    assert_eq!(
+        events(&resumed),
+        [
+            "run:resumed",
+            "gate:resolved",
+            "node:completed",
+            "run:paused"
+        ]
+    );
+    let last = restored.step(decide(0, GateDecision::Approved), t(3));
+    let Some(Action::Emit(EventKind::NodeCompleted(after))) = last
+        .iter()
+        .rev()
+        .find(|a| matches!(a, Action::Emit(EventKind::NodeCompleted(_))))
+    else {
+        panic!("{last:?}")
+    };
+    assert_eq!(after.output, json!("approved,rejected,approved"));
+    assert_eq!(restored.status(), RunStatus::Completed);
+}
