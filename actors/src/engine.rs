@@ -22,6 +22,7 @@ use relavium_runtime::store::{
 use relavium_runtime::workflow::NodeKind;
 use relavium_runtime::{Clock, ModelRef, RunEvent, RunId, RunStore, StoreError, Workflow};
 use serde_json::{Map, Value};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -253,10 +254,16 @@ impl Engine {
             inputs,
             inner.config.default_model.clone(),
         )
-        .with_workflow_path(request.workflow_path)
+        .with_workflow_path(request.workflow_path.clone())
         .with_default_fallback(inner.config.default_fallback.clone());
-        self.spawn_run(run_id, RunStart::New(machine), lease, Vec::new())
-            .await
+        self.spawn_run(
+            run_id,
+            RunStart::New(machine),
+            lease,
+            Vec::new(),
+            request.workflow_path.as_deref(),
+        )
+        .await
     }
 
     /// Takes over a run whose process stopped (it exited at a gate, was killed, or the machine
@@ -328,6 +335,7 @@ impl Engine {
             RunStart::Takeover(recovery),
             lease,
             commands,
+            Some(&snapshot.workflow.name),
         )
         .await
     }
@@ -391,8 +399,14 @@ impl Engine {
             },
             reused,
         );
-        self.spawn_run(new_id, RunStart::New(machine), lease, Vec::new())
-            .await
+        self.spawn_run(
+            new_id,
+            RunStart::New(machine),
+            lease,
+            Vec::new(),
+            Some(&snapshot.workflow.name),
+        )
+        .await
     }
 
     async fn claim(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, EngineError> {
@@ -411,7 +425,11 @@ impl Engine {
         start: RunStart,
         lease: Box<dyn RunLease>,
         commands: Vec<RunCommand>,
+        workflow_path: Option<&str>,
     ) -> Result<RunHandle, EngineError> {
+        let tools = crate::tools::ToolContext {
+            workspace: workflow_path.and_then(|p| crate::tools::workspace_of(Path::new(p))),
+        };
         let inner = &self.inner;
         let hub = Arc::new(EventHub::new());
         let (tx, rx) = oneshot::channel();
@@ -427,6 +445,7 @@ impl Engine {
             cooldowns: Arc::clone(&inner.cooldowns),
             lease: Some(lease),
             commands,
+            tools: Arc::new(tools),
         };
         let (supervisor, _) = Actor::spawn(None, RunSupervisor, args)
             .await

@@ -28,6 +28,7 @@ pub mod node;
 pub mod recovery;
 pub mod supervisor;
 pub mod telemetry;
+pub mod tools;
 pub mod workspace;
 pub mod writer;
 

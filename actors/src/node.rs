@@ -28,18 +28,21 @@ use relavium_runtime::event::{
     ActorKind, ActorSpawned, ActorStopped, ErrorInfo, EventKind, LlmDelta, LlmFallback,
     LlmRequestEvent, LlmResponseEvent, RunId,
 };
-use relavium_runtime::state::NodeTask;
+use relavium_runtime::state::{NodeTask, Work};
 use relavium_runtime::{Clock, Timestamp, Usage};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// What a node actor receives.
 #[derive(Debug, ractor_cluster_derive::RactorMessage)]
 pub enum NodeMsg {
     /// Something its call actor streamed.
     Call(CallReport),
+    /// Its tool call finished.
+    ToolDone(Result<Value, ErrorInfo>),
 }
 
 /// The actor.
@@ -68,6 +71,8 @@ pub struct NodeArgs {
     pub writer: crate::writer::WriterHandle,
     /// The run's tracing span (this attempt's is opened inside it).
     pub run_span: tracing::Span,
+    /// What built-in tools may touch.
+    pub tools: Arc<crate::tools::ToolContext>,
 }
 
 /// The node actor's state.
@@ -87,6 +92,8 @@ pub struct NodeState {
     writer: crate::writer::WriterHandle,
     /// This attempt's tracing span (closed when the actor stops).
     span: tracing::Span,
+    tools: Arc<crate::tools::ToolContext>,
+    tool_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct RunningCall {
@@ -274,7 +281,10 @@ impl NodeActor {
         model: ModelRef,
         number: u32,
     ) {
-        let call = &state.task.call;
+        let Some(call) = state.task.model_call().cloned() else {
+            return;
+        };
+        let call = &call;
         let run_id = &state.run_id;
         let provider = match state.providers.resolve(&model) {
             Ok(provider) => provider,
@@ -434,10 +444,8 @@ impl NodeActor {
         ) {
             return None;
         }
-        let chain = FallbackChain::new(
-            state.task.call.model.clone(),
-            state.task.call.fallbacks.iter().cloned(),
-        );
+        let call = state.task.model_call()?;
+        let chain = FallbackChain::new(call.model.clone(), call.fallbacks.iter().cloned());
         let date = state.clock.now().to_string();
         let date = date.get(..10).unwrap_or("9999-12-31");
         let cooldowns = state.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
@@ -540,6 +548,8 @@ impl Actor for NodeActor {
             budgeted: args.budgeted,
             writer: args.writer,
             span,
+            tools: args.tools,
+            tool_task: None,
         })
     }
 
@@ -549,8 +559,27 @@ impl Actor for NodeActor {
         myself: ActorRef<NodeMsg>,
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
-        let model = state.task.call.model.clone();
-        self.start_call(&myself, state, model, 1).await;
+        match &state.task.work {
+            Work::Model(call) => {
+                let model = call.model.clone();
+                self.start_call(&myself, state, model, 1).await;
+            }
+            Work::Tool(call) => {
+                // The tool runs in a task of its own (aborted if the node is stopped) and
+                // reports back here, so the actor stays responsive.
+                let call = call.clone();
+                let context = Arc::clone(&state.tools);
+                let me = myself.clone();
+                let span = state.span.clone();
+                state.tool_task = Some(tokio::spawn(
+                    async move {
+                        let result = crate::tools::run(&call, &context).await;
+                        let _ = me.cast(NodeMsg::ToolDone(result));
+                    }
+                    .instrument(span),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -562,6 +591,24 @@ impl Actor for NodeActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             NodeMsg::Call(report) => self.on_call_report(state, report),
+            NodeMsg::ToolDone(result) => {
+                state.tool_task = None;
+                state.span.record(
+                    "relavium.node.status",
+                    if result.is_ok() {
+                        "succeeded"
+                    } else {
+                        "failed"
+                    },
+                );
+                state.report(match result {
+                    Ok(output) => NodeReportKind::Succeeded {
+                        output,
+                        usage: Usage::default(),
+                    },
+                    Err(error) => NodeReportKind::Failed(error),
+                });
+            }
         }
         Ok(())
     }
@@ -594,6 +641,9 @@ impl Actor for NodeActor {
         // Stopped mid-call (the run failed or was cancelled): abandon the call before we go.
         if let Some(call) = state.call.take() {
             call.actor.stop(None);
+        }
+        if let Some(task) = state.tool_task.take() {
+            task.abort();
         }
         Ok(())
     }

@@ -220,6 +220,8 @@ pub struct SupervisorArgs {
     pub lease: Option<Box<dyn RunLease>>,
     /// Commands recorded for the run while no process ran it, applied once it runs.
     pub commands: Vec<RunCommand>,
+    /// What built-in tools may touch.
+    pub tools: Arc<crate::tools::ToolContext>,
 }
 
 /// How a supervisor begins.
@@ -264,6 +266,7 @@ pub struct SupervisorState {
     finished: Option<RunOutcome>,
     write_error: Option<StoreError>,
     lease: Option<Box<dyn RunLease>>,
+    tools: Arc<crate::tools::ToolContext>,
     /// The run's tracing span (closed when the supervisor stops).
     span: tracing::Span,
     /// What a take-over must close and reconcile before the run goes on.
@@ -540,6 +543,7 @@ impl RunSupervisor {
             },
             writer: state.writer.clone(),
             run_span: state.span.clone(),
+            tools: Arc::clone(&state.tools),
         };
         // Announce the actor before it starts, so its own events come after its birth.
         state.emit(EventKind::ActorSpawned(ActorSpawned {
@@ -804,6 +808,7 @@ impl Actor for RunSupervisor {
             finished: None,
             write_error: None,
             lease: args.lease,
+            tools: args.tools,
             span,
             takeover,
             commands: args.commands,

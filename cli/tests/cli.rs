@@ -372,3 +372,81 @@ fn metrics_render_as_prometheus_text_and_spans_carry_gen_ai_attributes_but_no_te
     // The prompt and the output mention the input; the logs never do.
     assert!(!logs.contains("zebras"), "{logs}");
 }
+
+/// A one-thread HTTP server answering every GET with `body`; returns its port and a request
+/// counter.
+fn tiny_server(body: &'static str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn tool_nodes_fetch_allowed_hosts_only_and_read_files_inside_the_workspace_only() {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::create_dir(workspace.path().join(".git")).unwrap();
+    std::fs::write(workspace.path().join("NOTES.md"), "remember the milk").unwrap();
+    let (port, requests) = tiny_server("fetched body");
+    let flow = |permissions: &str, path: &str| {
+        format!(
+            "relavium: 1\nname: tools\n{permissions}nodes:\n  fetch:\n    tool: http.fetch\n    with: {{ url: \"http://127.0.0.1:{port}/page\" }}\n  read:\n    tool: file.read\n    with: {{ path: \"{path}\" }}\n  both:\n    needs: [fetch, read]\n    transform: \"nodes.fetch.output.body ~ ' / ' ~ nodes.read.output\"\noutputs:\n  both: \"{{{{ nodes.both.output }}}}\"\n"
+        )
+    };
+    let file = workspace.path().join("tools.relavium.yaml");
+    std::fs::write(
+        &file,
+        flow("permissions: { http: [127.0.0.1] }\n", "NOTES.md"),
+    )
+    .unwrap();
+    let ok = relavium(home.path(), &["run", file.to_str().unwrap()]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert_eq!(ok.stdout.trim(), "fetched body / remember the milk");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // No permission: refused before any request; nothing is retried.
+    std::fs::write(&file, flow("", "NOTES.md")).unwrap();
+    let denied = relavium(home.path(), &["run", file.to_str().unwrap(), "--json"]);
+    assert_eq!(denied.code, 1, "{}", denied.stderr);
+    assert!(
+        denied.stdout.contains("\"kind\":\"tool.denied\""),
+        "{}",
+        denied.stdout
+    );
+    assert!(!denied.stdout.contains("node:retrying"));
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A path out of the workspace is refused.
+    std::fs::write(
+        &file,
+        flow("permissions: { http: [127.0.0.1] }\n", "../../etc/passwd"),
+    )
+    .unwrap();
+    let outside = relavium(home.path(), &["run", file.to_str().unwrap(), "--json"]);
+    assert_eq!(outside.code, 1, "{}", outside.stderr);
+    assert!(
+        outside.stdout.contains("\"kind\":\"tool.denied\""),
+        "{}",
+        outside.stdout
+    );
+    assert!(!outside.stdout.contains("root:"));
+}

@@ -63,6 +63,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "outputs",
     "budget",
     "concurrency",
+    "permissions",
 ];
 const WORKFLOW_LATER_KEYS: &[&str] = &[];
 const BUDGET_KEYS: &[&str] = &["run", "node"];
@@ -93,7 +94,8 @@ const GATE_NODE_KEYS: &[&str] = &["gate"];
 const GATE_KEYS: &[&str] = &["message", "timeout", "on_timeout", "on_reject"];
 const TRANSFORM_NODE_KEYS: &[&str] = &["transform"];
 const ROUTER_NODE_KEYS: &[&str] = &["router"];
-const NODE_LATER_KEYS: &[&str] = &["tool", "workflow", "output_schema", "tools"];
+const TOOL_NODE_KEYS: &[&str] = &["tool", "with", "retry", "timeout"];
+const NODE_LATER_KEYS: &[&str] = &["workflow", "output_schema", "tools"];
 const AGENT_KEYS: &[&str] = &[
     "relavium",
     "name",
@@ -577,6 +579,9 @@ impl Cx<'_> {
                 }
             },
         };
+        let permissions = Self::get(entries, "permissions")
+            .map(|n| self.permissions(n))
+            .unwrap_or_default();
         let graph = self.semantics(&inputs, &nodes, &outputs, nodes_yaml);
         Some(Workflow {
             file: self.file.clone(),
@@ -588,8 +593,50 @@ impl Cx<'_> {
             outputs,
             budget,
             concurrency,
+            permissions,
             graph,
         })
+    }
+
+    /// `permissions: { http: [docs.rs, "*.github.com"] }`.
+    fn permissions(&mut self, node: &YamlNode) -> Permissions {
+        let Some(entries) = self.map(node, "`permissions`") else {
+            return Permissions::default();
+        };
+        self.check_keys(entries, "`permissions`", &["http"], &[]);
+        let mut http = Vec::new();
+        if let Some(list) = Self::get(entries, "http") {
+            let YamlValue::Seq(items) = &list.value else {
+                self.wrong_type(list, "`permissions.http`", "a list of host names");
+                return Permissions::default();
+            };
+            for item in items {
+                let Some(host) = self.string(item, "a host in `permissions.http`") else {
+                    continue;
+                };
+                let bare = host.value.strip_prefix("*.").unwrap_or(&host.value);
+                let valid = !bare.is_empty()
+                    && bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                    && !bare.starts_with('.')
+                    && !bare.ends_with('.');
+                if valid {
+                    http.push(host.value.to_ascii_lowercase());
+                } else {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        host.span,
+                        format!("`{}` is not a host name", host.value),
+                    )
+                    .hint = Some(
+                        "write a host such as `docs.rs` or `*.github.com` (no scheme, no path)"
+                            .into(),
+                    );
+                }
+            }
+        }
+        Permissions { http }
     }
 
     /// `budget: { run: 0.25 USD, node: 0.10 USD }`.
@@ -853,7 +900,7 @@ impl Cx<'_> {
         // The kind is told by its key (`gate:`, `transform:`); otherwise it is an agent node.
         let kinds: Vec<&YamlNode> = entries
             .iter()
-            .filter(|(k, _)| matches!(k.as_str(), Some("gate" | "transform" | "router")))
+            .filter(|(k, _)| matches!(k.as_str(), Some("gate" | "transform" | "router" | "tool")))
             .map(|(k, _)| k)
             .collect();
         if kinds.len() > 1 {
@@ -875,6 +922,7 @@ impl Cx<'_> {
                 "gate" => GATE_NODE_KEYS,
                 "transform" => TRANSFORM_NODE_KEYS,
                 "router" => ROUTER_NODE_KEYS,
+                "tool" => TOOL_NODE_KEYS,
                 _ => AGENT_NODE_KEYS,
             })
             .copied()
@@ -885,6 +933,7 @@ impl Cx<'_> {
             .chain(GATE_NODE_KEYS)
             .chain(TRANSFORM_NODE_KEYS)
             .chain(ROUTER_NODE_KEYS)
+            .chain(TOOL_NODE_KEYS)
             .filter(|k| !allowed.contains(k))
             .copied()
             .collect();
@@ -930,6 +979,7 @@ impl Cx<'_> {
                 NodeKind::Transform(TransformStep { expression })
             }
             "router" => NodeKind::Router(self.router(Self::get(entries, "router")?, &what)?),
+            "tool" => NodeKind::Tool(self.tool_step(entries, &what)?),
             _ => NodeKind::Agent(Box::new(self.agent_step(&id, entries, &what, agents)?)),
         };
         self.in_map = false;
@@ -1092,6 +1142,73 @@ impl Cx<'_> {
             timeout_ms,
             on_timeout: on_timeout?,
             on_reject: on_reject?,
+        })
+    }
+
+    /// `tool: http.fetch` + `with: { url: "https://…/{{ inputs.x }}" }`.
+    fn tool_step(&mut self, entries: &Entries, what: &str) -> Option<ToolStep> {
+        let tool = self.string(Self::get(entries, "tool")?, &format!("`tool` of {what}"))?;
+        let Some(builtin) = BUILTIN_TOOLS.iter().find(|t| t.name == tool.value) else {
+            let names: Vec<&str> = BUILTIN_TOOLS.iter().map(|t| t.name).collect();
+            let hint = match did_you_mean(&tool.value, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("the built-in tools are `{}`", names.join("`, `")),
+            };
+            self.report(
+                DiagnosticCode::InvalidValue,
+                tool.span,
+                format!("unknown tool `{}`", tool.value),
+            )
+            .hint = Some(hint);
+            return None;
+        };
+        let mut args = Vec::new();
+        let with = Self::get(entries, "with");
+        if let Some(with) = with {
+            let with_what = format!("the `with` of {what}");
+            let entries = self.map(with, &with_what)?;
+            let allowed: Vec<&str> = builtin
+                .required
+                .iter()
+                .chain(builtin.optional)
+                .copied()
+                .collect();
+            self.check_keys(entries, &with_what, &allowed, &[]);
+            for (key, value) in entries {
+                let Some(name) = key.as_str() else { continue };
+                if !allowed.contains(&name) {
+                    continue;
+                }
+                let arg = match &value.value {
+                    YamlValue::String(_) => ToolArg::Template(
+                        self.template(value, &format!("`{name}` of {with_what}"))?,
+                    ),
+                    _ => ToolArg::Value(value.to_json()),
+                };
+                args.push((name.to_owned(), arg));
+            }
+        }
+        for required in builtin.required {
+            if !args.iter().any(|(n, _)| n == required) {
+                let span = with.map_or(tool.span, |w| w.head_span(&self.file));
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    span,
+                    format!("{what} calls `{}` without `{required}`", tool.value),
+                )
+                .hint = Some(format!(
+                    "add `with: {{ {required}: … }}` ({})",
+                    builtin.description
+                ));
+            }
+        }
+        let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, what));
+        let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
+        Some(ToolStep {
+            tool,
+            args,
+            retry,
+            timeout_ms,
         })
     }
 

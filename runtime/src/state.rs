@@ -121,11 +121,44 @@ pub struct NodeTask {
     /// The item, when the node is a `map` and this is one of its items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<u32>,
-    /// The model call to make.
-    pub call: ModelCall,
+    /// What the attempt does.
+    pub work: Work,
     /// The longest the attempt may take, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+}
+
+/// What a node attempt does: plain data, fully rendered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Work {
+    /// Call a model.
+    Model(ModelCall),
+    /// Call a built-in tool.
+    Tool(ToolCall),
+}
+
+impl NodeTask {
+    /// The model call, for an agent node's attempt.
+    pub fn model_call(&self) -> Option<&ModelCall> {
+        match &self.work {
+            Work::Model(call) => Some(call),
+            Work::Tool(_) => None,
+        }
+    }
+}
+
+/// One fully rendered tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolCall {
+    /// The tool (`http.fetch`).
+    pub tool: String,
+    /// Its arguments.
+    pub args: Map<String, Value>,
+    /// Hosts `http.fetch` may reach (the workflow's `permissions.http`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_http: Vec<String>,
 }
 
 /// One fully rendered model call.
@@ -1036,6 +1069,7 @@ impl RunMachine {
     fn retry_policy(&self, node: NodeIndex) -> RetryPolicy {
         let own = match &self.workflow.nodes[node].kind {
             NodeKind::Agent(step) => step.retry,
+            NodeKind::Tool(tool) => tool.retry,
             NodeKind::Gate(_) | NodeKind::Transform(_) | NodeKind::Router(_) => None,
         };
         own.or(self.workflow.defaults.retry).unwrap_or_default()
@@ -1380,7 +1414,7 @@ impl RunMachine {
         })));
         let scope = item.map(|i| (node, i));
         match &spec.kind {
-            NodeKind::Agent(_) => {
+            NodeKind::Agent(_) | NodeKind::Tool(_) => {
                 self.running += 1;
                 self.set_status(node, item, NodeStatus::Running);
                 match self.build_task(node, item, attempt) {
@@ -1711,10 +1745,42 @@ impl RunMachine {
     ) -> Result<NodeTask, ErrorInfo> {
         let scope = item.map(|i| (node, i));
         let spec = &self.workflow.nodes[node];
+        if let NodeKind::Tool(tool) = &spec.kind {
+            let mut args = Map::new();
+            for (name, arg) in &tool.args {
+                let value = match arg {
+                    crate::workflow::ToolArg::Value(v) => v.clone(),
+                    crate::workflow::ToolArg::Template(t) => {
+                        Value::String(self.render(t, scope).map_err(|m| {
+                            ErrorInfo::new(
+                                "template.render",
+                                format!(
+                                    "`{name}` of tool node `{}` could not be rendered: {m}",
+                                    spec.id.value
+                                ),
+                            )
+                        })?)
+                    }
+                };
+                args.insert(name.clone(), value);
+            }
+            return Ok(NodeTask {
+                node_id: spec.id.value.clone(),
+                node_index: node,
+                attempt,
+                item,
+                timeout_ms: tool.timeout_ms.or(self.workflow.defaults.timeout_ms),
+                work: Work::Tool(ToolCall {
+                    tool: tool.tool.value.clone(),
+                    args,
+                    allow_http: self.workflow.permissions.http.clone(),
+                }),
+            });
+        }
         let NodeKind::Agent(step) = &spec.kind else {
             return Err(ErrorInfo::new(
                 "engine.internal",
-                format!("node `{}` is not an agent node", spec.id.value),
+                format!("node `{}` is not an agent or tool node", spec.id.value),
             ));
         };
         let agent = step.agent.as_ref();
@@ -1751,7 +1817,7 @@ impl RunMachine {
             attempt,
             item,
             timeout_ms: step.timeout_ms.or(defaults.timeout_ms),
-            call: ModelCall {
+            work: Work::Model(ModelCall {
                 model,
                 system,
                 prompt,
@@ -1768,7 +1834,7 @@ impl RunMachine {
                     .clone()
                     .or_else(|| defaults.fallback.clone())
                     .unwrap_or_else(|| self.default_fallback.clone()),
-            },
+            }),
         })
     }
 

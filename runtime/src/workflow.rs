@@ -35,6 +35,8 @@ pub struct Workflow {
     pub budget: Budget,
     /// The most nodes that may run at once (`None`: as many as are ready).
     pub concurrency: Option<usize>,
+    /// What its tools may reach.
+    pub permissions: Permissions,
     /// The dependency graph of the nodes.
     pub graph: WorkflowGraph,
 }
@@ -339,6 +341,8 @@ pub enum NodeKind {
     Transform(TransformStep),
     /// Chooses one branch among the nodes that need it; the others are skipped.
     Router(RouterStep),
+    /// Calls a built-in tool (`http.fetch`, `file.read`).
+    Tool(ToolStep),
 }
 
 impl NodeKind {
@@ -349,6 +353,7 @@ impl NodeKind {
             NodeKind::Gate(_) => "gate",
             NodeKind::Transform(_) => "transform",
             NodeKind::Router(_) => "router",
+            NodeKind::Tool(_) => "tool",
         }
     }
 
@@ -364,6 +369,14 @@ impl NodeKind {
                 .routes
                 .iter()
                 .filter_map(|r| r.when.as_ref())
+                .collect(),
+            NodeKind::Tool(tool) => tool
+                .args
+                .iter()
+                .filter_map(|(_, a)| match a {
+                    ToolArg::Template(t) => Some(t),
+                    ToolArg::Value(_) => None,
+                })
                 .collect(),
         }
     }
@@ -390,6 +403,64 @@ pub enum OnReject {
     Fail,
     /// The gate node completes with `decision: rejected`; downstream `when`s can branch on it.
     Continue,
+}
+
+/// A tool node: `tool: NAME` with `with: { ARG: VALUE }` (string values are templates).
+#[derive(Debug, Clone)]
+pub struct ToolStep {
+    /// The tool.
+    pub tool: Spanned<String>,
+    /// Its arguments, in file order.
+    pub args: Vec<(String, ToolArg)>,
+    /// The node's own retry policy.
+    pub retry: Option<RetryPolicy>,
+    /// The longest one attempt may take, in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// One argument of a tool call.
+#[derive(Debug, Clone)]
+pub enum ToolArg {
+    /// A template, rendered when the node runs.
+    Template(Template),
+    /// A value passed as written.
+    Value(serde_json::Value),
+}
+
+/// A built-in tool: its name, required and optional arguments, and what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinTool {
+    /// The name used in `tool:` and in an agent's `tools:`.
+    pub name: &'static str,
+    /// Arguments it must be given.
+    pub required: &'static [&'static str],
+    /// Arguments it may be given.
+    pub optional: &'static [&'static str],
+    /// What it does (shown to models and in hints).
+    pub description: &'static str,
+}
+
+/// The built-in tools.
+pub const BUILTIN_TOOLS: &[BuiltinTool] = &[
+    BuiltinTool {
+        name: "http.fetch",
+        required: &["url"],
+        optional: &[],
+        description: "GET a URL whose host the workflow's `permissions.http` allows; returns status, content type and body text (at most 1 MiB)",
+    },
+    BuiltinTool {
+        name: "file.read",
+        required: &["path"],
+        optional: &[],
+        description: "read a text file inside the workspace (at most 1 MiB)",
+    },
+];
+
+/// What a workflow allows its tools to reach (`permissions: { http: [HOST, *.DOMAIN] }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// Hosts `http.fetch` may reach: exact names, or `*.example.com` for any subdomain.
+    pub http: Vec<String>,
 }
 
 /// A router node: `router: [{ when: EXPR, to: NODE }, …, { to: NODE }]`. The first route whose

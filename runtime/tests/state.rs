@@ -90,10 +90,16 @@ fn a_diamond_runs_its_roots_together_then_the_join() {
     );
     let started = tasks(&start);
     assert_eq!(started.len(), 2);
-    assert_eq!(started[0].call.prompt, "Left about actors");
-    assert_eq!(started[0].call.model.to_string(), "scripted/default");
-    assert_eq!(started[1].call.prompt, "Right, calm");
-    assert_eq!(started[1].call.model.to_string(), "scripted/right");
+    assert_eq!(started[0].model_call().unwrap().prompt, "Left about actors");
+    assert_eq!(
+        started[0].model_call().unwrap().model.to_string(),
+        "scripted/default"
+    );
+    assert_eq!(started[1].model_call().unwrap().prompt, "Right, calm");
+    assert_eq!(
+        started[1].model_call().unwrap().model.to_string(),
+        "scripted/right"
+    );
 
     let left = m.step(
         Input::NodeSucceeded {
@@ -123,7 +129,7 @@ fn a_diamond_runs_its_roots_together_then_the_join() {
         t(7),
     );
     assert_eq!(events(&right), ["node:completed", "node:started"]);
-    assert_eq!(tasks(&right)[0].call.prompt, "Join L + R");
+    assert_eq!(tasks(&right)[0].model_call().unwrap().prompt, "Join L + R");
 
     let join = m.step(
         Input::NodeSucceeded {
@@ -937,7 +943,10 @@ fn a_transform_runs_inline_and_a_gate_pauses_the_run_until_it_is_approved() {
             "node:started"
         ]
     );
-    assert_eq!(tasks(&decided)[0].call.prompt, "publish (ana)");
+    assert_eq!(
+        tasks(&decided)[0].model_call().unwrap().prompt,
+        "publish (ana)"
+    );
     // A second decision for the same gate changes nothing.
     let again = m.step(
         Input::GateDecided {
@@ -1253,7 +1262,7 @@ fn a_retry_from_a_node_reuses_what_it_needs_and_runs_the_rest() {
     );
     let started = tasks(&start);
     assert_eq!(started.len(), 1, "only the join runs");
-    assert_eq!(started[0].call.prompt, "Join L + R");
+    assert_eq!(started[0].model_call().unwrap().prompt, "Join L + R");
     let reused_from: Vec<bool> = start
         .iter()
         .filter_map(|a| match a {
@@ -1301,7 +1310,7 @@ fn a_router_takes_the_first_route_that_holds_and_skips_the_others() {
     let bug = run("bug");
     let started: Vec<&str> = tasks(&bug).iter().map(|t| t.node_id.as_str()).collect();
     assert_eq!(started, ["fix", "always"]);
-    assert_eq!(tasks(&bug)[1].call.prompt, "log fix");
+    assert_eq!(tasks(&bug)[1].model_call().unwrap().prompt, "log fix");
     let skipped: Vec<(String, relavium_runtime::event::SkipReason)> = bug
         .iter()
         .filter_map(|a| match a {
@@ -1383,7 +1392,7 @@ fn item_succeeded(node: usize, item: u32, attempt: u32, output: Value) -> Input 
 fn items(actions: &[Action]) -> Vec<(Option<u32>, String)> {
     tasks(actions)
         .iter()
-        .map(|t| (t.item, t.call.prompt.clone()))
+        .map(|t| (t.item, t.model_call().unwrap().prompt.clone()))
         .collect()
 }
 
