@@ -43,6 +43,57 @@ pub enum NodeMsg {
     Call(CallReport),
     /// Its tool call finished.
     ToolDone(Result<Value, ErrorInfo>),
+    /// The tools its model asked for in one turn have run: (id, tool, arguments, result).
+    ToolTurnDone(Vec<ToolOutcome>),
+}
+
+/// One tool call of an agent's turn, done.
+#[derive(Debug)]
+pub struct ToolOutcome {
+    /// The provider's id of the call.
+    pub id: String,
+    /// The tool (`http.fetch`).
+    pub tool: String,
+    /// The arguments the model gave.
+    pub arguments: Value,
+    /// What it returned.
+    pub result: Result<Value, ErrorInfo>,
+}
+
+/// The most model calls one agent attempt may make in its tool loop.
+pub const MAX_TOOL_TURNS: u32 = 8;
+
+/// The name a model sees for a built-in tool (`http.fetch` → `http_fetch`: providers allow
+/// only letters, digits, `_` and `-`).
+fn model_tool_name(tool: &str) -> String {
+    tool.replace('.', "_")
+}
+
+/// What the model is told about the tools it may call.
+fn tool_specs(tools: &[String]) -> Vec<relavium_llm::types::ToolSpec> {
+    tools
+        .iter()
+        .filter_map(|name| {
+            let builtin = relavium_runtime::workflow::BUILTIN_TOOLS
+                .iter()
+                .find(|t| t.name == name)?;
+            let properties: serde_json::Map<String, Value> = builtin
+                .required
+                .iter()
+                .chain(builtin.optional)
+                .map(|arg| ((*arg).to_owned(), serde_json::json!({ "type": "string" })))
+                .collect();
+            Some(relavium_llm::types::ToolSpec {
+                name: model_tool_name(name),
+                description: Some(builtin.description.to_owned()),
+                input_schema: serde_json::json!({
+                    "type": "object",
+                    "properties": properties,
+                    "required": builtin.required,
+                }),
+            })
+        })
+        .collect()
 }
 
 /// The actor.
@@ -94,6 +145,16 @@ pub struct NodeState {
     span: tracing::Span,
     tools: Arc<crate::tools::ToolContext>,
     tool_task: Option<tokio::task::JoinHandle<()>>,
+    /// The conversation so far (the prompt, then each tool turn).
+    conversation: Vec<Message>,
+    /// Tokens used by every call of this attempt.
+    total_usage: Usage,
+    /// The last answer's content, when it asked for tools.
+    tool_request: Option<Vec<relavium_llm::types::ContentPart>>,
+    /// The model and call number the next turn continues with.
+    next_turn: Option<(ModelRef, u32)>,
+    /// Tool turns taken.
+    turns: u32,
 }
 
 struct RunningCall {
@@ -294,7 +355,11 @@ impl NodeActor {
             }
         };
         let mut request = LlmRequest::new(model.model(), call.prompt.clone());
-        request.messages = vec![Message::user(call.prompt.clone())];
+        if state.conversation.is_empty() {
+            state.conversation.push(Message::user(call.prompt.clone()));
+        }
+        request.messages = state.conversation.clone();
+        request.tools = tool_specs(&call.tools);
         request.system = call.system.clone();
         request.max_tokens = call.max_tokens;
         request.temperature = call.temperature;
@@ -402,7 +467,12 @@ impl NodeActor {
                     usage: response.usage,
                     duration_ms: state.clock.now().millis_since(call.started_at),
                 }));
-                state.result = Some(Ok((Value::String(response.text()), response.usage)));
+                state.total_usage += response.usage;
+                let wants_tools = response.stop_reason
+                    == relavium_runtime::event::StopReason::ToolUse
+                    && response.tool_calls().next().is_some();
+                state.tool_request = wants_tools.then(|| response.content.clone());
+                state.result = Some(Ok((Value::String(response.text()), state.total_usage)));
                 state
                     .cooldowns
                     .lock()
@@ -431,6 +501,134 @@ impl NodeActor {
     }
 
     /// The call actor is gone: close it in the tree, then report the attempt's result.
+    /// Runs the tools the model asked for (in a task, so the actor stays responsive), then
+    /// continues the conversation with their results.
+    fn run_tool_turn(
+        &self,
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        content: Vec<relavium_llm::types::ContentPart>,
+    ) {
+        let Some(call) = state.task.model_call() else {
+            return;
+        };
+        if state.turns >= MAX_TOOL_TURNS {
+            state.fail(
+                "agent.too_many_turns",
+                format!("the model still asked for tools after {MAX_TOOL_TURNS} turns"),
+            );
+            return;
+        }
+        state.turns += 1;
+        let allowed = call.tools.clone();
+        let allow_http = call.allow_http.clone();
+        let requests: Vec<(String, String, Value)> = content
+            .iter()
+            .filter_map(|part| match part {
+                relavium_llm::types::ContentPart::ToolUse { id, name, input } => {
+                    let tool = allowed
+                        .iter()
+                        .find(|t| model_tool_name(t) == *name)
+                        .cloned()
+                        .unwrap_or_else(|| name.clone());
+                    Some((id.clone(), tool, input.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        state.conversation.push(Message {
+            role: relavium_llm::types::Role::Assistant,
+            content,
+        });
+        let context = Arc::clone(&state.tools);
+        let me = myself.clone();
+        state.tool_task = Some(tokio::spawn(
+            async move {
+                let mut outcomes = Vec::new();
+                for (id, tool, arguments) in requests {
+                    let result = if allowed.contains(&tool) {
+                        let args = arguments.as_object().cloned().unwrap_or_default();
+                        let call = relavium_runtime::state::ToolCall {
+                            tool: tool.clone(),
+                            args,
+                            allow_http: allow_http.clone(),
+                        };
+                        crate::tools::run(&call, &context).await
+                    } else {
+                        Err(ErrorInfo::new(
+                            "tool.unknown",
+                            format!("`{tool}` is not one of this agent's tools"),
+                        ))
+                    };
+                    outcomes.push(ToolOutcome {
+                        id,
+                        tool,
+                        arguments,
+                        result,
+                    });
+                }
+                let _ = me.cast(NodeMsg::ToolTurnDone(outcomes));
+            }
+            .instrument(state.span.clone()),
+        ));
+    }
+
+    /// A tool turn is done: tell the model the results and call it again.
+    async fn on_tool_turn_done(
+        &self,
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        outcomes: Vec<ToolOutcome>,
+    ) {
+        state.tool_task = None;
+        let call_id = state
+            .next_turn
+            .as_ref()
+            .map(|(_, n)| self.call_id(state, n - 1))
+            .unwrap_or_default();
+        let mut results = Vec::new();
+        for outcome in outcomes {
+            state.emit(EventKind::LlmToolCall(
+                relavium_runtime::event::LlmToolCall {
+                    node_id: state.task.node_id.clone(),
+                    call_id: call_id.clone(),
+                    tool_call_id: outcome.id.clone(),
+                    tool: outcome.tool.clone(),
+                    arguments: outcome.arguments.clone(),
+                    is_error: outcome.result.is_err(),
+                },
+            ));
+            let (content, is_error) = match outcome.result {
+                Ok(Value::String(text)) => (text, false),
+                Ok(other) => (other.to_string(), false),
+                Err(error) => (error.message, true),
+            };
+            results.push(relavium_llm::types::ContentPart::ToolResult {
+                tool_use_id: outcome.id,
+                content,
+                is_error,
+            });
+        }
+        state.conversation.push(Message {
+            role: relavium_llm::types::Role::User,
+            content: results,
+        });
+        if let Some((model, number)) = state.next_turn.take() {
+            self.start_call(myself, state, model, number).await;
+        }
+    }
+
+    /// The id of call `number` of this attempt.
+    fn call_id(&self, state: &NodeState, number: u32) -> String {
+        match state.task.item {
+            None => format!("{}#{}.{number}", state.task.node_id, state.task.attempt),
+            Some(i) => format!(
+                "{}[{i}]#{}.{number}",
+                state.task.node_id, state.task.attempt
+            ),
+        }
+    }
+
     /// The model to fall back to after `error` on `current`, if the chain has one.
     fn fallback_target(
         state: &NodeState,
@@ -505,6 +703,15 @@ impl NodeActor {
             self.start_call(myself, state, next, call.number + 1).await;
             return;
         }
+        if crashed.is_none()
+            && matches!(state.result, Some(Ok(_)))
+            && let Some(content) = state.tool_request.take()
+        {
+            state.result = None;
+            state.next_turn = Some((call.model.clone(), call.number + 1));
+            self.run_tool_turn(myself, state, content);
+            return;
+        }
         match state.result.take() {
             Some(Ok((output, usage))) => state.report(NodeReportKind::Succeeded { output, usage }),
             Some(Err(error)) => state.report(NodeReportKind::Failed(error)),
@@ -550,6 +757,11 @@ impl Actor for NodeActor {
             span,
             tools: args.tools,
             tool_task: None,
+            conversation: Vec::new(),
+            total_usage: Usage::default(),
+            tool_request: None,
+            next_turn: None,
+            turns: 0,
         })
     }
 
@@ -591,6 +803,9 @@ impl Actor for NodeActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             NodeMsg::Call(report) => self.on_call_report(state, report),
+            NodeMsg::ToolTurnDone(outcomes) => {
+                self.on_tool_turn_done(&_myself, state, outcomes).await
+            }
             NodeMsg::ToolDone(result) => {
                 state.tool_task = None;
                 state.span.record(

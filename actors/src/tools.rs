@@ -178,14 +178,34 @@ async fn read(path: &str, workspace: Option<&Path>) -> Result<Value, ErrorInfo> 
     let workspace = workspace.to_path_buf();
     let requested = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        let candidate = workspace.join(&requested);
+        let root = std::fs::canonicalize(&workspace).unwrap_or(workspace);
+        // Refuse escapes by the path's own `..` first, so the answer never tells whether a
+        // file outside the workspace exists; then resolve symlinks and check again.
+        let mut candidate = root.clone();
+        for part in Path::new(&requested).components() {
+            match part {
+                std::path::Component::Normal(p) => candidate.push(p),
+                std::path::Component::ParentDir => {
+                    candidate.pop();
+                }
+                std::path::Component::CurDir => {}
+                std::path::Component::RootDir | std::path::Component::Prefix(_) => {
+                    candidate = PathBuf::from(part.as_os_str());
+                }
+            }
+        }
+        if !candidate.starts_with(&root) {
+            return Err(ErrorInfo::new(
+                "tool.denied",
+                format!("`{requested}` is outside the workspace"),
+            ));
+        }
         let resolved = std::fs::canonicalize(&candidate).map_err(|e| {
             ErrorInfo::new(
                 "tool.not_found",
                 format!("cannot read `{requested}` in the workspace: {e}"),
             )
         })?;
-        let root = std::fs::canonicalize(&workspace).unwrap_or(workspace);
         if !resolved.starts_with(&root) {
             return Err(ErrorInfo::new(
                 "tool.denied",

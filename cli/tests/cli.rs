@@ -450,3 +450,55 @@ fn tool_nodes_fetch_allowed_hosts_only_and_read_files_inside_the_workspace_only(
     );
     assert!(!outside.stdout.contains("root:"));
 }
+
+#[test]
+fn an_agent_calls_its_tools_in_a_loop_until_it_answers() {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::create_dir(workspace.path().join(".git")).unwrap();
+    std::fs::write(workspace.path().join("NOTES.md"), "remember the milk").unwrap();
+    let file = workspace.path().join("agent.relavium.yaml");
+    std::fs::write(
+        &file,
+        "relavium: 1\nname: agentic\nnodes:\n  research:\n    tools: [file.read]\n    prompt: \"What do the notes say?\"\noutputs:\n  answer: \"{{ nodes.research.output }}\"\n",
+    )
+    .unwrap();
+    let script = workspace.path().join("script.yaml");
+    std::fs::write(
+        &script,
+        "otherwise: echo\nresponses:\n  - when: { node: research }\n    times: 1\n    text: \"Let me look.\"\n    tool_calls: [{ name: file_read, arguments: { path: NOTES.md } }]\n  - when: { node: research }\n    times: 1\n    tool_calls: [{ name: file_read, arguments: { path: ../outside.txt } }]\n",
+    )
+    .unwrap();
+    let out = relavium(
+        home.path(),
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--script",
+            script.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let events = ndjson(&out.stdout);
+    let tool_calls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "llm:tool_call")
+        .collect();
+    assert_eq!(tool_calls.len(), 2, "{events:#?}");
+    assert_eq!(tool_calls[0]["payload"]["tool"], "file.read");
+    assert_eq!(tool_calls[0]["payload"]["callId"], "research#1.1");
+    assert_eq!(tool_calls[0]["payload"]["isError"], false);
+    // The second asks for a file outside the workspace: the error goes back to the model.
+    assert_eq!(tool_calls[1]["payload"]["isError"], true);
+    let requests = events.iter().filter(|e| e["type"] == "llm:request").count();
+    assert_eq!(
+        requests, 3,
+        "three model calls: two tool turns, then the answer"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "run:completed");
+    // The echoing model repeats the last tool result it was given: the refusal.
+    let answer = last["payload"]["outputs"]["answer"].as_str().unwrap();
+    assert!(answer.contains("outside the workspace"), "{answer}");
+}

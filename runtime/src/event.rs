@@ -163,6 +163,10 @@ pub enum EventKind {
     /// Streamed text from a model.
     #[serde(rename = "llm:delta")]
     LlmDelta(LlmDelta),
+    /// A model asked for a tool to be called (the agent's tool loop calls it, then the model
+    /// again with the result).
+    #[serde(rename = "llm:tool_call")]
+    LlmToolCall(LlmToolCall),
     /// A call to a model finished.
     #[serde(rename = "llm:response")]
     LlmResponse(LlmResponseEvent),
@@ -203,6 +207,7 @@ impl EventKind {
             EventKind::NodeCancelled(_) => "node:cancelled",
             EventKind::LlmRequest(_) => "llm:request",
             EventKind::LlmDelta(_) => "llm:delta",
+            EventKind::LlmToolCall(_) => "llm:tool_call",
             EventKind::LlmResponse(_) => "llm:response",
             EventKind::LlmFallback(_) => "llm:fallback",
             EventKind::CostUpdated(_) => "cost:updated",
@@ -618,6 +623,24 @@ pub struct LlmResponseEvent {
     pub usage: Usage,
     /// Wall time of the call.
     pub duration_ms: u64,
+}
+
+/// Payload of `llm:tool_call`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LlmToolCall {
+    /// The node.
+    pub node_id: String,
+    /// The model call that asked.
+    pub call_id: String,
+    /// The provider's id of the tool call.
+    pub tool_call_id: String,
+    /// The tool (`http.fetch`).
+    pub tool: String,
+    /// The arguments the model gave.
+    pub arguments: serde_json::Value,
+    /// Whether the tool failed (its error went back to the model).
+    pub is_error: bool,
 }
 
 /// Payload of `llm:fallback`.

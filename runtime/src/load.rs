@@ -89,13 +89,14 @@ const AGENT_NODE_KEYS: &[&str] = &[
     "retry",
     "fallback",
     "timeout",
+    "tools",
 ];
 const GATE_NODE_KEYS: &[&str] = &["gate"];
 const GATE_KEYS: &[&str] = &["message", "timeout", "on_timeout", "on_reject"];
 const TRANSFORM_NODE_KEYS: &[&str] = &["transform"];
 const ROUTER_NODE_KEYS: &[&str] = &["router"];
 const TOOL_NODE_KEYS: &[&str] = &["tool", "with", "retry", "timeout"];
-const NODE_LATER_KEYS: &[&str] = &["workflow", "output_schema", "tools"];
+const NODE_LATER_KEYS: &[&str] = &["workflow", "output_schema"];
 const AGENT_KEYS: &[&str] = &[
     "relavium",
     "name",
@@ -104,8 +105,9 @@ const AGENT_KEYS: &[&str] = &[
     "system",
     "temperature",
     "max_tokens",
+    "tools",
 ];
-const AGENT_LATER_KEYS: &[&str] = &["tools", "output_schema", "fallback"];
+const AGENT_LATER_KEYS: &[&str] = &["output_schema", "fallback"];
 
 /// Parses and validates the workflow in `file`, reading the agents it names through `agents`.
 pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Workflow, Diagnostics> {
@@ -1063,6 +1065,7 @@ impl Cx<'_> {
         let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, what));
         let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, what));
         let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
+        let tools = Self::get(entries, "tools").map(|n| self.tool_names(n, what));
         Some(AgentStep {
             agent,
             model,
@@ -1073,7 +1076,39 @@ impl Cx<'_> {
             retry,
             fallback,
             timeout_ms,
+            tools,
         })
+    }
+
+    /// `tools: [http.fetch, file.read]` — built-in tools an agent may call.
+    fn tool_names(&mut self, node: &YamlNode, owner: &str) -> Vec<String> {
+        let what = format!("`tools` of {owner}");
+        let YamlValue::Seq(items) = &node.value else {
+            self.wrong_type(node, &what, "a list of tool names");
+            return Vec::new();
+        };
+        let names: Vec<&str> = BUILTIN_TOOLS.iter().map(|t| t.name).collect();
+        let mut tools = Vec::new();
+        for item in items {
+            let Some(name) = self.string(item, &format!("an entry of the {what}")) else {
+                continue;
+            };
+            if names.contains(&name.value.as_str()) {
+                tools.push(name.value);
+            } else {
+                let hint = match did_you_mean(&name.value, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("the built-in tools are `{}`", names.join("`, `")),
+                };
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    name.span,
+                    format!("unknown tool `{}`", name.value),
+                )
+                .hint = Some(hint);
+            }
+        }
+        tools
     }
 
     /// `gate: "Publish?"` or `gate: { message, timeout, on_timeout, on_reject }`.
@@ -1415,6 +1450,9 @@ impl Cx<'_> {
         }
         let temperature = self.temperature(entries, &what);
         let max_tokens = self.max_tokens(entries, &what);
+        let tools = Self::get(entries, "tools")
+            .map(|n| self.tool_names(n, &what))
+            .unwrap_or_default();
         Some(AgentSpec {
             name: name.to_owned(),
             file: self.file.clone(),
@@ -1423,6 +1461,7 @@ impl Cx<'_> {
             system,
             temperature,
             max_tokens,
+            tools,
         })
     }
 

@@ -178,6 +178,12 @@ pub struct ModelCall {
     /// The models to fall back to, in order, when `model` fails with a fallback-class error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<ModelRef>,
+    /// Built-in tools the model may call (a multi-turn tool loop).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Hosts its `http.fetch` calls may reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_http: Vec<String>,
 }
 
 /// What happened, as told to the machine.
@@ -1834,6 +1840,12 @@ impl RunMachine {
                     .clone()
                     .or_else(|| defaults.fallback.clone())
                     .unwrap_or_else(|| self.default_fallback.clone()),
+                tools: step
+                    .tools
+                    .clone()
+                    .or_else(|| agent.map(|a| a.tools.clone()))
+                    .unwrap_or_default(),
+                allow_http: self.workflow.permissions.http.clone(),
             }),
         })
     }

@@ -510,6 +510,8 @@ pub struct AgentStep {
     pub fallback: Option<Vec<ModelRef>>,
     /// The longest one attempt may take, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Built-in tools the model may call (the node's own list wins over the agent's).
+    pub tools: Option<Vec<String>>,
 }
 
 /// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.
@@ -529,6 +531,8 @@ pub struct AgentSpec {
     pub temperature: Option<f64>,
     /// Its output-token cap.
     pub max_tokens: Option<u32>,
+    /// Built-in tools its model may call.
+    pub tools: Vec<String>,
 }
 
 /// A named output of a workflow.

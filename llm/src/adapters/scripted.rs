@@ -11,6 +11,9 @@
 //!     text: "Three changes stand out."   # streamed word by word (or `deltas: [..]`)
 //!     usage: { input_tokens: 12, output_tokens: 5 }   # default: counted words
 //!     stop_reason: end_turn
+//!   - when: { node: research }
+//!     times: 1
+//!     tool_calls: [{ name: file_read, arguments: { path: NOTES.md } }]   # then `echo` answers
 //!   - when: { prompt_contains: "flaky" }
 //!     times: 1                            # used once, then the next match applies
 //!     error: { class: server_error, status: 500, message: "upstream failed", after_deltas: 0 }
@@ -81,6 +84,19 @@ pub struct ScriptedResponse {
     pub stop_reason: Option<StopReason>,
     /// Fail instead of (or after some of) the answer.
     pub error: Option<ScriptedError>,
+    /// Tools the model asks to call (the stop reason is then `tool_use`).
+    pub tool_calls: Option<Vec<ScriptedToolCall>>,
+}
+
+/// A tool call as written in a script.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedToolCall {
+    /// The tool's name as the model sees it (`file_read`).
+    pub name: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: serde_json::Value,
 }
 
 /// Conditions on a call; all that are given must hold.
@@ -290,13 +306,25 @@ impl LlmProvider for ScriptedProvider {
 
 impl ScriptedProvider {
     fn respond(&self, request: LlmRequest) -> LlmStream {
+        // What a call "says": text and tool results alike, so scripts can match on both.
+        let said = |m: &crate::types::Message| -> String {
+            m.content
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::ToolResult { content, .. } => Some(content.as_str()),
+                    ContentPart::ToolUse { .. } => None,
+                })
+                .collect()
+        };
         let prompt: String = request
             .system
             .iter()
             .cloned()
-            .chain(request.messages.iter().map(|m| m.text()))
+            .chain(request.messages.iter().map(said))
             .collect::<Vec<_>>()
             .join("\n");
+        let mut tool_calls = Vec::new();
         let (mut deltas, delay, usage, mut stop_reason, error) = match self.pick(&request, &prompt)
         {
             Some(response) => {
@@ -307,6 +335,7 @@ impl ScriptedProvider {
                     .unwrap_or_default();
                 let delay =
                     Duration::from_millis(response.delay_ms.unwrap_or(self.script.delay_ms));
+                tool_calls = response.tool_calls.clone().unwrap_or_default();
                 (
                     deltas,
                     delay,
@@ -326,11 +355,7 @@ impl ScriptedProvider {
                 return Box::pin(futures::stream::iter([Err(error)]));
             }
             None => {
-                let last = request
-                    .messages
-                    .last()
-                    .map(|m| m.text())
-                    .unwrap_or_default();
+                let last = request.messages.last().map(said).unwrap_or_default();
                 (
                     words(&last),
                     self.echo_delay,
@@ -360,9 +385,20 @@ impl ScriptedProvider {
             },
         };
         let text: String = deltas.concat();
+        let mut content = vec![ContentPart::Text { text }];
+        for (i, call) in tool_calls.iter().enumerate() {
+            content.push(ContentPart::ToolUse {
+                id: format!("call_{}", i + 1),
+                name: call.name.clone(),
+                input: call.arguments.clone(),
+            });
+        }
+        if !tool_calls.is_empty() {
+            stop_reason = StopReason::ToolUse;
+        }
         let response = LlmResponse {
             model: request.model.clone(),
-            content: vec![ContentPart::Text { text }],
+            content,
             stop_reason,
             usage,
         };
