@@ -62,6 +62,8 @@ pub struct ToolOutcome {
 
 /// The most model calls one agent attempt may make in its tool loop.
 pub const MAX_TOOL_TURNS: u32 = 8;
+/// How many times an answer that does not satisfy the output schema is asked for again.
+pub const MAX_REASKS: u32 = 2;
 
 /// The name a model sees for a built-in tool (`http.fetch` → `http_fetch`: providers allow
 /// only letters, digits, `_` and `-`).
@@ -155,6 +157,10 @@ pub struct NodeState {
     next_turn: Option<(ModelRef, u32)>,
     /// Tool turns taken.
     turns: u32,
+    /// An answer that failed the output schema: (its text, what is wrong).
+    reask: Option<(String, Vec<String>)>,
+    /// Re-asks made.
+    reasks: u32,
 }
 
 struct RunningCall {
@@ -360,6 +366,13 @@ impl NodeActor {
         }
         request.messages = state.conversation.clone();
         request.tools = tool_specs(&call.tools);
+        request.response_schema =
+            call.output_schema
+                .as_ref()
+                .map(|schema| relavium_llm::types::ResponseSchema {
+                    name: "output".into(),
+                    schema: schema.clone(),
+                });
         request.system = call.system.clone();
         request.max_tokens = call.max_tokens;
         request.temperature = call.temperature;
@@ -472,7 +485,24 @@ impl NodeActor {
                     == relavium_runtime::event::StopReason::ToolUse
                     && response.tool_calls().next().is_some();
                 state.tool_request = wants_tools.then(|| response.content.clone());
-                state.result = Some(Ok((Value::String(response.text()), state.total_usage)));
+                let text = response.text();
+                let schema = state
+                    .task
+                    .model_call()
+                    .and_then(|c| c.output_schema.clone());
+                let output = match schema {
+                    Some(schema) if !wants_tools => {
+                        match relavium_runtime::output::validate(&schema, &text) {
+                            Ok(value) => value,
+                            Err(problems) => {
+                                state.reask = Some((text.clone(), problems));
+                                Value::String(text)
+                            }
+                        }
+                    }
+                    _ => Value::String(text),
+                };
+                state.result = Some(Ok((output, state.total_usage)));
                 state
                     .cooldowns
                     .lock()
@@ -705,6 +735,37 @@ impl NodeActor {
         }
         if crashed.is_none()
             && matches!(state.result, Some(Ok(_)))
+            && let Some((answer, problems)) = state.reask.take()
+        {
+            if state.reasks >= MAX_REASKS {
+                state.result = None;
+                state.report(NodeReportKind::Failed(ErrorInfo::new(
+                    "output.invalid",
+                    format!(
+                        "the answer did not satisfy the output schema after {} re-asks: {}",
+                        MAX_REASKS,
+                        problems.join("; ")
+                    ),
+                )));
+                return;
+            }
+            // Ask again, in the same conversation, saying what is wrong.
+            state.reasks += 1;
+            state.result = None;
+            state.conversation.push(Message {
+                role: relavium_llm::types::Role::Assistant,
+                content: vec![relavium_llm::types::ContentPart::Text { text: answer }],
+            });
+            state.conversation.push(Message::user(format!(
+                "That answer does not satisfy the required JSON Schema:\n- {}\nAnswer again with only JSON that satisfies the schema.",
+                problems.join("\n- ")
+            )));
+            self.start_call(myself, state, call.model.clone(), call.number + 1)
+                .await;
+            return;
+        }
+        if crashed.is_none()
+            && matches!(state.result, Some(Ok(_)))
             && let Some(content) = state.tool_request.take()
         {
             state.result = None;
@@ -762,6 +823,8 @@ impl Actor for NodeActor {
             tool_request: None,
             next_turn: None,
             turns: 0,
+            reask: None,
+            reasks: 0,
         })
     }
 

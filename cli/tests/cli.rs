@@ -502,3 +502,69 @@ fn an_agent_calls_its_tools_in_a_loop_until_it_answers() {
     let answer = last["payload"]["outputs"]["answer"].as_str().unwrap();
     assert!(answer.contains("outside the workspace"), "{answer}");
 }
+
+#[test]
+fn an_answer_that_fails_the_output_schema_is_asked_for_again_a_bounded_number_of_times() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("structured.relavium.yaml");
+    std::fs::write(
+        &file,
+        "relavium: 1\nname: structured\nnodes:\n  pick:\n    prompt: \"Pick a title\"\n    output_schema: { type: object, properties: { title: { type: string } }, required: [title] }\n  use:\n    needs: [pick]\n    transform: \"nodes.pick.output.title | upper\"\noutputs:\n  title: \"{{ nodes.use.output }}\"\n",
+    )
+    .unwrap();
+    let script = |answers: &[&str]| {
+        let mut text = String::from("otherwise: error\nresponses:\n");
+        for a in answers {
+            text.push_str(&format!(
+                "  - times: 1\n    deltas: [{}]\n",
+                serde_json::to_string(a).unwrap()
+            ));
+        }
+        let path = dir.path().join("script.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let ok = script(&["not json", "{\"title\": 5}", "{\"title\": \"dawn\"}"]);
+    let out = relavium(
+        home.path(),
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--script",
+            ok.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, out.stdout);
+    let events = ndjson(&out.stdout);
+    assert_eq!(
+        events.iter().filter(|e| e["type"] == "llm:request").count(),
+        3
+    );
+    assert_eq!(
+        events.last().unwrap()["payload"]["outputs"]["title"],
+        "DAWN"
+    );
+
+    let bad = script(&["no", "still no", "never", "nope"]);
+    let out = relavium(
+        home.path(),
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--script",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let events = ndjson(&out.stdout);
+    assert_eq!(
+        events.iter().filter(|e| e["type"] == "llm:request").count(),
+        3,
+        "the first answer and two re-asks"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["payload"]["error"]["kind"], "output.invalid");
+}

@@ -18,6 +18,7 @@ pub mod event;
 pub mod graph;
 pub mod load;
 pub mod money;
+pub mod output;
 pub mod source;
 pub mod state;
 pub mod store;

@@ -90,13 +90,14 @@ const AGENT_NODE_KEYS: &[&str] = &[
     "fallback",
     "timeout",
     "tools",
+    "output_schema",
 ];
 const GATE_NODE_KEYS: &[&str] = &["gate"];
 const GATE_KEYS: &[&str] = &["message", "timeout", "on_timeout", "on_reject"];
 const TRANSFORM_NODE_KEYS: &[&str] = &["transform"];
 const ROUTER_NODE_KEYS: &[&str] = &["router"];
 const TOOL_NODE_KEYS: &[&str] = &["tool", "with", "retry", "timeout"];
-const NODE_LATER_KEYS: &[&str] = &["workflow", "output_schema"];
+const NODE_LATER_KEYS: &[&str] = &["workflow"];
 const AGENT_KEYS: &[&str] = &[
     "relavium",
     "name",
@@ -106,8 +107,9 @@ const AGENT_KEYS: &[&str] = &[
     "temperature",
     "max_tokens",
     "tools",
+    "output_schema",
 ];
-const AGENT_LATER_KEYS: &[&str] = &["output_schema", "fallback"];
+const AGENT_LATER_KEYS: &[&str] = &["fallback"];
 
 /// Parses and validates the workflow in `file`, reading the agents it names through `agents`.
 pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Workflow, Diagnostics> {
@@ -1066,6 +1068,8 @@ impl Cx<'_> {
         let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, what));
         let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
         let tools = Self::get(entries, "tools").map(|n| self.tool_names(n, what));
+        let output_schema =
+            Self::get(entries, "output_schema").and_then(|n| self.output_schema(n, what));
         Some(AgentStep {
             agent,
             model,
@@ -1077,7 +1081,28 @@ impl Cx<'_> {
             fallback,
             timeout_ms,
             tools,
+            output_schema,
         })
+    }
+
+    /// `output_schema:` — a JSON Schema (written in YAML) the answer must satisfy.
+    fn output_schema(&mut self, node: &YamlNode, owner: &str) -> Option<serde_json::Value> {
+        let schema = node.to_json();
+        match crate::output::check_schema(&schema) {
+            Ok(()) => Some(schema),
+            Err(why) => {
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    node.head_span(&self.file),
+                    format!("the `output_schema` of {owner} is not a valid JSON Schema: {why}"),
+                )
+                .hint = Some(
+                    "write a JSON Schema in YAML, e.g. `{ type: object, properties: { title: { type: string } }, required: [title] }`"
+                        .into(),
+                );
+                None
+            }
+        }
     }
 
     /// `tools: [http.fetch, file.read]` — built-in tools an agent may call.
@@ -1453,6 +1478,8 @@ impl Cx<'_> {
         let tools = Self::get(entries, "tools")
             .map(|n| self.tool_names(n, &what))
             .unwrap_or_default();
+        let output_schema =
+            Self::get(entries, "output_schema").and_then(|n| self.output_schema(n, &what));
         Some(AgentSpec {
             name: name.to_owned(),
             file: self.file.clone(),
@@ -1462,6 +1489,7 @@ impl Cx<'_> {
             temperature,
             max_tokens,
             tools,
+            output_schema,
         })
     }
 

@@ -184,6 +184,9 @@ pub struct ModelCall {
     /// Hosts its `http.fetch` calls may reach.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_http: Vec<String>,
+    /// The JSON Schema the answer must satisfy; the node's output is then the parsed JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
 }
 
 /// What happened, as told to the machine.
@@ -1846,6 +1849,10 @@ impl RunMachine {
                     .or_else(|| agent.map(|a| a.tools.clone()))
                     .unwrap_or_default(),
                 allow_http: self.workflow.permissions.http.clone(),
+                output_schema: step
+                    .output_schema
+                    .clone()
+                    .or_else(|| agent.and_then(|a| a.output_schema.clone())),
             }),
         })
     }

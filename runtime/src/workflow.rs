@@ -512,6 +512,8 @@ pub struct AgentStep {
     pub timeout_ms: Option<u64>,
     /// Built-in tools the model may call (the node's own list wins over the agent's).
     pub tools: Option<Vec<String>>,
+    /// The JSON Schema the answer must satisfy (the node's own wins over the agent's).
+    pub output_schema: Option<serde_json::Value>,
 }
 
 /// An agent file (`.relavium/agents/NAME.agent.yaml`): a reusable model + system prompt.
@@ -533,6 +535,8 @@ pub struct AgentSpec {
     pub max_tokens: Option<u32>,
     /// Built-in tools its model may call.
     pub tools: Vec<String>,
+    /// The JSON Schema its answers must satisfy.
+    pub output_schema: Option<serde_json::Value>,
 }
 
 /// A named output of a workflow.
