@@ -111,6 +111,25 @@ const AGENT_KEYS: &[&str] = &[
 ];
 const AGENT_LATER_KEYS: &[&str] = &["fallback"];
 
+/// The keys the loader understands, per mapping (`workflow`, `node`, `agent`) — what the
+/// published JSON Schemas (`docs/schema/*.schema.json`) must list too; a test keeps them in step.
+pub fn known_keys(mapping: &str) -> Vec<&'static str> {
+    match mapping {
+        "workflow" => WORKFLOW_KEYS.to_vec(),
+        "node" => NODE_COMMON_KEYS
+            .iter()
+            .chain(AGENT_NODE_KEYS)
+            .chain(GATE_NODE_KEYS)
+            .chain(TRANSFORM_NODE_KEYS)
+            .chain(ROUTER_NODE_KEYS)
+            .chain(TOOL_NODE_KEYS)
+            .copied()
+            .collect(),
+        "agent" => AGENT_KEYS.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
 /// Parses and validates the workflow in `file`, reading the agents it names through `agents`.
 pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Workflow, Diagnostics> {
     let engine = TemplateEngine::default();
