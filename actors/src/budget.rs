@@ -3,7 +3,7 @@
 //! A call reserves its worst case (prompt upper bound + `max_tokens` at full price) *before* it
 //! leaves the machine; the reservation is granted only if what is already spent plus what is
 //! reserved by calls in flight plus this worst case stays within every cap (the run's and the
-//! node's). When the call ends, its reservation is replaced by its real cost. Because the run
+//! node's, and each enclosing sub-workflow's share). When the call ends, its reservation is replaced by its real cost. Because the run
 //! supervisor owns the ledger and handles one message at a time, parallel calls can never
 //! jointly exceed a cap.
 
@@ -55,6 +55,11 @@ pub struct Ledger {
     run: Account,
     nodes: HashMap<NodeIndex, Account>,
     reservations: HashMap<String, (NodeIndex, MicroCents)>,
+    /// Sub-workflow shares: (enclosing share, cap).
+    scopes: Vec<(Option<usize>, Option<MicroCents>)>,
+    scope_accounts: Vec<Account>,
+    /// The innermost sub-workflow of each node.
+    node_scopes: Vec<Option<usize>>,
 }
 
 impl Ledger {
@@ -66,6 +71,30 @@ impl Ledger {
         }
     }
 
+    /// Adds the shares of sub-workflows: `scopes[i]` is (enclosing scope, cap) and
+    /// `node_scopes[n]` the innermost scope of node `n`.
+    pub fn with_scopes(
+        mut self,
+        scopes: Vec<(Option<usize>, Option<MicroCents>)>,
+        node_scopes: Vec<Option<usize>>,
+    ) -> Ledger {
+        self.scope_accounts = vec![Account::default(); scopes.len()];
+        self.scopes = scopes;
+        self.node_scopes = node_scopes;
+        self
+    }
+
+    /// The scopes enclosing `node`, innermost first.
+    fn scope_chain(&self, node: NodeIndex) -> Vec<usize> {
+        let mut chain = Vec::new();
+        let mut current = self.node_scopes.get(node).copied().flatten();
+        while let Some(s) = current {
+            chain.push(s);
+            current = self.scopes.get(s).and_then(|(parent, _)| *parent);
+        }
+        chain
+    }
+
     /// Reserves `amount` for call `call_id` of `node`, or says which cap refuses it.
     pub fn reserve(
         &mut self,
@@ -74,10 +103,16 @@ impl Ledger {
         amount: MicroCents,
     ) -> Result<(), Denial> {
         let account = self.nodes.get(&node).copied().unwrap_or_default();
-        let checks = [
-            (BudgetScope::Node, self.budget.node, account.committed()),
-            (BudgetScope::Run, self.budget.run, self.run.committed()),
-        ];
+        let chain = self.scope_chain(node);
+        let mut checks = vec![(BudgetScope::Node, self.budget.node, account.committed())];
+        for &s in &chain {
+            checks.push((
+                BudgetScope::Workflow,
+                self.scopes[s].1,
+                self.scope_accounts[s].committed(),
+            ));
+        }
+        checks.push((BudgetScope::Run, self.budget.run, self.run.committed()));
         for (scope, cap, committed) in checks {
             if let Some(limit) = cap
                 && committed.0.saturating_add(amount.0) > limit.0
@@ -92,6 +127,9 @@ impl Ledger {
         }
         self.run.reserved += amount;
         self.nodes.entry(node).or_default().reserved += amount;
+        for s in chain {
+            self.scope_accounts[s].reserved += amount;
+        }
         self.reservations.insert(call_id.to_owned(), (node, amount));
         Ok(())
     }
@@ -102,6 +140,13 @@ impl Ledger {
             self.run.reserved = MicroCents(self.run.reserved.0.saturating_sub(amount.0));
             let account = self.nodes.entry(reserved_node).or_default();
             account.reserved = MicroCents(account.reserved.0.saturating_sub(amount.0));
+            for s in self.scope_chain(reserved_node) {
+                let scope = &mut self.scope_accounts[s];
+                scope.reserved = MicroCents(scope.reserved.0.saturating_sub(amount.0));
+            }
+        }
+        for s in self.scope_chain(node) {
+            self.scope_accounts[s].spent += cost;
         }
         self.run.spent += cost;
         let account = self.nodes.entry(node).or_default();
@@ -196,6 +241,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_sub_workflow_s_share_caps_its_nodes_together() {
+        // Nodes 1 and 2 are in scope 1, itself inside scope 0; node 0 is outside.
+        let mut ledger = Ledger::new(budget(1_000, 1_000)).with_scopes(
+            vec![
+                (None, Some(MicroCents(100))),
+                (Some(0), Some(MicroCents(60))),
+            ],
+            vec![None, Some(1), Some(1)],
+        );
+        ledger.reserve(1, "a", MicroCents(40)).unwrap();
+        let denied = ledger.reserve(2, "b", MicroCents(30)).unwrap_err();
+        assert_eq!(
+            (denied.scope, denied.limit),
+            (BudgetScope::Workflow, MicroCents(60))
+        );
+        ledger.reserve(0, "c", MicroCents(500)).unwrap();
+        ledger.settle(1, "a", MicroCents(10));
+        ledger.reserve(2, "b", MicroCents(30)).unwrap();
     }
 
     #[test]

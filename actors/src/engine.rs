@@ -149,16 +149,20 @@ fn workflow_of(snapshot: &RunSnapshot) -> Result<Arc<Workflow>, String> {
         snapshot.workflow.name.clone(),
         snapshot.workflow.text.clone(),
     );
-    let agents = relavium_runtime::load::InMemoryAgents(
-        snapshot
+    let source =
+        |f: &SnapshotFile| relavium_runtime::SourceFile::new(f.name.clone(), f.text.clone());
+    let agents = relavium_runtime::load::InMemorySources {
+        agents: snapshot
             .agents
             .iter()
-            .map(|(name, f)| {
-                let source = relavium_runtime::SourceFile::new(f.name.clone(), f.text.clone());
-                (name.clone(), source)
-            })
+            .map(|(name, f)| (name.clone(), source(f)))
             .collect(),
-    );
+        workflows: snapshot
+            .workflows
+            .iter()
+            .map(|(name, f)| (name.clone(), source(f)))
+            .collect(),
+    };
     relavium_runtime::load_workflow(&file, &agents)
         .map(Arc::new)
         .map_err(|d| format!("its recorded workflow no longer loads: {d}"))
@@ -179,9 +183,15 @@ fn snapshot_of(workflow: &Workflow, config: &EngineConfig) -> RunSnapshot {
         })
         .map(|agent| (agent.name.clone(), file(&agent.file)))
         .collect();
+    let workflows = workflow
+        .scopes
+        .iter()
+        .map(|scope| (scope.file.name().to_owned(), file(&scope.file)))
+        .collect();
     RunSnapshot {
         workflow: file(&workflow.file),
         agents,
+        workflows,
         default_model: config.default_model.clone(),
         default_fallback: config.default_fallback.clone(),
     }
@@ -597,17 +607,21 @@ impl Engine {
             let NodeKind::Agent(step) = &node.kind else {
                 continue;
             };
+            let defaults = match node.scope {
+                None => &workflow.defaults,
+                Some(s) => &workflow.scopes[s].defaults,
+            };
             let model = step
                 .model
                 .as_ref()
                 .map(|m| m.value.clone())
                 .or_else(|| step.agent.as_ref().and_then(|a| a.model.clone()))
-                .or_else(|| workflow.defaults.model.as_ref().map(|m| m.value.clone()))
+                .or_else(|| defaults.model.as_ref().map(|m| m.value.clone()))
                 .unwrap_or_else(|| default_model.clone());
             let fallbacks = step
                 .fallback
                 .clone()
-                .or_else(|| workflow.defaults.fallback.clone())
+                .or_else(|| defaults.fallback.clone())
                 .unwrap_or_else(|| default_fallback.to_vec());
             let now = self.inner.clock.now().to_string();
             let today = now.get(..10).unwrap_or("9999-12-31");

@@ -327,6 +327,7 @@ impl NodeActor {
                     match refused.scope {
                         BudgetScope::Run => "run",
                         BudgetScope::Node => "node",
+                        BudgetScope::Workflow => "sub-workflow",
                     },
                     refused.committed,
                     refused.limit

@@ -75,6 +75,18 @@ fn jittered(delay_ms: u64, retry_after_ms: Option<u64>) -> u64 {
     jittered.max(retry_after_ms.unwrap_or(0))
 }
 
+/// A run's ledger: its caps and its sub-workflows' shares.
+fn ledger_for(workflow: &relavium_runtime::Workflow) -> Ledger {
+    Ledger::new(workflow.budget).with_scopes(
+        workflow
+            .scopes
+            .iter()
+            .map(|s| (s.parent, s.budget))
+            .collect(),
+        workflow.nodes.iter().map(|n| n.scope).collect(),
+    )
+}
+
 /// The actor-tree name of a run's supervisor.
 pub const RUN_ACTOR: &str = "run";
 
@@ -769,11 +781,11 @@ impl Actor for RunSupervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let (machine, sequence, takeover, ledger) = match args.start {
             RunStart::New(machine) => {
-                let ledger = Ledger::new(machine.workflow().budget);
+                let ledger = ledger_for(machine.workflow());
                 (machine, 0, None, ledger)
             }
             RunStart::Takeover(recovery) => {
-                let mut ledger = Ledger::new(recovery.machine.workflow().budget);
+                let mut ledger = ledger_for(recovery.machine.workflow());
                 for (node, call_id, cost) in &recovery.settled {
                     ledger.settle(*node, call_id, *cost);
                 }

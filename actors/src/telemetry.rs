@@ -13,7 +13,7 @@
 //! | `relavium_cost_micro_cents_total` | counter | `model` |
 //! | `relavium_retries_total` | counter | — |
 //! | `relavium_fallbacks_total` | counter | — |
-//! | `relavium_budget_denials_total` | counter | `scope` (run, node) |
+//! | `relavium_budget_denials_total` | counter | `scope` (run, node, workflow) |
 //! | `relavium_gate_wait_seconds` | histogram | `decision` |
 //!
 //! **Spans** follow the actor tree: `relavium.run` → `relavium.node` (one per attempt) →
@@ -50,6 +50,7 @@ pub fn observe(event: &RunEvent) {
             let scope = match p.scope {
                 BudgetScope::Run => "run",
                 BudgetScope::Node => "node",
+                BudgetScope::Workflow => "workflow",
             };
             metrics::counter!("relavium_budget_denials_total", "scope" => scope).increment(1);
         }

@@ -56,6 +56,17 @@ impl FsAgents {
 }
 
 impl AgentSource for FsAgents {
+    fn lookup_workflow(&self, from: &str, path: &str) -> AgentLookup {
+        let name = relavium_runtime::load::resolve_relative(from, path);
+        match std::fs::read_to_string(&name) {
+            Ok(text) => AgentLookup::Found(SourceFile::new(name, text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AgentLookup::NotFound {
+                searched: vec![name],
+            },
+            Err(e) => AgentLookup::Unreadable(format!("{name}: {e}")),
+        }
+    }
+
     fn lookup(&self, name: &str) -> AgentLookup {
         let file_name = format!("{name}.agent.yaml");
         for dir in &self.search {

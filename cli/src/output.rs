@@ -223,6 +223,7 @@ impl ProgressPrinter {
                     match p.scope {
                         relavium_runtime::event::BudgetScope::Run => "run",
                         relavium_runtime::event::BudgetScope::Node => "node",
+                        relavium_runtime::event::BudgetScope::Workflow => "sub-workflow",
                     },
                     p.limit,
                     p.committed

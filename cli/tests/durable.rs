@@ -485,3 +485,100 @@ fn gates_inside_a_map_are_decided_one_by_one_from_other_processes() {
         "nothing ran twice"
     );
 }
+
+#[test]
+fn a_sub_workflow_runs_in_its_own_scope_and_resumes_from_its_recorded_file() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("parent.relavium.yaml");
+    std::fs::write(
+        &parent,
+        r#"relavium: 1
+name: parent
+inputs: { topic: { type: string, default: owls } }
+nodes:
+  intro: { prompt: "intro to {{ inputs.topic }}" }
+  research:
+    needs: [intro]
+    workflow: research.relavium.yaml
+    with: { subject: "{{ inputs.topic }}", depth: 2 }
+    budget: 0.05 USD
+  final:
+    needs: [research]
+    prompt: "final: {{ nodes.research.output.summary }}"
+outputs:
+  result: "{{ nodes.final.output }}"
+"#,
+    )
+    .unwrap();
+    let child = dir.path().join("research.relavium.yaml");
+    std::fs::write(
+        &child,
+        r#"relavium: 1
+name: research
+inputs:
+  subject: string
+  depth: { type: integer, default: 1 }
+defaults: { model: scripted/child }
+nodes:
+  gather: { prompt: "gather {{ inputs.subject }} x{{ inputs.depth }}" }
+  ok: { needs: [gather], gate: "Keep {{ nodes.gather.output }}?" }
+  sum: { needs: [ok], prompt: "sum: {{ nodes.gather.output }}" }
+outputs:
+  summary: "{{ nodes.sum.output }}"
+"#,
+    )
+    .unwrap();
+    let paused = relavium(
+        home.path(),
+        &["run", parent.to_str().unwrap(), "--json", "--exit-on-pause"],
+    );
+    assert_eq!(paused.code, 6, "{}", paused.stderr);
+    let first = ndjson(&paused.stdout);
+    let run_id = first[0]["runId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first[0]["payload"]["nodes"],
+        serde_json::json!([
+            "intro",
+            "research:inputs",
+            "research.gather",
+            "research.ok",
+            "research.sum",
+            "research",
+            "final"
+        ])
+    );
+    let gather = of_type(&first, "llm:request")
+        .into_iter()
+        .find(|e| e["payload"]["nodeId"] == "research.gather")
+        .unwrap();
+    assert_eq!(
+        gather["payload"]["model"], "child",
+        "the sub-workflow's defaults apply"
+    );
+    let asked = of_type(&first, "gate:requested");
+    assert_eq!(asked[0]["payload"]["message"], "Keep gather owls x2?");
+
+    // The file changes on disk; the run goes on with the file as it was.
+    std::fs::write(&child, "relavium: 1\nname: broken\n").unwrap();
+    let approve = relavium(
+        home.path(),
+        &["gate", "approve", &run_id, "research.ok", "--json"],
+    );
+    assert_eq!(approve.code, 0, "{}", approve.stderr);
+    let rest = ndjson(&approve.stdout);
+    let done = rest.last().unwrap();
+    assert_eq!(done["type"], "run:completed");
+    assert_eq!(
+        done["payload"]["outputs"]["result"],
+        "final: sum: gather owls x2"
+    );
+    let exit = of_type(&rest, "node:completed")
+        .into_iter()
+        .find(|e| e["payload"]["nodeId"] == "research")
+        .unwrap();
+    assert_eq!(
+        exit["payload"]["output"],
+        serde_json::json!({ "summary": "sum: gather owls x2" })
+    );
+}

@@ -694,6 +694,8 @@ pub enum BudgetScope {
     Run,
     /// The node's cap.
     Node,
+    /// A sub-workflow's share.
+    Workflow,
 }
 
 /// Payload of `budget:exceeded`.

@@ -32,11 +32,73 @@ pub enum AgentLookup {
     Unreadable(String),
 }
 
-/// Finds agent files by name (the surface implements it over the filesystem).
+/// Finds agent files by name, and sub-workflow files by path (the surface implements it over
+/// the filesystem).
 pub trait AgentSource {
     /// Looks up the agent called `name`.
     fn lookup(&self, name: &str) -> AgentLookup;
+
+    /// Looks up the workflow file `path` (as written in `workflow:`) relative to the file
+    /// `from`; the found file's name is [`resolve_relative`]`(from, path)`.
+    fn lookup_workflow(&self, from: &str, path: &str) -> AgentLookup {
+        AgentLookup::NotFound {
+            searched: vec![resolve_relative(from, path)],
+        }
+    }
 }
+
+/// The name of the file at `path` written in the file named `from` (a relative path is taken
+/// from `from`'s directory). Pure string work: nothing is read.
+pub fn resolve_relative(from: &str, path: &str) -> String {
+    let written = std::path::Path::new(path);
+    if written.is_absolute() {
+        return path.to_owned();
+    }
+    let base = std::path::Path::new(from)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    base.join(written).display().to_string()
+}
+
+/// Agent and workflow files held in memory (how `resume` loads a run's files as they were).
+#[derive(Debug, Default, Clone)]
+pub struct InMemorySources {
+    /// Agent files by agent name.
+    pub agents: BTreeMap<String, SourceFile>,
+    /// Workflow files by their resolved name.
+    pub workflows: BTreeMap<String, SourceFile>,
+}
+
+impl AgentSource for InMemorySources {
+    fn lookup(&self, name: &str) -> AgentLookup {
+        match self.agents.get(name) {
+            Some(file) => AgentLookup::Found(file.clone()),
+            None => AgentLookup::NotFound {
+                searched: vec!["(in memory)".into()],
+            },
+        }
+    }
+
+    fn lookup_workflow(&self, from: &str, path: &str) -> AgentLookup {
+        let name = resolve_relative(from, path);
+        match self.workflows.get(&name) {
+            Some(file) => AgentLookup::Found(file.clone()),
+            None => AgentLookup::NotFound {
+                searched: vec![name],
+            },
+        }
+    }
+}
+
+/// A parsed `workflow:` node, before flattening.
+struct SubWorkflow {
+    child: Workflow,
+    args: Vec<(String, ToolArg)>,
+    budget: Option<crate::MicroCents>,
+}
+
+/// How deep sub-workflows may nest (deeper is taken for a cycle).
+const MAX_NESTING: usize = 8;
 
 /// An [`AgentSource`] over files held in memory, keyed by agent name (for tests and embedders).
 #[derive(Debug, Default, Clone)]
@@ -97,7 +159,8 @@ const GATE_KEYS: &[&str] = &["message", "timeout", "on_timeout", "on_reject"];
 const TRANSFORM_NODE_KEYS: &[&str] = &["transform"];
 const ROUTER_NODE_KEYS: &[&str] = &["router"];
 const TOOL_NODE_KEYS: &[&str] = &["tool", "with", "retry", "timeout"];
-const NODE_LATER_KEYS: &[&str] = &["workflow"];
+const WORKFLOW_NODE_KEYS: &[&str] = &["workflow", "with", "budget"];
+const NODE_LATER_KEYS: &[&str] = &[];
 const AGENT_KEYS: &[&str] = &[
     "relavium",
     "name",
@@ -123,15 +186,27 @@ pub fn known_keys(mapping: &str) -> Vec<&'static str> {
             .chain(TRANSFORM_NODE_KEYS)
             .chain(ROUTER_NODE_KEYS)
             .chain(TOOL_NODE_KEYS)
+            .chain(WORKFLOW_NODE_KEYS)
             .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect(),
         "agent" => AGENT_KEYS.to_vec(),
         _ => Vec::new(),
     }
 }
 
-/// Parses and validates the workflow in `file`, reading the agents it names through `agents`.
+/// Parses and validates the workflow in `file`, reading the agents (and sub-workflows) it
+/// names through `agents`.
 pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Workflow, Diagnostics> {
+    load_nested(file, agents, 0)
+}
+
+fn load_nested(
+    file: &SourceFile,
+    agents: &dyn AgentSource,
+    depth: usize,
+) -> Result<Workflow, Diagnostics> {
     let engine = TemplateEngine::default();
     let (document, mut diags) = yaml::parse(file);
     let Some(document) = document else {
@@ -143,6 +218,8 @@ pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Work
         diags: Diagnostics::new(),
         in_map: false,
         engine: &engine,
+        depth,
+        subs: Vec::new(),
     };
     let workflow = cx.workflow(&document, agents);
     diags.extend(cx.diags);
@@ -166,6 +243,8 @@ pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostic
         diags: Diagnostics::new(),
         in_map: false,
         engine: &engine,
+        depth: 0,
+        subs: Vec::new(),
     };
     let agent = cx.agent(name, &document);
     diags.extend(cx.diags);
@@ -182,6 +261,11 @@ struct Cx<'e> {
     diags: Diagnostics,
     /// Compiling the body of a `map` node: `item` and `index` are variables.
     in_map: bool,
+    /// How deep in sub-workflows this file is.
+    depth: usize,
+    /// Sub-workflow nodes parsed, waiting to be flattened (their placeholder node's scope is
+    /// the position here).
+    subs: Vec<SubWorkflow>,
     engine: &'e TemplateEngine,
 }
 
@@ -605,6 +689,7 @@ impl Cx<'_> {
         let permissions = Self::get(entries, "permissions")
             .map(|n| self.permissions(n))
             .unwrap_or_default();
+        let (nodes, scopes) = self.flatten(nodes);
         let graph = self.semantics(&inputs, &nodes, &outputs, nodes_yaml);
         Some(Workflow {
             file: self.file.clone(),
@@ -617,8 +702,219 @@ impl Cx<'_> {
             budget,
             concurrency,
             permissions,
+            scopes,
             graph,
         })
+    }
+
+    /// `workflow: child.relavium.yaml` + `with: { INPUT: VALUE }` + `budget: 0.05 USD`.
+    fn sub_workflow(
+        &mut self,
+        entries: &Entries,
+        what: &str,
+        agents: &dyn AgentSource,
+    ) -> Option<SubWorkflow> {
+        let path = self.string(
+            Self::get(entries, "workflow")?,
+            &format!("`workflow` of {what}"),
+        )?;
+        if self.depth >= MAX_NESTING {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                path.span,
+                format!("sub-workflows nest more than {MAX_NESTING} deep"),
+            )
+            .hint = Some("a workflow that includes itself (directly or not) never ends".into());
+            return None;
+        }
+        let file = match agents.lookup_workflow(self.file.name(), &path.value) {
+            AgentLookup::Found(file) => file,
+            AgentLookup::NotFound { searched } => {
+                self.report(
+                    DiagnosticCode::UnknownAgent,
+                    path.span,
+                    format!("sub-workflow `{}` not found", path.value),
+                )
+                .hint = Some(format!("looked for {}", searched.join(", ")));
+                return None;
+            }
+            AgentLookup::Unreadable(why) => {
+                self.report(
+                    DiagnosticCode::UnknownAgent,
+                    path.span,
+                    format!("sub-workflow `{}` cannot be read: {why}", path.value),
+                );
+                return None;
+            }
+        };
+        let child = match load_nested(&file, agents, self.depth + 1) {
+            Ok(child) => child,
+            Err(diagnostics) => {
+                // Its own problems, located in its own file.
+                self.diags.extend(diagnostics);
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    path.span,
+                    format!("sub-workflow `{}` is invalid", path.value),
+                );
+                return None;
+            }
+        };
+        let mut args = Vec::new();
+        if let Some(with) = Self::get(entries, "with") {
+            let with_what = format!("the `with` of {what}");
+            let entries = self.map(with, &with_what)?;
+            let declared: Vec<&str> = child.inputs.iter().map(|i| i.name.value.as_str()).collect();
+            self.check_keys(entries, &with_what, &declared, &[]);
+            for (key, value) in entries {
+                let Some(name) = key.as_str() else { continue };
+                if !declared.contains(&name) {
+                    continue;
+                }
+                let arg = match &value.value {
+                    YamlValue::String(_) => ToolArg::Template(
+                        self.template(value, &format!("`{name}` of {with_what}"))?,
+                    ),
+                    _ => ToolArg::Value(value.to_json()),
+                };
+                args.push((name.to_owned(), arg));
+            }
+        }
+        for input in &child.inputs {
+            if input.is_required() && !args.iter().any(|(n, _)| *n == input.name.value) {
+                self.report(
+                    DiagnosticCode::MissingKey,
+                    path.span,
+                    format!(
+                        "{what} does not give `{}`, an input of `{}` without a default",
+                        input.name.value, path.value
+                    ),
+                )
+                .hint = Some(format!("add `with: {{ {}: … }}`", input.name.value));
+            }
+        }
+        let budget = match Self::get(entries, "budget") {
+            None => None,
+            Some(n) => {
+                match n.as_str().map(crate::MicroCents::parse_usd) {
+                    Some(Ok(amount)) => Some(amount),
+                    _ => {
+                        self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "the sub-workflow's `budget` is not an amount in dollars",
+                    )
+                    .hint = Some("write e.g. `budget: 0.05 USD`: its nodes together may spend at most that".into());
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(SubWorkflow {
+            child,
+            args,
+            budget,
+        })
+    }
+
+    /// Replaces each sub-workflow node by its entry (`NODE:inputs`), the sub-workflow's nodes
+    /// (`NODE.CHILD`, in their own scope) and its exit (`NODE`, whose output is the
+    /// sub-workflow's outputs), so one run machine runs everything with one event stream.
+    fn flatten(&mut self, nodes: Vec<Node>) -> (Vec<Node>, Vec<Scope>) {
+        let mut flat: Vec<Node> = Vec::new();
+        let mut scopes: Vec<Scope> = Vec::new();
+        let subs = std::mem::take(&mut self.subs);
+        let mut subs: Vec<Option<SubWorkflow>> = subs.into_iter().map(Some).collect();
+        for node in nodes {
+            let placeholder = match &node.kind {
+                NodeKind::WorkflowExit(exit) if exit.outputs.is_empty() => exit.scope,
+                _ => {
+                    flat.push(node);
+                    continue;
+                }
+            };
+            let Some(sub) = subs.get_mut(placeholder).and_then(Option::take) else {
+                continue;
+            };
+            let id = node.id.value.clone();
+            let span = node.id.span;
+            let named = |s: String| Spanned::new(s, span);
+            let scope = scopes.len();
+            let entry = flat.len();
+            flat.push(Node {
+                id: named(format!("{id}:inputs")),
+                description: None,
+                needs: node.needs.clone(),
+                kind: NodeKind::WorkflowEntry(WorkflowEntry {
+                    scope,
+                    args: sub.args,
+                }),
+                when: node.when.clone(),
+                map: None,
+                scope: None,
+            });
+            let child = sub.child;
+            scopes.push(Scope {
+                prefix: format!("{id}."),
+                parent: None,
+                entry,
+                file: child.file.clone(),
+                inputs: child.inputs.clone(),
+                defaults: child.defaults.clone(),
+                permissions: child.permissions.clone(),
+                budget: sub.budget.or(child.budget.run),
+            });
+            let base = flat.len();
+            let shift = scope + 1;
+            for inner in &child.scopes {
+                scopes.push(Scope {
+                    prefix: format!("{id}.{}", inner.prefix),
+                    parent: Some(inner.parent.map_or(scope, |p| p + shift)),
+                    entry: inner.entry + base,
+                    ..inner.clone()
+                });
+            }
+            let mut members = Vec::new();
+            for mut child_node in child.nodes {
+                child_node.id = named(format!("{id}.{}", child_node.id.value));
+                child_node.needs = if child_node.needs.is_empty() {
+                    vec![named(format!("{id}:inputs"))]
+                } else {
+                    child_node
+                        .needs
+                        .iter()
+                        .map(|n| named(format!("{id}.{}", n.value)))
+                        .collect()
+                };
+                child_node.scope = Some(child_node.scope.map_or(scope, |s| s + shift));
+                match &mut child_node.kind {
+                    NodeKind::WorkflowEntry(e) => e.scope += shift,
+                    NodeKind::WorkflowExit(e) => e.scope += shift,
+                    NodeKind::Router(r) => {
+                        for route in &mut r.routes {
+                            route.to =
+                                Spanned::new(format!("{id}.{}", route.to.value), route.to.span);
+                        }
+                    }
+                    _ => {}
+                }
+                members.push(named(child_node.id.value.clone()));
+                flat.push(child_node);
+            }
+            flat.push(Node {
+                id: node.id,
+                description: node.description,
+                needs: members,
+                kind: NodeKind::WorkflowExit(WorkflowExit {
+                    scope,
+                    outputs: child.outputs,
+                }),
+                when: None,
+                map: None,
+                scope: None,
+            });
+        }
+        (flat, scopes)
     }
 
     /// `permissions: { http: [docs.rs, "*.github.com"] }`.
@@ -923,7 +1219,12 @@ impl Cx<'_> {
         // The kind is told by its key (`gate:`, `transform:`); otherwise it is an agent node.
         let kinds: Vec<&YamlNode> = entries
             .iter()
-            .filter(|(k, _)| matches!(k.as_str(), Some("gate" | "transform" | "router" | "tool")))
+            .filter(|(k, _)| {
+                matches!(
+                    k.as_str(),
+                    Some("gate" | "transform" | "router" | "tool" | "workflow")
+                )
+            })
             .map(|(k, _)| k)
             .collect();
         if kinds.len() > 1 {
@@ -946,6 +1247,7 @@ impl Cx<'_> {
                 "transform" => TRANSFORM_NODE_KEYS,
                 "router" => ROUTER_NODE_KEYS,
                 "tool" => TOOL_NODE_KEYS,
+                "workflow" => WORKFLOW_NODE_KEYS,
                 _ => AGENT_NODE_KEYS,
             })
             .copied()
@@ -957,6 +1259,7 @@ impl Cx<'_> {
             .chain(TRANSFORM_NODE_KEYS)
             .chain(ROUTER_NODE_KEYS)
             .chain(TOOL_NODE_KEYS)
+            .chain(WORKFLOW_NODE_KEYS)
             .filter(|k| !allowed.contains(k))
             .copied()
             .collect();
@@ -982,13 +1285,13 @@ impl Cx<'_> {
             .and_then(|n| self.expression(n, &format!("the `when` of {what}")));
         let map = match Self::get(entries, "map") {
             None => None,
-            Some(n) if kind_key == "router" => {
+            Some(n) if matches!(kind_key, "router" | "workflow") => {
                 self.report(
                     DiagnosticCode::UnknownKey,
                     n.span,
                     format!("a router cannot be mapped ({what})"),
                 )
-                .hint = Some("`map` applies to agent, transform and gate nodes".into());
+                .hint = Some("`map` applies to agent, tool, transform and gate nodes".into());
                 None
             }
             Some(n) => Some(self.map_spec(n, &what)?),
@@ -1003,6 +1306,15 @@ impl Cx<'_> {
             }
             "router" => NodeKind::Router(self.router(Self::get(entries, "router")?, &what)?),
             "tool" => NodeKind::Tool(self.tool_step(entries, &what)?),
+            "workflow" => {
+                let sub = self.sub_workflow(entries, &what, agents)?;
+                self.subs.push(sub);
+                // A placeholder: flattened once every node is parsed.
+                NodeKind::WorkflowExit(WorkflowExit {
+                    scope: self.subs.len() - 1,
+                    outputs: Vec::new(),
+                })
+            }
             _ => NodeKind::Agent(Box::new(self.agent_step(&id, entries, &what, agents)?)),
         };
         self.in_map = false;
@@ -1013,6 +1325,7 @@ impl Cx<'_> {
             kind,
             when,
             map,
+            scope: None,
         })
     }
 
@@ -1590,6 +1903,10 @@ impl Cx<'_> {
         }
 
         for (index, node) in nodes.iter().enumerate() {
+            // A sub-workflow's nodes and outputs were checked when it was loaded, in its scope.
+            if node.scope.is_some() || matches!(node.kind, NodeKind::WorkflowExit(_)) {
+                continue;
+            }
             // An agent's system prompt is checked against the inputs of each workflow using it.
             if let NodeKind::Agent(step) = &node.kind
                 && let Some(agent) = &step.agent

@@ -16,6 +16,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
+/// What a template is evaluated in: its sub-workflow scope (none: the top-level workflow) and,
+/// for a `map` item, the item.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ctx {
+    scope: Option<crate::workflow::ScopeIndex>,
+    item: Option<(NodeIndex, u32)>,
+}
+
 /// Why a run could not be restored from its events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RestoreError {
@@ -752,6 +760,14 @@ impl RunMachine {
         }
     }
 
+    /// Where the templates of `node` (and of its map item) are evaluated.
+    fn ctx(&self, node: NodeIndex, item: Option<u32>) -> Ctx {
+        Ctx {
+            scope: self.workflow.nodes[node].scope,
+            item: item.map(|i| (node, i)),
+        }
+    }
+
     /// A node (`item` none) or one item of a `map` node.
     fn unit(&self, node: NodeIndex, item: Option<u32>) -> Option<&NodeSlot> {
         let slot = self.nodes.get(node)?;
@@ -1079,7 +1095,11 @@ impl RunMachine {
         let own = match &self.workflow.nodes[node].kind {
             NodeKind::Agent(step) => step.retry,
             NodeKind::Tool(tool) => tool.retry,
-            NodeKind::Gate(_) | NodeKind::Transform(_) | NodeKind::Router(_) => None,
+            NodeKind::Gate(_)
+            | NodeKind::Transform(_)
+            | NodeKind::Router(_)
+            | NodeKind::WorkflowEntry(_)
+            | NodeKind::WorkflowExit(_) => None,
         };
         own.or(self.workflow.defaults.retry).unwrap_or_default()
     }
@@ -1217,7 +1237,7 @@ impl RunMachine {
         let mut outputs = Map::new();
         let workflow = Arc::clone(&self.workflow);
         for output in &workflow.outputs {
-            match self.render(&output.template, None) {
+            match self.render(&output.template, Ctx::default()) {
                 Ok(text) => {
                     outputs.insert(output.name.value.clone(), Value::String(text));
                 }
@@ -1360,6 +1380,44 @@ impl RunMachine {
         }
     }
 
+    /// A sub-workflow's inputs: its entry's `with:` rendered where the node is written, then
+    /// checked against the inputs the sub-workflow declares (defaults applied).
+    fn sub_workflow_inputs(
+        &self,
+        node: NodeIndex,
+        entry: &crate::workflow::WorkflowEntry,
+        ctx: Ctx,
+    ) -> Result<Value, ErrorInfo> {
+        let id = &self.workflow.nodes[node].id.value;
+        let mut given = Map::new();
+        for (name, arg) in &entry.args {
+            let value = match arg {
+                crate::workflow::ToolArg::Value(v) => v.clone(),
+                crate::workflow::ToolArg::Template(t) => {
+                    Value::String(self.render(t, ctx).map_err(|m| {
+                        ErrorInfo::new(
+                            "template.render",
+                            format!("`{name}` given by `{id}` could not be rendered: {m}"),
+                        )
+                    })?)
+                }
+            };
+            given.insert(name.clone(), value);
+        }
+        let scope = &self.workflow.scopes[entry.scope];
+        let resolved = resolve_declared_inputs(&scope.inputs, given).map_err(|problems| {
+            ErrorInfo::new(
+                "workflow.inputs",
+                format!(
+                    "the inputs given to sub-workflow `{}` do not fit it: {}",
+                    scope.prefix.trim_end_matches('.'),
+                    problems.join("; ")
+                ),
+            )
+        })?;
+        Ok(Value::Object(resolved))
+    }
+
     /// The list a `map` node runs over.
     fn map_values(&self, node: NodeIndex) -> Result<Vec<Value>, ErrorInfo> {
         let spec = &self.workflow.nodes[node];
@@ -1368,7 +1426,10 @@ impl RunMachine {
         };
         let value = self
             .templates
-            .evaluate(map.over.text(), &self.context(&map.over, None))
+            .evaluate(
+                map.over.text(),
+                &self.context(&map.over, self.ctx(node, None)),
+            )
             .map_err(|e| {
                 ErrorInfo::new(
                     "expression.evaluate",
@@ -1421,7 +1482,7 @@ impl RunMachine {
             item,
             attempt,
         })));
-        let scope = item.map(|i| (node, i));
+        let scope = self.ctx(node, item);
         match &spec.kind {
             NodeKind::Agent(_) | NodeKind::Tool(_) => {
                 self.running += 1;
@@ -1463,6 +1524,68 @@ impl RunMachine {
                                 e.message
                             ),
                         ),
+                    },
+                });
+            }
+            NodeKind::WorkflowEntry(entry) => {
+                self.running += 1;
+                self.set_status(node, item, NodeStatus::Running);
+                let result = self.sub_workflow_inputs(node, entry, scope);
+                self.internal.push_back(match result {
+                    Ok(output) => Input::NodeSucceeded {
+                        node,
+                        item,
+                        attempt,
+                        output,
+                        usage: Usage::default(),
+                    },
+                    Err(error) => Input::NodeFailed {
+                        node,
+                        item,
+                        attempt,
+                        error,
+                    },
+                });
+            }
+            NodeKind::WorkflowExit(exit) => {
+                self.running += 1;
+                self.set_status(node, item, NodeStatus::Running);
+                let inner = Ctx {
+                    scope: Some(exit.scope),
+                    item: None,
+                };
+                let mut outputs = Map::new();
+                let mut failure = None;
+                for output in &exit.outputs {
+                    match self.render(&output.template, inner) {
+                        Ok(text) => {
+                            outputs.insert(output.name.value.clone(), Value::String(text));
+                        }
+                        Err(m) => {
+                            failure = Some(ErrorInfo::new(
+                                "template.render",
+                                format!(
+                                    "output `{}` of sub-workflow `{node_id}` could not be rendered: {m}",
+                                    output.name.value
+                                ),
+                            ));
+                            break;
+                        }
+                    }
+                }
+                self.internal.push_back(match failure {
+                    None => Input::NodeSucceeded {
+                        node,
+                        item,
+                        attempt,
+                        output: Value::Object(outputs),
+                        usage: Usage::default(),
+                    },
+                    Some(error) => Input::NodeFailed {
+                        node,
+                        item,
+                        attempt,
+                        error,
                     },
                 });
             }
@@ -1752,8 +1875,15 @@ impl RunMachine {
         item: Option<u32>,
         attempt: u32,
     ) -> Result<NodeTask, ErrorInfo> {
-        let scope = item.map(|i| (node, i));
+        let scope = self.ctx(node, item);
         let spec = &self.workflow.nodes[node];
+        let (defaults, permissions) = match spec.scope {
+            None => (&self.workflow.defaults, &self.workflow.permissions),
+            Some(s) => (
+                &self.workflow.scopes[s].defaults,
+                &self.workflow.scopes[s].permissions,
+            ),
+        };
         if let NodeKind::Tool(tool) = &spec.kind {
             let mut args = Map::new();
             for (name, arg) in &tool.args {
@@ -1778,11 +1908,11 @@ impl RunMachine {
                 node_index: node,
                 attempt,
                 item,
-                timeout_ms: tool.timeout_ms.or(self.workflow.defaults.timeout_ms),
+                timeout_ms: tool.timeout_ms.or(defaults.timeout_ms),
                 work: Work::Tool(ToolCall {
                     tool: tool.tool.value.clone(),
                     args,
-                    allow_http: self.workflow.permissions.http.clone(),
+                    allow_http: permissions.http.clone(),
                 }),
             });
         }
@@ -1793,7 +1923,6 @@ impl RunMachine {
             ));
         };
         let agent = step.agent.as_ref();
-        let defaults = &self.workflow.defaults;
         let model = step
             .model
             .as_ref()
@@ -1848,7 +1977,7 @@ impl RunMachine {
                     .clone()
                     .or_else(|| agent.map(|a| a.tools.clone()))
                     .unwrap_or_default(),
-                allow_http: self.workflow.permissions.http.clone(),
+                allow_http: permissions.http.clone(),
                 output_schema: step
                     .output_schema
                     .clone()
@@ -1859,22 +1988,27 @@ impl RunMachine {
 
     /// Renders a template with the inputs and the outputs of exactly the nodes it reads (so the
     /// cost of a render does not grow with the size of the run); `scope` is the map item.
-    fn render(
-        &self,
-        template: &Template,
-        scope: Option<(NodeIndex, u32)>,
-    ) -> Result<String, String> {
+    fn render(&self, template: &Template, ctx: Ctx) -> Result<String, String> {
         self.templates
-            .render(template.text(), &self.context(template, scope))
+            .render(template.text(), &self.context(template, ctx))
             .map_err(|e| e.message)
     }
 
     /// The variables `template` can read: the inputs, and `output` / `skipped` of exactly the
     /// nodes it names (a skipped node's output is null).
-    fn context(&self, template: &Template, scope: Option<(NodeIndex, u32)>) -> Value {
+    fn context(&self, template: &Template, ctx: Ctx) -> Value {
+        let prefix = ctx
+            .scope
+            .map(|s| self.workflow.scopes[s].prefix.as_str())
+            .unwrap_or("");
         let mut nodes = Map::new();
         for id in &template.nodes {
-            if let Some(index) = self.workflow.node_index(id) {
+            let found = if prefix.is_empty() {
+                self.workflow.node_index(id)
+            } else {
+                self.workflow.node_index(&format!("{prefix}{id}"))
+            };
+            if let Some(index) = found {
                 let slot = &self.nodes[index];
                 let skipped = slot.status == NodeStatus::Skipped;
                 if slot.output.is_some() || skipped {
@@ -1893,9 +2027,17 @@ impl RunMachine {
             }
         }
         let mut context = Map::new();
-        context.insert("inputs".into(), Value::Object(self.inputs.clone()));
+        let inputs = match ctx.scope {
+            None => Value::Object(self.inputs.clone()),
+            // A sub-workflow's inputs are its entry node's output.
+            Some(s) => self.nodes[self.workflow.scopes[s].entry]
+                .output
+                .clone()
+                .unwrap_or(Value::Object(Map::new())),
+        };
+        context.insert("inputs".into(), inputs);
         context.insert("nodes".into(), Value::Object(nodes));
-        if let Some((node, i)) = scope {
+        if let Some((node, i)) = ctx.item {
             let value = self.nodes[node]
                 .map
                 .as_ref()
@@ -1917,7 +2059,7 @@ impl RunMachine {
         for (i, route) in router.routes.iter().enumerate() {
             let holds = match &route.when {
                 None => true,
-                Some(when) => self.truthy(when, || {
+                Some(when) => self.truthy(when, self.ctx(node, None), || {
                     format!(
                         "the `when` of route {} of router `{}`",
                         i + 1,
@@ -1934,10 +2076,15 @@ impl RunMachine {
 
     /// Evaluates an expression and reads it as a condition (empty, zero, null and false are
     /// false); `what` names it in the error.
-    fn truthy(&self, when: &Template, what: impl Fn() -> String) -> Result<bool, ErrorInfo> {
+    fn truthy(
+        &self,
+        when: &Template,
+        ctx: Ctx,
+        what: impl Fn() -> String,
+    ) -> Result<bool, ErrorInfo> {
         let value = self
             .templates
-            .evaluate(when.text(), &self.context(when, None))
+            .evaluate(when.text(), &self.context(when, ctx))
             .map_err(|e| {
                 ErrorInfo::new(
                     "expression.evaluate",
@@ -1959,7 +2106,7 @@ impl RunMachine {
         let Some(when) = &self.workflow.nodes[node].when else {
             return Ok(true);
         };
-        self.truthy(when, || {
+        self.truthy(when, self.ctx(node, None), || {
             format!(
                 "the `when` of node `{}`",
                 self.workflow.nodes[node].id.value
@@ -2049,12 +2196,16 @@ pub fn resolve_inputs(
     workflow: &Workflow,
     given: Map<String, Value>,
 ) -> Result<Map<String, Value>, Vec<String>> {
+    resolve_declared_inputs(&workflow.inputs, given)
+}
+
+/// [`resolve_inputs`] against a list of declarations (a sub-workflow's).
+fn resolve_declared_inputs(
+    inputs: &[crate::workflow::InputDecl],
+    given: Map<String, Value>,
+) -> Result<Map<String, Value>, Vec<String>> {
     let mut problems = Vec::new();
-    let declared: Vec<&str> = workflow
-        .inputs
-        .iter()
-        .map(|i| i.name.value.as_str())
-        .collect();
+    let declared: Vec<&str> = inputs.iter().map(|i| i.name.value.as_str()).collect();
     for name in given.keys() {
         if !declared.contains(&name.as_str()) {
             let hint = match crate::diagnostics::did_you_mean(name, declared.iter().copied()) {
@@ -2066,7 +2217,7 @@ pub fn resolve_inputs(
         }
     }
     let mut resolved = Map::new();
-    for decl in &workflow.inputs {
+    for decl in inputs {
         let name = &decl.name.value;
         match given.get(name).or(decl.default.as_ref()) {
             Some(value) if decl.ty.accepts(value) => {

@@ -46,6 +46,9 @@ pub struct RunSnapshot {
     pub workflow: SnapshotFile,
     /// The agent files the workflow used, by agent name.
     pub agents: BTreeMap<String, SnapshotFile>,
+    /// The sub-workflow files it used, by resolved name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workflows: BTreeMap<String, SnapshotFile>,
     /// The engine's default model when the run started.
     pub default_model: crate::ModelRef,
     /// The engine's default fallback models when the run started.

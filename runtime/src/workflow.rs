@@ -37,6 +37,8 @@ pub struct Workflow {
     pub concurrency: Option<usize>,
     /// What its tools may reach.
     pub permissions: Permissions,
+    /// Its sub-workflows, flattened into `nodes`.
+    pub scopes: Vec<Scope>,
     /// The dependency graph of the nodes.
     pub graph: WorkflowGraph,
 }
@@ -305,6 +307,8 @@ pub struct Node {
     pub when: Option<Template>,
     /// Run the node once per item of a list (its templates read `item` and `index`).
     pub map: Option<MapSpec>,
+    /// The sub-workflow it belongs to (none: the top-level workflow).
+    pub scope: Option<ScopeIndex>,
 }
 
 /// `map: { over, concurrency, on_error }`: the node's body runs once per item; the node's output
@@ -343,6 +347,56 @@ pub enum NodeKind {
     Router(RouterStep),
     /// Calls a built-in tool (`http.fetch`, `file.read`).
     Tool(ToolStep),
+    /// The start of a sub-workflow (`NODE:inputs`): renders its `with:` into the sub-workflow's
+    /// inputs, which are its output. Its sub-workflow's first nodes need it.
+    WorkflowEntry(WorkflowEntry),
+    /// The end of a sub-workflow (the node's own id): needs every node of the sub-workflow and
+    /// renders its `outputs:`, which are its output.
+    WorkflowExit(WorkflowExit),
+}
+
+/// The start of a sub-workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowEntry {
+    /// The scope it opens.
+    pub scope: ScopeIndex,
+    /// The `with:` arguments (rendered where the sub-workflow node is written).
+    pub args: Vec<(String, ToolArg)>,
+}
+
+/// The end of a sub-workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowExit {
+    /// The scope it closes.
+    pub scope: ScopeIndex,
+    /// The sub-workflow's outputs (rendered inside it).
+    pub outputs: Vec<OutputDecl>,
+}
+
+/// The position of a sub-workflow in [`Workflow::scopes`].
+pub type ScopeIndex = usize;
+
+/// A sub-workflow flattened into its parent: its nodes are the parent's nodes with ids
+/// `NODE.CHILD`, and their templates read `inputs.*` and `nodes.*` inside this scope.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// `NODE.` (nested: `OUTER.INNER.`).
+    pub prefix: String,
+    /// The scope it sits in (none: the top-level workflow).
+    pub parent: Option<ScopeIndex>,
+    /// Its entry node (whose output is the sub-workflow's inputs).
+    pub entry: NodeIndex,
+    /// The sub-workflow file.
+    pub file: SourceFile,
+    /// Its declared inputs.
+    pub inputs: Vec<InputDecl>,
+    /// Its defaults (for its nodes).
+    pub defaults: Defaults,
+    /// What its tools may reach.
+    pub permissions: Permissions,
+    /// Its share of the budget: the most its nodes may spend together (the node's `budget:`,
+    /// else the sub-workflow's own `budget.run`).
+    pub budget: Option<crate::MicroCents>,
 }
 
 impl NodeKind {
@@ -354,6 +408,7 @@ impl NodeKind {
             NodeKind::Transform(_) => "transform",
             NodeKind::Router(_) => "router",
             NodeKind::Tool(_) => "tool",
+            NodeKind::WorkflowEntry(_) | NodeKind::WorkflowExit(_) => "workflow",
         }
     }
 
@@ -378,6 +433,15 @@ impl NodeKind {
                     ToolArg::Value(_) => None,
                 })
                 .collect(),
+            NodeKind::WorkflowEntry(entry) => entry
+                .args
+                .iter()
+                .filter_map(|(_, a)| match a {
+                    ToolArg::Template(t) => Some(t),
+                    ToolArg::Value(_) => None,
+                })
+                .collect(),
+            NodeKind::WorkflowExit(exit) => exit.outputs.iter().map(|o| &o.template).collect(),
         }
     }
 }
