@@ -137,6 +137,8 @@ struct EngineInner {
     writer_handle: WriterHandle,
     /// Whether the task that delivers commands from other processes is running.
     poller_started: std::sync::atomic::AtomicBool,
+    /// MCP servers, started on first use and shared by the engine's runs.
+    mcp: Arc<crate::mcp::McpPool>,
 }
 
 /// How often an engine with live runs looks in the store for commands from other processes
@@ -239,6 +241,7 @@ impl Engine {
                 writer: std::sync::Mutex::new(Some(writer)),
                 writer_handle,
                 poller_started: std::sync::atomic::AtomicBool::new(false),
+                mcp: Arc::default(),
             }),
         })
     }
@@ -439,6 +442,7 @@ impl Engine {
     ) -> Result<RunHandle, EngineError> {
         let tools = crate::tools::ToolContext {
             workspace: workflow_path.and_then(|p| crate::tools::workspace_of(Path::new(p))),
+            mcp: Arc::clone(&self.inner.mcp),
         };
         let inner = &self.inner;
         let hub = Arc::new(EventHub::new());

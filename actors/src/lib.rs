@@ -24,6 +24,7 @@ pub mod bus;
 pub mod call;
 pub mod clock;
 pub mod engine;
+pub mod mcp;
 pub mod node;
 pub mod recovery;
 pub mod supervisor;

@@ -31,6 +31,7 @@ use relavium_runtime::event::{
 use relavium_runtime::state::{NodeTask, Work};
 use relavium_runtime::{Clock, Timestamp, Usage};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -71,8 +72,8 @@ fn model_tool_name(tool: &str) -> String {
     tool.replace('.', "_")
 }
 
-/// What the model is told about the tools it may call.
-fn tool_specs(tools: &[String]) -> Vec<relavium_llm::types::ToolSpec> {
+/// What the model is told about the built-in tools it may call.
+fn builtin_specs(tools: &[String]) -> Vec<relavium_llm::types::ToolSpec> {
     tools
         .iter()
         .filter_map(|name| {
@@ -161,6 +162,8 @@ pub struct NodeState {
     reask: Option<(String, Vec<String>)>,
     /// Re-asks made.
     reasks: u32,
+    /// The tools the model was told about: its name for each → the tool (`mcp.notes.lookup`).
+    model_tools: HashMap<String, String>,
 }
 
 struct RunningCall {
@@ -366,7 +369,15 @@ impl NodeActor {
             state.conversation.push(Message::user(call.prompt.clone()));
         }
         request.messages = state.conversation.clone();
-        request.tools = tool_specs(&call.tools);
+        let (specs, names) = match self.tool_specs(state, call).await {
+            Ok(found) => found,
+            Err(error) => {
+                state.report(NodeReportKind::Failed(error));
+                return;
+            }
+        };
+        request.tools = specs;
+        state.model_tools = names;
         request.response_schema =
             call.output_schema
                 .as_ref()
@@ -532,6 +543,48 @@ impl NodeActor {
     }
 
     /// The call actor is gone: close it in the tree, then report the attempt's result.
+    /// The tools the model may call — built-in ones, and those of its MCP servers (listed
+    /// from the servers) — and the map from the names the model sees back to the tools.
+    async fn tool_specs(
+        &self,
+        state: &NodeState,
+        call: &relavium_runtime::state::ModelCall,
+    ) -> Result<(Vec<relavium_llm::types::ToolSpec>, HashMap<String, String>), ErrorInfo> {
+        let mut specs = builtin_specs(&call.tools);
+        let mut names: HashMap<String, String> = call
+            .tools
+            .iter()
+            .filter(|t| !t.starts_with("mcp."))
+            .map(|t| (model_tool_name(t), t.clone()))
+            .collect();
+        for reference in &call.tools {
+            let Some((server, only)) = relavium_runtime::workflow::mcp_reference(reference) else {
+                continue;
+            };
+            let Some(spec) = call.mcp.iter().find(|s| s.name == server) else {
+                continue;
+            };
+            let offered = state
+                .tools
+                .mcp
+                .tools(spec, state.tools.workspace.as_deref())
+                .await?;
+            for tool in offered {
+                if only.is_some_and(|t| t != tool.name) {
+                    continue;
+                }
+                let model_name = model_tool_name(&format!("mcp.{server}.{}", tool.name));
+                names.insert(model_name.clone(), format!("mcp.{server}.{}", tool.name));
+                specs.push(relavium_llm::types::ToolSpec {
+                    name: model_name,
+                    description: tool.description,
+                    input_schema: tool.input_schema,
+                });
+            }
+        }
+        Ok((specs, names))
+    }
+
     /// Runs the tools the model asked for (in a task, so the actor stays responsive), then
     /// continues the conversation with their results.
     fn run_tool_turn(
@@ -551,18 +604,20 @@ impl NodeActor {
             return;
         }
         state.turns += 1;
-        let allowed = call.tools.clone();
         let allow_http = call.allow_http.clone();
+        let mcp = call.mcp.clone();
+        // What the model may call, by the names it was told.
+        let known = state.model_tools.clone();
         let requests: Vec<(String, String, Value)> = content
             .iter()
             .filter_map(|part| match part {
                 relavium_llm::types::ContentPart::ToolUse { id, name, input } => {
-                    let tool = allowed
-                        .iter()
-                        .find(|t| model_tool_name(t) == *name)
-                        .cloned()
-                        .unwrap_or_else(|| name.clone());
-                    Some((id.clone(), tool, input.clone()))
+                    let tool = known.get(name).cloned();
+                    Some((
+                        id.clone(),
+                        tool.unwrap_or_else(|| name.clone()),
+                        input.clone(),
+                    ))
                 }
                 _ => None,
             })
@@ -577,12 +632,13 @@ impl NodeActor {
             async move {
                 let mut outcomes = Vec::new();
                 for (id, tool, arguments) in requests {
-                    let result = if allowed.contains(&tool) {
+                    let result = if known.values().any(|t| *t == tool) {
                         let args = arguments.as_object().cloned().unwrap_or_default();
                         let call = relavium_runtime::state::ToolCall {
                             tool: tool.clone(),
                             args,
                             allow_http: allow_http.clone(),
+                            mcp: mcp.clone(),
                         };
                         crate::tools::run(&call, &context).await
                     } else {
@@ -826,6 +882,7 @@ impl Actor for NodeActor {
             turns: 0,
             reask: None,
             reasks: 0,
+            model_tools: HashMap::new(),
         })
     }
 

@@ -24,8 +24,11 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where tools run: what they may touch.
 #[derive(Debug, Clone, Default)]
 pub struct ToolContext {
-    /// The workspace `file.read` is confined to (none: `file.read` is refused).
+    /// The workspace `file.read` is confined to (none: `file.read` is refused); MCP servers
+    /// run in it.
     pub workspace: Option<PathBuf>,
+    /// The engine's MCP servers.
+    pub mcp: std::sync::Arc<crate::mcp::McpPool>,
 }
 
 /// The workspace of a workflow at `path`: the nearest ancestor holding `.relavium/` or `.git/`,
@@ -55,6 +58,24 @@ pub async fn run(call: &ToolCall, context: &ToolContext) -> Result<Value, ErrorI
             )
         })
     };
+    if let Some((server, tool)) = relavium_runtime::workflow::mcp_reference(&call.tool) {
+        let Some(spec) = call.mcp.iter().find(|s| s.name == server) else {
+            return Err(ErrorInfo::new(
+                "tool.unknown",
+                format!("no MCP server `{server}` is declared"),
+            ));
+        };
+        let Some(tool) = tool else {
+            return Err(ErrorInfo::new(
+                "tool.bad_arguments",
+                format!("`{}` names a server, not a tool", call.tool),
+            ));
+        };
+        return context
+            .mcp
+            .call(spec, tool, call.args.clone(), context.workspace.as_deref())
+            .await;
+    }
     match call.tool.as_str() {
         "http.fetch" => fetch(arg("url")?, &call.allow_http).await,
         "file.read" => read(arg("path")?, context.workspace.as_deref()).await,
@@ -259,9 +280,11 @@ mod tests {
             tool: "file.read".into(),
             args: serde_json::Map::from_iter([("path".to_string(), json!(path))]),
             allow_http: vec![],
+            mcp: vec![],
         };
         let context = ToolContext {
             workspace: Some(workspace.clone()),
+            ..ToolContext::default()
         };
         assert_eq!(
             run(&call("notes.md"), &context).await.unwrap(),
@@ -286,6 +309,7 @@ mod tests {
             tool: "http.fetch".into(),
             args: serde_json::Map::from_iter([("url".to_string(), json!("http://127.0.0.1:9/x"))]),
             allow_http: vec!["example.com".into()],
+            mcp: vec![],
         };
         let error = run(&call, &ToolContext::default()).await.unwrap_err();
         assert_eq!(error.kind, "tool.denied");
@@ -294,6 +318,7 @@ mod tests {
             tool: "http.fetch".into(),
             args: serde_json::Map::from_iter([("url".to_string(), json!("file:///etc/passwd"))]),
             allow_http: vec!["*".into()],
+            mcp: vec![],
         };
         assert_eq!(
             run(&file, &ToolContext::default()).await.unwrap_err().kind,

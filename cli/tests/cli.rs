@@ -568,3 +568,60 @@ fn an_answer_that_fails_the_output_schema_is_asked_for_again_a_bounded_number_of
     let last = events.last().unwrap();
     assert_eq!(last["payload"]["error"]["kind"], "output.invalid");
 }
+
+#[test]
+fn tools_from_an_mcp_server_serve_tool_nodes_and_agents() {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::create_dir(workspace.path().join(".git")).unwrap();
+    std::fs::copy(
+        repo().join("cli/tests/fixtures/mcp/notes_server.py"),
+        workspace.path().join("notes_server.py"),
+    )
+    .unwrap();
+    let file = workspace.path().join("mcp.relavium.yaml");
+    std::fs::write(
+        &file,
+        "relavium: 1\nname: mcp\nmcp:\n  notes: { command: python3, args: [notes_server.py] }\nnodes:\n  direct:\n    tool: mcp.notes.lookup\n    with: { key: milk }\n  asker:\n    tools: [mcp.notes]\n    prompt: \"What about bread?\"\noutputs:\n  direct: \"{{ nodes.direct.output }}\"\n  asked: \"{{ nodes.asker.output }}\"\n",
+    )
+    .unwrap();
+    let script = workspace.path().join("script.yaml");
+    std::fs::write(
+        &script,
+        "otherwise: echo\nresponses:\n  - when: { node: asker }\n    times: 1\n    tool_calls: [{ name: mcp_notes_lookup, arguments: { key: bread } }]\n",
+    )
+    .unwrap();
+    let calls = workspace.path().join("calls.ndjson");
+    let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--script",
+            script.to_str().unwrap(),
+        ])
+        .current_dir(repo())
+        .env("RELAVIUM_HOME", home.path())
+        .env("NOTES_CALL_LOG", &calls)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = ndjson(&stdout);
+    let outputs = &events.last().unwrap()["payload"]["outputs"];
+    assert_eq!(outputs["direct"], "buy oat milk");
+    assert_eq!(outputs["asked"], "rye, sliced");
+    let tool_call = events
+        .iter()
+        .find(|e| e["type"] == "llm:tool_call")
+        .unwrap();
+    assert_eq!(tool_call["payload"]["tool"], "mcp.notes.lookup");
+    let logged = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(logged.lines().count(), 2, "{logged}");
+}

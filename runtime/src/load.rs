@@ -126,6 +126,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "budget",
     "concurrency",
     "permissions",
+    "mcp",
 ];
 const WORKFLOW_LATER_KEYS: &[&str] = &[];
 const BUDGET_KEYS: &[&str] = &["run", "node"];
@@ -220,6 +221,7 @@ fn load_nested(
         engine: &engine,
         depth,
         subs: Vec::new(),
+        mcp_names: Some(Vec::new()),
     };
     let workflow = cx.workflow(&document, agents);
     diags.extend(cx.diags);
@@ -245,6 +247,7 @@ pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostic
         engine: &engine,
         depth: 0,
         subs: Vec::new(),
+        mcp_names: None,
     };
     let agent = cx.agent(name, &document);
     diags.extend(cx.diags);
@@ -266,6 +269,8 @@ struct Cx<'e> {
     /// Sub-workflow nodes parsed, waiting to be flattened (their placeholder node's scope is
     /// the position here).
     subs: Vec<SubWorkflow>,
+    /// The MCP servers the workflow declares (`None` in an agent file: any is accepted there).
+    mcp_names: Option<Vec<String>>,
     engine: &'e TemplateEngine,
 }
 
@@ -635,6 +640,10 @@ impl Cx<'_> {
             .map(|n| self.defaults(n))
             .unwrap_or_default();
 
+        let mcp = Self::get(entries, "mcp")
+            .map(|n| self.mcp_servers(n))
+            .unwrap_or_default();
+        self.mcp_names = Some(mcp.iter().map(|s| s.name.clone()).collect());
         let nodes_yaml = Self::get(entries, "nodes");
         let mut nodes = Vec::new();
         match nodes_yaml {
@@ -703,8 +712,94 @@ impl Cx<'_> {
             concurrency,
             permissions,
             scopes,
+            mcp,
             graph,
         })
+    }
+
+    /// `mcp: { notes: { command: python3, args: [notes_server.py] } }`.
+    fn mcp_servers(&mut self, node: &YamlNode) -> Vec<McpServer> {
+        let Some(entries) = self.map(node, "`mcp`") else {
+            return Vec::new();
+        };
+        let mut servers = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = self.identifier(key, "MCP server name") else {
+                continue;
+            };
+            let what = format!("MCP server `{}`", name.value);
+            let Some(fields) = self.map(value, &what) else {
+                continue;
+            };
+            self.check_keys(fields, &what, &["command", "args"], &[]);
+            let command = match Self::get(fields, "command") {
+                Some(n) => self.string(n, &format!("the `command` of {what}")),
+                None => {
+                    self.report(
+                        DiagnosticCode::MissingKey,
+                        value.head_span(&self.file),
+                        format!("{what} has no `command`"),
+                    )
+                    .hint =
+                        Some("the program that serves MCP over stdio, e.g. `command: npx`".into());
+                    None
+                }
+            };
+            let args = match Self::get(fields, "args") {
+                None => Vec::new(),
+                Some(n) => match &n.value {
+                    YamlValue::Seq(items) => items
+                        .iter()
+                        .filter_map(|i| self.string(i, &format!("an argument of {what}")))
+                        .map(|s| s.value)
+                        .collect(),
+                    _ => {
+                        self.wrong_type(n, &format!("the `args` of {what}"), "a list of strings");
+                        Vec::new()
+                    }
+                },
+            };
+            if let Some(command) = command {
+                servers.push(McpServer {
+                    name: name.value,
+                    command: command.value,
+                    args,
+                });
+            }
+        }
+        servers
+    }
+
+    /// Whether an `mcp.SERVER[.TOOL]` reference names a declared server (reports it if not).
+    fn check_mcp_reference(&mut self, reference: &Spanned<String>) -> bool {
+        let Some((server, _)) = mcp_reference(&reference.value) else {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                reference.span,
+                format!(
+                    "`{}` is not `mcp.SERVER` or `mcp.SERVER.TOOL`",
+                    reference.value
+                ),
+            );
+            return false;
+        };
+        let Some(declared) = &self.mcp_names else {
+            return true; // an agent file: checked where a workflow uses it
+        };
+        if declared.iter().any(|d| d == server) {
+            return true;
+        }
+        let hint = match did_you_mean(server, declared.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("declare it under `mcp:` (`mcp: {{ {server}: {{ command: … }} }}`)"),
+        };
+        self.report(
+            DiagnosticCode::InvalidValue,
+            reference.span,
+            format!("unknown MCP server `{server}`"),
+        )
+        .hint = Some(hint);
+        false
     }
 
     /// `workflow: child.relavium.yaml` + `with: { INPUT: VALUE }` + `budget: 0.05 USD`.
@@ -862,6 +957,7 @@ impl Cx<'_> {
                 inputs: child.inputs.clone(),
                 defaults: child.defaults.clone(),
                 permissions: child.permissions.clone(),
+                mcp: child.mcp.clone(),
                 budget: sub.budget.or(child.budget.run),
             });
             let base = flat.len();
@@ -1400,6 +1496,15 @@ impl Cx<'_> {
         let fallback = Self::get(entries, "fallback").and_then(|n| self.fallback(n, what));
         let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
         let tools = Self::get(entries, "tools").map(|n| self.tool_names(n, what));
+        // An agent's MCP tools must come from servers this workflow declares.
+        if tools.is_none()
+            && let Some(agent) = &agent
+        {
+            for tool in agent.tools.iter().filter(|t| t.starts_with("mcp.")) {
+                let reference = Spanned::new(tool.clone(), id.span);
+                self.check_mcp_reference(&reference);
+            }
+        }
         let output_schema =
             Self::get(entries, "output_schema").and_then(|n| self.output_schema(n, what));
         Some(AgentStep {
@@ -1452,6 +1557,10 @@ impl Cx<'_> {
             };
             if names.contains(&name.value.as_str()) {
                 tools.push(name.value);
+            } else if name.value.starts_with("mcp.") {
+                if self.check_mcp_reference(&name) {
+                    tools.push(name.value);
+                }
             } else {
                 let hint = match did_you_mean(&name.value, names.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -1540,6 +1649,43 @@ impl Cx<'_> {
     /// `tool: http.fetch` + `with: { url: "https://…/{{ inputs.x }}" }`.
     fn tool_step(&mut self, entries: &Entries, what: &str) -> Option<ToolStep> {
         let tool = self.string(Self::get(entries, "tool")?, &format!("`tool` of {what}"))?;
+        if tool.value.starts_with("mcp.") {
+            if !self.check_mcp_reference(&tool) {
+                return None;
+            }
+            if mcp_reference(&tool.value).is_some_and(|(_, t)| t.is_none()) {
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    tool.span,
+                    format!("a tool node calls one tool: `{}.TOOL`", tool.value),
+                );
+                return None;
+            }
+            // An MCP tool's arguments are its server's business: passed as written.
+            let mut args = Vec::new();
+            if let Some(with) = Self::get(entries, "with") {
+                let with_what = format!("the `with` of {what}");
+                let entries = self.map(with, &with_what)?;
+                for (key, value) in entries {
+                    let Some(name) = key.as_str() else { continue };
+                    let arg = match &value.value {
+                        YamlValue::String(_) => ToolArg::Template(
+                            self.template(value, &format!("`{name}` of {with_what}"))?,
+                        ),
+                        _ => ToolArg::Value(value.to_json()),
+                    };
+                    args.push((name.to_owned(), arg));
+                }
+            }
+            let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, what));
+            let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
+            return Some(ToolStep {
+                tool,
+                args,
+                retry,
+                timeout_ms,
+            });
+        }
         let Some(builtin) = BUILTIN_TOOLS.iter().find(|t| t.name == tool.value) else {
             let names: Vec<&str> = BUILTIN_TOOLS.iter().map(|t| t.name).collect();
             let hint = match did_you_mean(&tool.value, names.iter().copied()) {

@@ -167,6 +167,9 @@ pub struct ToolCall {
     /// Hosts `http.fetch` may reach (the workflow's `permissions.http`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_http: Vec<String>,
+    /// The MCP servers the call needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp: Vec<crate::workflow::McpServer>,
 }
 
 /// One fully rendered model call.
@@ -195,6 +198,9 @@ pub struct ModelCall {
     /// The JSON Schema the answer must satisfy; the node's output is then the parsed JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
+    /// The MCP servers its `mcp.*` tools come from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp: Vec<crate::workflow::McpServer>,
 }
 
 /// What happened, as told to the machine.
@@ -1877,12 +1883,29 @@ impl RunMachine {
     ) -> Result<NodeTask, ErrorInfo> {
         let scope = self.ctx(node, item);
         let spec = &self.workflow.nodes[node];
-        let (defaults, permissions) = match spec.scope {
-            None => (&self.workflow.defaults, &self.workflow.permissions),
+        let (defaults, permissions, servers) = match spec.scope {
+            None => (
+                &self.workflow.defaults,
+                &self.workflow.permissions,
+                &self.workflow.mcp,
+            ),
             Some(s) => (
                 &self.workflow.scopes[s].defaults,
                 &self.workflow.scopes[s].permissions,
+                &self.workflow.scopes[s].mcp,
             ),
+        };
+        // The servers a list of tools draws on.
+        let needed = |tools: &[String]| -> Vec<crate::workflow::McpServer> {
+            servers
+                .iter()
+                .filter(|server| {
+                    tools.iter().any(|t| {
+                        crate::workflow::mcp_reference(t).is_some_and(|(s, _)| s == server.name)
+                    })
+                })
+                .cloned()
+                .collect()
         };
         if let NodeKind::Tool(tool) = &spec.kind {
             let mut args = Map::new();
@@ -1913,6 +1936,7 @@ impl RunMachine {
                     tool: tool.tool.value.clone(),
                     args,
                     allow_http: permissions.http.clone(),
+                    mcp: needed(std::slice::from_ref(&tool.tool.value)),
                 }),
             });
         }
@@ -1972,6 +1996,13 @@ impl RunMachine {
                     .clone()
                     .or_else(|| defaults.fallback.clone())
                     .unwrap_or_else(|| self.default_fallback.clone()),
+                mcp: needed(
+                    &step
+                        .tools
+                        .clone()
+                        .or_else(|| agent.map(|a| a.tools.clone()))
+                        .unwrap_or_default(),
+                ),
                 tools: step
                     .tools
                     .clone()

@@ -39,6 +39,8 @@ pub struct Workflow {
     pub permissions: Permissions,
     /// Its sub-workflows, flattened into `nodes`.
     pub scopes: Vec<Scope>,
+    /// The MCP servers its tools may come from.
+    pub mcp: Vec<McpServer>,
     /// The dependency graph of the nodes.
     pub graph: WorkflowGraph,
 }
@@ -394,6 +396,8 @@ pub struct Scope {
     pub defaults: Defaults,
     /// What its tools may reach.
     pub permissions: Permissions,
+    /// Its MCP servers.
+    pub mcp: Vec<McpServer>,
     /// Its share of the budget: the most its nodes may spend together (the node's `budget:`,
     /// else the sub-workflow's own `budget.run`).
     pub budget: Option<crate::MicroCents>,
@@ -519,6 +523,31 @@ pub const BUILTIN_TOOLS: &[BuiltinTool] = &[
         description: "read a text file inside the workspace (at most 1 MiB)",
     },
 ];
+
+/// An MCP server a workflow's tools come from (`mcp: { NAME: { command, args } }`), started
+/// over stdio in the workspace when a tool of it is first called.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct McpServer {
+    /// Its name in tool references (`mcp.NAME.TOOL`).
+    pub name: String,
+    /// The program to run.
+    pub command: String,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// Splits `mcp.SERVER` or `mcp.SERVER.TOOL` into its server and tool.
+pub fn mcp_reference(tool: &str) -> Option<(&str, Option<&str>)> {
+    let rest = tool.strip_prefix("mcp.")?;
+    match rest.split_once('.') {
+        Some((server, tool)) if !server.is_empty() && !tool.is_empty() => {
+            Some((server, Some(tool)))
+        }
+        None if !rest.is_empty() => Some((rest, None)),
+        _ => None,
+    }
+}
 
 /// What a workflow allows its tools to reach (`permissions: { http: [HOST, *.DOMAIN] }`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
