@@ -757,6 +757,19 @@ impl RunHandle {
         });
     }
 
+    /// Asks the run to stop gracefully: nothing new starts, the attempts under way finish (their
+    /// results are kept), then the run ends with `run:cancelled`. [`RunHandle::cancel`] after
+    /// this stops them at once.
+    pub fn cancel_gracefully(&self, reason: &str) {
+        let _ = self.supervisor.cast(SupervisorMsg::Command(
+            RunCommand::Cancel {
+                reason: reason.to_owned(),
+                graceful: true,
+            },
+            None,
+        ));
+    }
+
     /// Waits for the run to finish. By then every event of the run is durable in the store.
     pub async fn outcome(self) -> Result<RunOutcome, EngineError> {
         self.outcome.await.map_err(|_| EngineError::Interrupted)?

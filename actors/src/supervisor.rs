@@ -410,7 +410,8 @@ impl RunSupervisor {
         let mut decisions = Vec::new();
         for command in std::mem::take(&mut state.commands) {
             match command {
-                RunCommand::Cancel { reason } => {
+                // Nothing runs in a run being taken over: graceful or not, it ends at once.
+                RunCommand::Cancel { reason, .. } => {
                     cancel.get_or_insert(reason);
                 }
                 RunCommand::DecideGate {
@@ -484,11 +485,15 @@ impl RunSupervisor {
         command: RunCommand,
     ) -> bool {
         let input = match command {
-            RunCommand::Cancel { reason } => {
+            RunCommand::Cancel { reason, graceful } => {
                 if state.machine.status().is_finished() {
                     return false;
                 }
-                Input::Cancel { reason }
+                if graceful {
+                    Input::Drain { reason }
+                } else {
+                    Input::Cancel { reason }
+                }
             }
             RunCommand::DecideGate {
                 node_id,

@@ -98,6 +98,9 @@ enum Command {
         /// Why (recorded in the run's history).
         #[arg(long, default_value = "cancelled from the command line")]
         reason: String,
+        /// Let the attempts under way finish (their results are kept); start nothing new.
+        #[arg(long)]
+        graceful: bool,
     },
     /// Check workflow and agent files; print every problem with its location.
     Validate {
@@ -339,9 +342,13 @@ async fn async_main(
             let config = load_config(config.as_deref())?;
             gate(db.as_deref(), &config, action).await
         }
-        Command::Cancel { run_id, reason } => {
+        Command::Cancel {
+            run_id,
+            reason,
+            graceful,
+        } => {
             let config = load_config(config.as_deref())?;
-            cancel(db.as_deref(), &config, RunId(run_id), reason).await
+            cancel(db.as_deref(), &config, RunId(run_id), reason, graceful).await
         }
         Command::List {
             json,
@@ -510,18 +517,27 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut stdout_open = true;
-    // Ctrl-C asks the run to stop cleanly (recorded as cancelled); a second one quits at once.
+    // Ctrl-C stops the run gracefully (what runs finishes, nothing new starts), a second stops
+    // it at once; either way it is recorded as cancelled. A third quits without waiting.
     let mut interrupts = 0;
     loop {
         let event = tokio::select! {
             event = events.next() => event,
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
-                if interrupts > 1 {
-                    return Err(Failure::new(exit::CANCELLED, "interrupted twice: quitting without waiting for the run"));
+                match interrupts {
+                    1 => {
+                        let _ = writeln!(std::io::stderr(), "relavium: finishing what runs, starting nothing new (Ctrl-C again to stop at once)");
+                        handle.cancel_gracefully("interrupted (Ctrl-C)");
+                    }
+                    2 => {
+                        let _ = writeln!(std::io::stderr(), "relavium: stopping the run now (Ctrl-C again to quit without waiting)");
+                        handle.cancel("interrupted (Ctrl-C)");
+                    }
+                    _ => {
+                        return Err(Failure::new(exit::CANCELLED, "interrupted three times: quitting without waiting for the run"));
+                    }
                 }
-                let _ = writeln!(std::io::stderr(), "relavium: stopping the run (Ctrl-C again to quit at once)");
-                handle.cancel("interrupted (Ctrl-C)");
                 continue;
             }
         };
@@ -670,10 +686,11 @@ async fn cancel(
     config: &LlmConfig,
     run_id: RunId,
     reason: String,
+    graceful: bool,
 ) -> Result<u8, Failure> {
     let engine = engine(db, providers(config, None)?, Some(config))?;
     let delivery = engine
-        .command(&run_id, RunCommand::Cancel { reason })
+        .command(&run_id, RunCommand::Cancel { reason, graceful })
         .await
         .map_err(engine_failure)?;
     match delivery {

@@ -327,6 +327,21 @@ fn ctrl_c_cancels_the_run_cleanly_and_records_it() {
     let last: Value = serde_json::from_str(seen.last().unwrap()).unwrap();
     assert_eq!(last["type"], "run:cancelled");
     assert_eq!(last["payload"]["reason"], "interrupted (Ctrl-C)");
+    // One Ctrl-C is graceful: the two nodes streaming finish, the join never starts.
+    let events: Vec<Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let completed = events
+        .iter()
+        .filter(|e| e["type"] == "node:completed")
+        .count();
+    assert_eq!(completed, 2, "{seen:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "node:skipped" && e["payload"]["nodeId"] == "greeting")
+    );
     let list = relavium(home.path(), &["list", "--json", "--status", "cancelled"]);
     let runs: Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1, "{}", list.stdout);

@@ -237,6 +237,12 @@ pub enum Input {
         /// Why (shown to people).
         reason: String,
     },
+    /// Stop the run gracefully: start nothing more, let the attempts under way finish (their
+    /// results are kept), then end as cancelled. A `Cancel` meanwhile stops them at once.
+    Drain {
+        /// Why (shown to people).
+        reason: String,
+    },
     /// The delay before a scheduled retry is over.
     RetryDue {
         /// The node.
@@ -427,6 +433,8 @@ pub struct RunMachine {
     waiting: usize,
     /// Outputs reused from the run this one retries.
     reuse: Option<Reuse>,
+    /// A graceful cancellation is under way: nothing new starts.
+    draining: Option<String>,
     /// Restored: a node had failed but the run's end was not recorded.
     failure: Option<(NodeIndex, ErrorInfo)>,
     /// Restored: the run was being cancelled but its end was not recorded.
@@ -473,6 +481,7 @@ impl RunMachine {
             waiting: 0,
             failure: None,
             cancelling: None,
+            draining: None,
             reuse: None,
             paused: false,
             internal: std::collections::VecDeque::new(),
@@ -720,6 +729,13 @@ impl RunMachine {
         while let Some(input) = self.internal.pop_front() {
             self.handle(input, now, &mut actions);
         }
+        // Draining: once nothing runs any more, the run ends as cancelled.
+        if self.status == RunStatus::Running
+            && self.running == 0
+            && let Some(reason) = self.draining.take()
+        {
+            self.cancel(reason, now, &mut actions);
+        }
         self.pause_if_idle(&mut actions);
         actions
     }
@@ -746,6 +762,13 @@ impl RunMachine {
                 attempt,
             } => self.retry_due(node, item, attempt, now, actions),
             Input::Cancel { reason } => self.cancel(reason, now, actions),
+            Input::Drain { reason } => {
+                if self.status == RunStatus::Running {
+                    self.draining.get_or_insert(reason);
+                    // Pending retries will not happen; queued nodes will not start.
+                    self.queue.clear();
+                }
+            }
             Input::GateDecided {
                 node,
                 item,
@@ -942,7 +965,7 @@ impl RunMachine {
             let Some(map) = self.nodes[node].map.as_mut() else {
                 return;
             };
-            if map.next >= map.values.len() || map.active >= limit {
+            if map.next >= map.values.len() || map.active >= limit || self.draining.is_some() {
                 break;
             }
             let item = map.next as u32;
@@ -1122,7 +1145,7 @@ impl RunMachine {
             && self
                 .unit(node, item)
                 .is_some_and(|s| s.status == NodeStatus::Retrying && s.attempt + 1 == attempt);
-        if due {
+        if due && self.draining.is_none() {
             self.retrying -= 1;
             match item {
                 None => self.schedule(node, now, actions),
@@ -1278,6 +1301,9 @@ impl RunMachine {
 
     /// Starts `node` now if the run's `concurrency` has a free slot, else queues it.
     fn schedule(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
+        if self.draining.is_some() {
+            return; // stopping gracefully: it will be skipped when the run ends
+        }
         if self.nodes[node].status == NodeStatus::Pending {
             match self.condition_holds(node) {
                 Ok(true) => {}

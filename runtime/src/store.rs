@@ -83,6 +83,9 @@ pub enum RunCommand {
     Cancel {
         /// Why.
         reason: String,
+        /// Let the attempts under way finish first (start nothing new).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        graceful: bool,
     },
     /// Decide a waiting gate.
     DecideGate {

@@ -1622,3 +1622,51 @@ nodes:
     assert_eq!(after.output, json!("approved,rejected,approved"));
     assert_eq!(restored.status(), RunStatus::Completed);
 }
+
+#[test]
+fn a_graceful_cancel_lets_running_nodes_finish_and_starts_nothing_new() {
+    let mut m = machine(DIAMOND);
+    m.step(Input::Start, t(0));
+    let drain = m.step(
+        Input::Drain {
+            reason: "stop".into(),
+        },
+        t(1),
+    );
+    assert!(drain.is_empty(), "both roots still run: {drain:?}");
+    // `left` finishes: its output is kept, but the join does not start.
+    let left = m.step(succeed(0, 1, json!("L")), t(2));
+    assert_eq!(events(&left), ["node:completed"]);
+    assert!(tasks(&left).is_empty());
+    let right = m.step(succeed(1, 1, json!("R")), t(3));
+    assert_eq!(
+        events(&right),
+        ["node:completed", "node:skipped", "run:cancelled"]
+    );
+    assert_eq!(m.status(), RunStatus::Cancelled);
+
+    // A forced cancel during the drain stops what still runs.
+    let mut m = machine(DIAMOND);
+    m.step(Input::Start, t(0));
+    m.step(
+        Input::Drain {
+            reason: "stop".into(),
+        },
+        t(1),
+    );
+    let forced = m.step(
+        Input::Cancel {
+            reason: "now".into(),
+        },
+        t(2),
+    );
+    assert_eq!(
+        events(&forced),
+        [
+            "node:cancelled",
+            "node:cancelled",
+            "node:skipped",
+            "run:cancelled"
+        ]
+    );
+}
