@@ -3,7 +3,6 @@
 //! a larger context window, or fail — and every call is settled exactly once (nothing billed
 //! twice). The primary model fails once with the class; the backup answers.
 
-use futures::StreamExt;
 use relavium_actors::{Engine, EngineConfig, StartRun};
 use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_llm::pricing::{Catalog, Price};

@@ -141,7 +141,7 @@ const DEFAULTS_KEYS: &[&str] = &[
 ];
 const DEFAULTS_LATER_KEYS: &[&str] = &[];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "initial", "max"];
-const NODE_COMMON_KEYS: &[&str] = &["description", "needs", "when", "map"];
+const NODE_COMMON_KEYS: &[&str] = &["description", "needs", "when", "map", "join"];
 const AGENT_NODE_KEYS: &[&str] = &[
     "agent",
     "model",
@@ -947,6 +947,7 @@ impl Cx<'_> {
                 when: node.when.clone(),
                 map: None,
                 scope: None,
+                join_any: node.join_any,
             });
             let child = sub.child;
             scopes.push(Scope {
@@ -1008,6 +1009,7 @@ impl Cx<'_> {
                 when: None,
                 map: None,
                 scope: None,
+                join_any: false,
             });
         }
         (flat, scopes)
@@ -1392,6 +1394,25 @@ impl Cx<'_> {
             }
             Some(n) => Some(self.map_spec(n, &what)?),
         };
+        let join_any = match Self::get(entries, "join") {
+            None => false,
+            Some(n) => match n.as_str() {
+                Some("all") => false,
+                Some("any") => true,
+                _ => {
+                    self.report(
+                        DiagnosticCode::InvalidValue,
+                        n.span,
+                        "`join` must be `all` or `any`",
+                    )
+                    .hint = Some(
+                        "`any` runs the node when its needs are done or skipped, if one completed"
+                            .into(),
+                    );
+                    false
+                }
+            },
+        };
         self.in_map = map.is_some();
         let kind = match kind_key {
             "gate" => NodeKind::Gate(self.gate(Self::get(entries, "gate")?, &what)?),
@@ -1422,6 +1443,7 @@ impl Cx<'_> {
             when,
             map,
             scope: None,
+            join_any,
         })
     }
 

@@ -636,7 +636,15 @@ impl RunMachine {
                         m.nodes[dependent].unmet_needs -= 1;
                     }
                 }
-                NodeStatus::Skipped => m.skipped += 1,
+                NodeStatus::Skipped => {
+                    m.skipped += 1;
+                    // A skipped need is settled for a `join: any` node.
+                    for &dependent in workflow.graph.dependents(node) {
+                        if workflow.nodes[dependent].join_any {
+                            m.nodes[dependent].unmet_needs -= 1;
+                        }
+                    }
+                }
                 NodeStatus::Running if !is_map => m.running += 1,
                 NodeStatus::Retrying => m.retrying += 1,
                 NodeStatus::Waiting => m.waiting += 1,
@@ -1308,7 +1316,7 @@ impl RunMachine {
             match self.condition_holds(node) {
                 Ok(true) => {}
                 Ok(false) => {
-                    self.skip(node, SkipReason::ConditionFalse, actions);
+                    self.skip(node, SkipReason::ConditionFalse, now, actions);
                     self.complete_if_done(now, actions);
                     return;
                 }
@@ -1631,7 +1639,7 @@ impl RunMachine {
                             if route.to.value != to
                                 && let Some(other) = workflow.node_index(&route.to.value)
                             {
-                                self.skip(other, SkipReason::NotRouted, actions);
+                                self.skip(other, SkipReason::NotRouted, now, actions);
                             }
                         }
                         Input::NodeSucceeded {
@@ -2171,10 +2179,19 @@ impl RunMachine {
         })
     }
 
-    /// Skips `node` and everything downstream of it that has not started.
-    fn skip(&mut self, node: NodeIndex, reason: SkipReason, actions: &mut Vec<Action>) {
+    /// Skips `node` and everything downstream of it that has not started — except a
+    /// `join: any` node, which only counts the skipped need as settled and runs once its needs
+    /// are all settled with at least one completed (it is skipped if all were skipped).
+    fn skip(
+        &mut self,
+        node: NodeIndex,
+        reason: SkipReason,
+        now: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
         let workflow = Arc::clone(&self.workflow);
         let mut stack = vec![(node, reason)];
+        let mut ready = Vec::new();
         while let Some((n, why)) = stack.pop() {
             if self.nodes[n].status != NodeStatus::Pending {
                 continue;
@@ -2185,14 +2202,31 @@ impl RunMachine {
                 node_id: workflow.nodes[n].id.value.clone(),
                 reason: why,
             })));
-            stack.extend(
-                workflow
-                    .graph
-                    .dependents(n)
-                    .iter()
-                    .rev()
-                    .map(|&d| (d, SkipReason::UpstreamSkipped)),
-            );
+            for &d in workflow.graph.dependents(n).iter().rev() {
+                if !workflow.nodes[d].join_any {
+                    stack.push((d, SkipReason::UpstreamSkipped));
+                    continue;
+                }
+                let slot = &mut self.nodes[d];
+                slot.unmet_needs = slot.unmet_needs.saturating_sub(1);
+                if slot.unmet_needs == 0 && slot.status == NodeStatus::Pending {
+                    let any_done = workflow
+                        .graph
+                        .needs(d)
+                        .iter()
+                        .any(|&need| self.nodes[need].status == NodeStatus::Succeeded);
+                    if any_done {
+                        ready.push(d);
+                    } else {
+                        stack.push((d, SkipReason::UpstreamSkipped));
+                    }
+                }
+            }
+        }
+        for d in ready {
+            if self.status == RunStatus::Running {
+                self.schedule(d, now, actions);
+            }
         }
     }
 

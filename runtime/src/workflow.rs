@@ -311,6 +311,9 @@ pub struct Node {
     pub map: Option<MapSpec>,
     /// The sub-workflow it belongs to (none: the top-level workflow).
     pub scope: Option<ScopeIndex>,
+    /// `join: any`: run once every need has completed or been skipped, if at least one
+    /// completed (a join after a router's branches); by default a skipped need skips the node.
+    pub join_any: bool,
 }
 
 /// `map: { over, concurrency, on_error }`: the node's body runs once per item; the node's output

@@ -1670,3 +1670,45 @@ fn a_graceful_cancel_lets_running_nodes_finish_and_starts_nothing_new() {
         ]
     );
 }
+
+#[test]
+fn a_join_any_node_runs_after_a_router_s_branches_whichever_ran() {
+    let text = r#"
+relavium: 1
+name: joined
+inputs:
+  kind: string
+nodes:
+  triage:
+    router:
+      - { when: "inputs.kind == 'bug'", to: fix }
+      - { to: write }
+  fix: { needs: [triage], prompt: "fix" }
+  write: { needs: [triage], prompt: "write" }
+  report:
+    needs: [fix, write]
+    join: any
+    prompt: "{{ 'fixed' if not nodes.fix.skipped else 'wrote' }}: {{ nodes.fix.output or nodes.write.output }}"
+  strict: { needs: [fix, write], prompt: "both" }
+"#;
+    let mut m = RunMachine::new(
+        workflow(text),
+        Map::from_iter([("kind".to_string(), json!("bug"))]),
+        ModelRef::parse("scripted/echo").unwrap(),
+    );
+    let start = m.step(Input::Start, t(0));
+    assert_eq!(tasks(&start)[0].node_id, "fix");
+    let skipped: Vec<String> = start
+        .iter()
+        .filter_map(|a| match a {
+            Action::Emit(EventKind::NodeSkipped(s)) => Some(s.node_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, ["write", "strict"], "the default join still skips");
+    let fixed = m.step(succeed(1, 1, json!("patched")), t(1));
+    assert_eq!(
+        tasks(&fixed)[0].model_call().unwrap().prompt,
+        "fixed: patched"
+    );
+}
