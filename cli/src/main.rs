@@ -51,7 +51,7 @@ struct Cli {
 enum Command {
     /// Run a workflow file and print its progress (or, with --json, its events as NDJSON).
     Run {
-        /// The workflow file (`*.relavium.yaml`).
+        /// The workflow file (`*.relavium.yaml`), or its name in `.relavium/`.
         file: PathBuf,
         /// An input, as KEY=VALUE (repeatable). Values of non-string inputs are JSON (`n=3`).
         #[arg(short, long = "input", value_name = "KEY=VALUE")]
@@ -102,6 +102,20 @@ enum Command {
         #[arg(long)]
         graceful: bool,
     },
+    /// Print the JSON Schema of workflow files, agent files or run events.
+    Schema {
+        /// Which one.
+        #[arg(value_enum, default_value_t = SchemaKind::Workflow)]
+        kind: SchemaKind,
+    },
+    /// Show one run: its status, cost and budget, and a table of its nodes.
+    Status {
+        /// The run's id.
+        run_id: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check workflow and agent files; print every problem with its location.
     Validate {
         /// Files to check (`*.relavium.yaml`, `*.agent.yaml`).
@@ -135,7 +149,24 @@ enum Command {
         /// Print the events as NDJSON, exactly as `run --json` printed them.
         #[arg(long)]
         json: bool,
+        /// Keep printing the events of a run still going (in any process) until it ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only the events about this node.
+        #[arg(long, value_name = "NODE_ID")]
+        node: Option<String>,
     },
+}
+
+/// The JSON Schemas `relavium schema` prints.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum SchemaKind {
+    /// `*.relavium.yaml` files.
+    Workflow,
+    /// `*.agent.yaml` files.
+    Agent,
+    /// One line of `--json` output.
+    Events,
 }
 
 /// How a command that runs a run shows it.
@@ -154,6 +185,12 @@ struct WatchArgs {
 
 #[derive(Subcommand, Debug)]
 enum GateAction {
+    /// List the gates waiting for a decision.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve the gate: the run goes on.
     Approve(GateArgs),
     /// Reject the gate: the run fails there (or, with `on_reject: continue`, goes on).
@@ -225,6 +262,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Keys { action } => keys(action),
+        Command::Schema { kind } => {
+            let text = match kind {
+                SchemaKind::Workflow => include_str!("../../docs/schema/workflow.schema.json"),
+                SchemaKind::Agent => include_str!("../../docs/schema/agent.schema.json"),
+                SchemaKind::Events => include_str!("../../docs/schema/run-event.schema.json"),
+            };
+            write_line(&mut std::io::stdout().lock(), text.trim_end());
+            Ok(exit::OK)
+        }
         command => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -356,10 +402,78 @@ async fn async_main(
             status,
             workflow,
         } => list(db.as_deref(), json, limit, status, workflow).await,
-        Command::Logs { run_id, json } => logs(db.as_deref(), run_id, json).await,
+        Command::Logs {
+            run_id,
+            json,
+            follow,
+            node,
+        } => logs(db.as_deref(), run_id, json, follow, node).await,
         Command::Validate { files } => validate(&files),
         Command::Keys { action } => keys(action),
+        Command::Schema { .. } => Ok(exit::OK),
+        Command::Status { run_id, json } => status(db.as_deref(), RunId(run_id), json).await,
     }
+}
+
+/// `relavium status RUN_ID`: the run, then one line per node attempt.
+async fn status(db: Option<&Path>, run_id: RunId, json: bool) -> Result<u8, Failure> {
+    let engine = engine(db, ProviderRegistry::new(), None)?;
+    let run = engine
+        .get_run(run_id.clone())
+        .await
+        .map_err(engine_failure)?;
+    let nodes = engine
+        .node_executions(run_id.clone())
+        .await
+        .map_err(engine_failure)?;
+    // Cost per node, and the run's cap, from the events.
+    let mut cost: std::collections::BTreeMap<String, relavium_runtime::MicroCents> =
+        std::collections::BTreeMap::new();
+    let mut budget_left = None;
+    let mut after = 0;
+    loop {
+        let page = engine
+            .read_events(run_id.clone(), after, 1000)
+            .await
+            .map_err(engine_failure)?;
+        for event in &page {
+            if let EventKind::CostUpdated(c) = &event.kind {
+                cost.insert(c.node_id.clone(), c.node_cost);
+                budget_left = c.run_budget_left.or(budget_left);
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => after = last.sequence_number,
+            _ => break,
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({
+            "run": run,
+            "runBudgetLeft": budget_left,
+            "nodes": nodes.iter().map(|n| serde_json::json!({
+                "nodeId": n.node_id,
+                "attempt": n.attempt,
+                "status": n.status,
+                "startedAt": n.started_at,
+                "finishedAt": n.finished_at,
+                "usage": n.usage,
+                "cost": cost.get(&n.node_id),
+                "error": n.error,
+            })).collect::<Vec<_>>(),
+        });
+        let text = serde_json::to_string_pretty(&value)
+            .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+        write_line(&mut stdout, &text);
+    } else {
+        let _ = write!(
+            stdout,
+            "{}",
+            output::status_table(&run, &nodes, &cost, budget_left, stdout_style())
+        );
+    }
+    Ok(exit::OK)
 }
 
 /// Reads the configuration file; a missing default file means the defaults.
@@ -475,6 +589,25 @@ fn load_failure(error: LoadError) -> Failure {
     }
 }
 
+/// A workflow given by path, or by name: `NAME` finds `.relavium/NAME.relavium.yaml` here or
+/// in a parent directory.
+fn find_workflow(given: &Path) -> PathBuf {
+    if given.exists() || given.components().count() > 1 {
+        return given.to_path_buf();
+    }
+    let name = given.to_string_lossy();
+    let file = format!("{}.relavium.yaml", name.trim_end_matches(".relavium.yaml"));
+    let mut dir = std::env::current_dir().ok();
+    while let Some(d) = dir {
+        let candidate = d.join(".relavium").join(&file);
+        if candidate.is_file() {
+            return candidate;
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    given.to_path_buf()
+}
+
 async fn run(
     db: Option<&Path>,
     config: &LlmConfig,
@@ -482,6 +615,8 @@ async fn run(
     raw_inputs: &[String],
     watch: &WatchArgs,
 ) -> Result<u8, Failure> {
+    let found = find_workflow(file);
+    let file = found.as_path();
     let workflow = Arc::new(load_workflow_file(file).map_err(load_failure)?);
     let mut inputs = serde_json::Map::new();
     for raw in raw_inputs {
@@ -601,6 +736,7 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
 
 async fn gate(db: Option<&Path>, config: &LlmConfig, action: GateAction) -> Result<u8, Failure> {
     let (decision, args) = match action {
+        GateAction::List { json } => return gate_list(db, json).await,
         GateAction::Approve(args) => (GateDecision::Approved, args),
         GateAction::Reject(args) => (GateDecision::Rejected, args),
     };
@@ -787,7 +923,16 @@ async fn list(
     Ok(exit::OK)
 }
 
-async fn logs(db: Option<&Path>, run_id: String, json: bool) -> Result<u8, Failure> {
+/// How often `logs --follow` looks for new events of a run live in another process.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+async fn logs(
+    db: Option<&Path>,
+    run_id: String,
+    json: bool,
+    follow: bool,
+    node: Option<String>,
+) -> Result<u8, Failure> {
     let engine = engine(db, ProviderRegistry::new(), None)?;
     let run_id = RunId(run_id);
     engine
@@ -803,7 +948,17 @@ async fn logs(db: Option<&Path>, run_id: String, json: bool) -> Result<u8, Failu
             .read_events(run_id.clone(), after, PAGE)
             .await
             .map_err(engine_failure)?;
+        let mut ended = false;
         for event in &page {
+            ended |= event.kind.is_terminal();
+            if let Some(wanted) = &node {
+                let about = serde_json::to_value(&event.kind)
+                    .ok()
+                    .and_then(|v| v["payload"]["nodeId"].as_str().map(str::to_owned));
+                if about.as_deref() != Some(wanted.as_str()) {
+                    continue;
+                }
+            }
             if json {
                 let line = serde_json::to_string(event)
                     .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
@@ -818,9 +973,100 @@ async fn logs(db: Option<&Path>, run_id: String, json: bool) -> Result<u8, Failu
                 }
             }
         }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = last.sequence_number,
-            _ => break,
+        if let Some(last) = page.last() {
+            after = last.sequence_number;
+        }
+        if page.len() == PAGE {
+            continue;
+        }
+        // The history so far is printed; with --follow, wait for more until the run ends.
+        if !follow || ended {
+            break;
+        }
+        let run = engine
+            .get_run(run_id.clone())
+            .await
+            .map_err(engine_failure)?;
+        if run.status.is_finished() && run.last_sequence <= after {
+            break;
+        }
+        tokio::time::sleep(FOLLOW_POLL).await;
+    }
+    Ok(exit::OK)
+}
+
+/// `relavium gate list`: the gates waiting for a decision, in runs that are not over.
+async fn gate_list(db: Option<&Path>, json: bool) -> Result<u8, Failure> {
+    let engine = engine(db, ProviderRegistry::new(), None)?;
+    let mut waiting = Vec::new();
+    for status in [RunStatus::Paused, RunStatus::Running] {
+        let runs = engine
+            .list_runs(RunQuery {
+                limit: Some(200),
+                status: Some(status),
+                workflow: None,
+            })
+            .await
+            .map_err(engine_failure)?;
+        for run in runs {
+            let events = engine
+                .read_events(run.run_id.clone(), 0, usize::MAX)
+                .await
+                .map_err(engine_failure)?;
+            let mut open: Vec<(
+                String,
+                Option<u32>,
+                String,
+                Option<relavium_runtime::Timestamp>,
+            )> = Vec::new();
+            for event in &events {
+                match &event.kind {
+                    EventKind::GateRequested(g) => {
+                        open.push((g.node_id.clone(), g.item, g.message.clone(), g.expires_at))
+                    }
+                    EventKind::GateResolved(g) => {
+                        open.retain(|(n, i, _, _)| !(n == &g.node_id && *i == g.item))
+                    }
+                    EventKind::NodeCancelled(c) => {
+                        open.retain(|(n, i, _, _)| !(n == &c.node_id && *i == c.item))
+                    }
+                    _ => {}
+                }
+            }
+            for (node, item, message, expires) in open {
+                let gate = match item {
+                    None => node,
+                    Some(i) => format!("{node}[{i}]"),
+                };
+                waiting.push(serde_json::json!({
+                    "runId": run.run_id,
+                    "workflow": run.workflow_name,
+                    "gate": gate,
+                    "message": message,
+                    "expiresAt": expires,
+                }));
+            }
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&waiting)
+            .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+        write_line(&mut stdout, &text);
+    } else if waiting.is_empty() {
+        let _ = writeln!(std::io::stderr(), "no gate is waiting for a decision");
+    } else {
+        for w in &waiting {
+            write_line(
+                &mut stdout,
+                &format!(
+                    "{}  {}  {}  {}",
+                    w["runId"].as_str().unwrap_or(""),
+                    w["workflow"].as_str().unwrap_or(""),
+                    w["gate"].as_str().unwrap_or(""),
+                    w["message"].as_str().unwrap_or("")
+                ),
+            );
         }
     }
     Ok(exit::OK)

@@ -301,3 +301,84 @@ pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
     }
     out
 }
+
+/// Lays out rows (the first is the header) in aligned columns.
+fn columns(rows: &[Vec<String>], style: Style) -> String {
+    let count = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..count)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                let padded = format!("{cell:<width$}", width = widths[c]);
+                if i == 0 { style.bold(&padded) } else { padded }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// One run: a summary line, then a table of its node attempts.
+pub(crate) fn status_table(
+    run: &RunSummary,
+    nodes: &[relavium_runtime::store::NodeExecution],
+    cost: &std::collections::BTreeMap<String, relavium_runtime::MicroCents>,
+    budget_left: Option<relavium_runtime::MicroCents>,
+    style: Style,
+) -> String {
+    let duration = run
+        .finished_at
+        .map_or("-".to_owned(), |f| seconds(f.millis_since(run.started_at)));
+    let budget = budget_left
+        .map(|left| format!(" · {left} of its budget left"))
+        .unwrap_or_default();
+    let mut out = format!(
+        "{} {} {} · started {} · {} · {} tokens · {}{budget}\n",
+        style.bold(&run.workflow_name),
+        run.run_id,
+        run.status.as_str(),
+        time(run.started_at),
+        duration,
+        run.usage.total_tokens(),
+        run.cost,
+    );
+    if let Some(error) = &run.error {
+        out.push_str(&format!("{}\n", style.red(error)));
+    }
+    let mut rows = vec![
+        ["NODE", "ATTEMPT", "STATE", "DURATION", "TOKENS", "COST"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for n in nodes {
+        let duration = match (n.started_at, n.finished_at) {
+            (Some(s), Some(f)) => seconds(f.millis_since(s)),
+            _ => "-".to_owned(),
+        };
+        rows.push(vec![
+            n.node_id.clone(),
+            if n.attempt == 0 {
+                "-".to_owned()
+            } else {
+                n.attempt.to_string()
+            },
+            serde_json::to_value(n.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            duration,
+            n.usage.total_tokens().to_string(),
+            cost.get(&n.node_id)
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&columns(&rows, style));
+    out
+}

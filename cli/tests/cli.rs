@@ -640,3 +640,39 @@ fn tools_from_an_mcp_server_serve_tool_nodes_and_agents() {
     let logged = std::fs::read_to_string(&calls).unwrap();
     assert_eq!(logged.lines().count(), 2, "{logged}");
 }
+
+#[test]
+fn schema_prints_the_published_schemas_and_run_finds_workflows_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let events = relavium(home.path(), &["schema", "events"]);
+    assert_eq!(events.code, 0);
+    let published =
+        std::fs::read_to_string(repo().join("docs/schema/run-event.schema.json")).unwrap();
+    assert_eq!(events.stdout.trim(), published.trim());
+    let workflow: Value = serde_json::from_str(&relavium(home.path(), &["schema"]).stdout).unwrap();
+    assert!(workflow["$defs"]["node"].is_object());
+
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join(".relavium")).unwrap();
+    std::fs::write(
+        project.path().join(".relavium/greet.relavium.yaml"),
+        "relavium: 1\nname: greet\nnodes:\n  hi: { prompt: \"hi there\" }\noutputs:\n  said: \"{{ nodes.hi.output }}\"\n",
+    )
+    .unwrap();
+    let nested = project.path().join("src/deep");
+    std::fs::create_dir_all(&nested).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["run", "greet"])
+        .current_dir(&nested)
+        .env("RELAVIUM_HOME", home.path())
+        .env_remove("RELAVIUM_SCRIPT")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi there");
+}

@@ -582,3 +582,54 @@ outputs:
         serde_json::json!({ "summary": "sum: gather owls x2" })
     );
 }
+
+#[test]
+fn gate_list_status_and_logs_follow_see_a_run_live_in_another_process() {
+    let home = tempfile::tempdir().unwrap();
+    let (mut waiter, mut lines) = spawn(
+        home.path(),
+        &["run", "cli/tests/fixtures/gated.relavium.yaml", "--json"],
+        &[],
+    );
+    let seen = read_until(&mut lines, |e| e["type"] == "run:paused");
+    let run_id = seen[0]["runId"].as_str().unwrap().to_owned();
+
+    let list = relavium(home.path(), &["gate", "list", "--json"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let gates: Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(gates[0]["runId"], run_id.as_str());
+    assert_eq!(gates[0]["gate"], "approve");
+
+    let status = relavium(home.path(), &["status", &run_id, "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["run"]["status"], "paused");
+    let states: Vec<(&str, &str)> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["nodeId"].as_str().unwrap(), n["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("draft", "succeeded"), ("approve", "waiting")]);
+
+    // A follower in a third process prints everything, then the rest as it happens.
+    let (mut follower, follow_lines) =
+        spawn(home.path(), &["logs", &run_id, "--follow", "--json"], &[]);
+    let approve = relavium(home.path(), &["gate", "approve", &run_id, "approve"]);
+    assert_eq!(approve.code, 0, "{}", approve.stderr);
+    let followed: Vec<Value> = follow_lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert_eq!(follower.wait().unwrap().code(), Some(0));
+    assert_eq!(waiter.wait().unwrap().code(), Some(0));
+    drop(lines);
+    assert_eq!(followed.last().unwrap()["type"], "run:completed");
+    assert_eq!(followed, history(home.path(), &run_id));
+
+    let only = relavium(home.path(), &["logs", &run_id, "--json", "--node", "draft"]);
+    let only = ndjson(&only.stdout);
+    assert!(!only.is_empty());
+    assert!(only.iter().all(|e| e["payload"]["nodeId"] == "draft"));
+    let empty = relavium(home.path(), &["gate", "list", "--json"]);
+    assert_eq!(empty.stdout.trim(), "[]");
+}
