@@ -676,3 +676,47 @@ fn schema_prints_the_published_schemas_and_run_finds_workflows_by_name() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi there");
 }
+
+#[test]
+fn init_scaffolds_a_project_that_validates_runs_and_is_never_overwritten() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_relavium"))
+            .args(args)
+            .current_dir(project.path())
+            .env("RELAVIUM_HOME", home.path())
+            .env_remove("RELAVIUM_SCRIPT")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["init"]).status.code(), Some(0));
+    let validate = run(&[
+        "validate",
+        ".relavium/hello.relavium.yaml",
+        ".relavium/agents/writer.agent.yaml",
+    ]);
+    assert_eq!(
+        validate.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    assert!(
+        project
+            .path()
+            .join(".relavium/schema/workflow.schema.json")
+            .is_file()
+    );
+    let paused = run(&["run", "hello", "--exit-on-pause"]);
+    assert_eq!(
+        paused.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&paused.stderr)
+    );
+    let again = run(&["init"]);
+    assert_eq!(again.status.code(), Some(2));
+    let completions = run(&["completions", "zsh"]);
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("#compdef relavium"));
+}
