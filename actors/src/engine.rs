@@ -703,6 +703,13 @@ impl Engine {
             .await
     }
 
+    /// Whether some engine (this process or another) runs the run right now. A run that is
+    /// not over and not live was interrupted (or exited at a gate): `resume` takes it over.
+    pub async fn is_live(&self, run_id: &RunId) -> Result<bool, EngineError> {
+        let id = run_id.clone();
+        self.blocking(move |store| store.is_claimed(&id)).await
+    }
+
     /// Waits until everything sent to the store so far is written.
     pub async fn flush(&self) -> Result<(), EngineError> {
         Ok(self.inner.writer_handle.flush().await?)

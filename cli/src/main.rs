@@ -460,10 +460,17 @@ async fn status(db: Option<&Path>, run_id: RunId, json: bool) -> Result<u8, Fail
             _ => break,
         }
     }
+    // A run not over that no process runs was interrupted (or left waiting at a gate).
+    let live = if run.status.is_finished() {
+        false
+    } else {
+        engine.is_live(&run_id).await.map_err(engine_failure)?
+    };
     let mut stdout = std::io::stdout().lock();
     if json {
         let value = serde_json::json!({
             "run": run,
+            "live": live,
             "runBudgetLeft": budget_left,
             "nodes": nodes.iter().map(|n| serde_json::json!({
                 "nodeId": n.node_id,
@@ -485,6 +492,12 @@ async fn status(db: Option<&Path>, run_id: RunId, json: bool) -> Result<u8, Fail
             "{}",
             output::status_table(&run, &nodes, &cost, budget_left, stdout_style())
         );
+        if !run.status.is_finished() && !live {
+            let _ = writeln!(
+                std::io::stderr(),
+                "relavium: no process is running it: continue it with `relavium resume {run_id}`"
+            );
+        }
     }
     Ok(exit::OK)
 }

@@ -241,6 +241,12 @@ fn a_run_killed_half_way_resumes_without_running_any_completed_node_again() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
+    let killed = relavium(home.path(), &["status", &run_id]);
+    assert!(
+        killed.stderr.contains("no process is running it"),
+        "{}",
+        killed.stderr
+    );
     let before = history(home.path(), &run_id);
     let done_before: Vec<String> = of_type(&before, "node:completed")
         .iter()
@@ -604,6 +610,7 @@ fn gate_list_status_and_logs_follow_see_a_run_live_in_another_process() {
     assert_eq!(status.code, 0, "{}", status.stderr);
     let status: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(status["run"]["status"], "paused");
+    assert_eq!(status["live"], true, "the waiting process owns the run");
     let states: Vec<(&str, &str)> = status["nodes"]
         .as_array()
         .unwrap()
