@@ -85,9 +85,15 @@ fn every_workflow_produces_its_golden_events() {
             .trim_end_matches(".relavium.yaml")
             .to_owned();
         let script = file.with_file_name(format!("{name}.script.yaml"));
+        let relative = file
+            .strip_prefix(repo())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         let mut command = Command::new(env!("CARGO_BIN_EXE_relavium"));
         command
-            .args(["run", file.to_str().unwrap(), "--json", "--exit-on-pause"])
+            // Relative to the repository, so the golden `workflowPath` is the same in any clone.
+            .args(["run", relative.as_str(), "--json", "--exit-on-pause"])
             .current_dir(repo())
             .env("RELAVIUM_HOME", home.path())
             .env("NO_COLOR", "1")
