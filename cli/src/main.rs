@@ -8,6 +8,7 @@ mod diagnostics;
 mod exit;
 mod home;
 mod output;
+mod tui;
 
 use clap::{Parser, Subcommand};
 use output::{ProgressPrinter, Style, write_line};
@@ -66,6 +67,9 @@ enum Command {
         /// run waits durably and goes on after `relavium gate approve|reject`.
         #[arg(long)]
         exit_on_pause: bool,
+        /// Print progress lines instead of the live terminal view.
+        #[arg(long)]
+        no_tui: bool,
     },
     /// Continue a run whose process stopped (killed, crashed, or exited at a gate): finished
     /// nodes are not run again.
@@ -188,6 +192,9 @@ struct WatchArgs {
     /// When the run pauses at a gate, exit (code 6) instead of waiting for a decision.
     #[arg(long)]
     exit_on_pause: bool,
+    /// Print progress lines instead of the live terminal view.
+    #[arg(long)]
+    no_tui: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -358,12 +365,14 @@ async fn async_main(
             json,
             script,
             exit_on_pause,
+            no_tui,
         } => {
             let config = load_config(config.as_deref())?;
             let watch = WatchArgs {
                 json,
                 script,
                 exit_on_pause,
+                no_tui,
             };
             run(db.as_deref(), &config, &file, &inputs, &watch).await
         }
@@ -751,6 +760,33 @@ async fn run(
 /// into the exit code.
 async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<u8, Failure> {
     let json = watch.json;
+    // The live view on a terminal; plain lines otherwise (no TTY, NO_COLOR, --no-tui).
+    let interactive = !json
+        && !watch.no_tui
+        && std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    if interactive {
+        tui::watch(&engine, &handle, watch.exit_on_pause)
+            .await
+            .map_err(|e| Failure::new(exit::INTERNAL, format!("the terminal view failed: {e}")))?;
+        if watch.exit_on_pause {
+            let run = engine
+                .get_run(handle.run_id().clone())
+                .await
+                .map_err(engine_failure)?;
+            if run.status == RunStatus::Paused || !run.status.is_finished() {
+                engine.flush().await.map_err(engine_failure)?;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "relavium: run {} is paused at a gate; it goes on after `relavium gate approve|reject`",
+                    handle.run_id()
+                );
+                return Ok(exit::PAUSED);
+            }
+        }
+        return finish(engine, handle, json).await;
+    }
     let mut events = handle.subscribe(0);
     let printer = ProgressPrinter::new(stderr_style());
     let mut stdout = std::io::stdout().lock();
@@ -805,6 +841,11 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
         }
     }
     drop(stdout);
+    finish(engine, handle, json).await
+}
+
+/// Waits for the run's outcome, prints its outputs (unless `json`) and gives its exit code.
+async fn finish(engine: Engine, handle: RunHandle, json: bool) -> Result<u8, Failure> {
     let outcome = handle.outcome().await.map_err(engine_failure)?;
     engine.shutdown().await.map_err(engine_failure)?;
     if !json && outcome.status == RunStatus::Completed {

@@ -1,0 +1,478 @@
+//! The live terminal view of a run (`relavium run` / `resume` / `gate approve` on a TTY).
+//!
+//! [`View`] is folded from the run's events — pure, so its rendering is snapshot-tested with
+//! ratatui's test backend — and [`watch`] drives it: the run's event stream and the keyboard in
+//! one loop, the terminal restored however the loop ends (normally, by error, or by a panic).
+//!
+//! Keys: ↑/↓ (or k/j) select a node; `a` / `r` approve / reject the selected gate; `c` (or
+//! Ctrl-C) stops the run gracefully, twice stops it at once; `?` shows help; `q` leaves the view
+//! (the run is stopped gracefully first if it is still going).
+
+use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyModifiers};
+use futures::StreamExt;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
+use relavium_actors::{Engine, RunHandle};
+use relavium_runtime::event::{EventKind, GateDecision};
+use relavium_runtime::store::RunCommand;
+use relavium_runtime::{MicroCents, RunEvent};
+use std::collections::BTreeMap;
+
+/// What the view shows of one node (or map item).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeView {
+    state: String,
+    attempt: u32,
+    tokens: u64,
+    cost: MicroCents,
+    output: String,
+    gate: Option<String>,
+}
+
+/// The view of one run, folded from its events.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct View {
+    run_id: String,
+    workflow: String,
+    status: String,
+    cost: MicroCents,
+    budget_left: Option<MicroCents>,
+    order: Vec<String>,
+    nodes: BTreeMap<String, NodeView>,
+    actors: usize,
+    selected: usize,
+    help: bool,
+    note: String,
+}
+
+impl View {
+    /// Folds one event in.
+    pub(crate) fn apply(&mut self, event: &RunEvent) {
+        self.run_id = event.run_id.0.clone();
+        let key = |id: &str, item: Option<u32>| match item {
+            Some(i) => format!("{id}[{i}]"),
+            None => id.to_owned(),
+        };
+        match &event.kind {
+            EventKind::RunStarted(p) => {
+                self.workflow = p.workflow_name.clone();
+                self.status = "running".into();
+                for id in &p.nodes {
+                    self.node(id).state = "pending".into();
+                }
+            }
+            EventKind::RunPaused(_) => self.status = "paused".into(),
+            EventKind::RunResumed(_) => self.status = "running".into(),
+            EventKind::RunCompleted(p) => {
+                self.status = "completed".into();
+                self.cost = p.cost;
+            }
+            EventKind::RunFailed(p) => {
+                self.status = "failed".into();
+                self.note = p.error.message.clone();
+            }
+            EventKind::RunCancelled(_) => self.status = "cancelled".into(),
+            EventKind::NodeStarted(p) => {
+                let node = self.node(&key(&p.node_id, p.item));
+                node.state = "running".into();
+                node.attempt = p.attempt;
+                node.output.clear();
+            }
+            EventKind::NodeCompleted(p) => {
+                let node = self.node(&key(&p.node_id, p.item));
+                node.state = "done".into();
+                node.tokens = p.usage.total_tokens();
+                node.gate = None;
+                if node.output.is_empty() {
+                    node.output = match &p.output {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                }
+            }
+            EventKind::NodeFailed(p) => {
+                let node = self.node(&key(&p.node_id, p.item));
+                node.state = "failed".into();
+                node.output = p.error.message.clone();
+            }
+            EventKind::NodeRetrying(p) => {
+                self.node(&key(&p.node_id, p.item)).state = "retrying".into()
+            }
+            EventKind::NodeSkipped(p) => self.node(&p.node_id).state = "skipped".into(),
+            EventKind::NodeCancelled(p) => {
+                self.node(&key(&p.node_id, p.item)).state = "cancelled".into()
+            }
+            EventKind::GateRequested(p) => {
+                let node = self.node(&key(&p.node_id, p.item));
+                node.state = "waiting".into();
+                node.gate = Some(p.message.clone());
+            }
+            EventKind::GateResolved(p) => {
+                let node = self.node(&key(&p.node_id, p.item));
+                node.gate = None;
+                node.output = format!("{} by {}", p.decision.as_str(), p.by);
+            }
+            EventKind::LlmDelta(p) => {
+                // A map item's calls are `node[i]#…`: show the text under the item.
+                let id = p.call_id.split('#').next().unwrap_or(&p.node_id).to_owned();
+                self.node(&id).output.push_str(&p.text);
+            }
+            EventKind::CostUpdated(p) => {
+                self.node(&p.node_id).cost = p.node_cost;
+                self.cost = p.run_cost;
+                self.budget_left = p.run_budget_left.or(self.budget_left);
+            }
+            EventKind::ActorSpawned(_) => self.actors += 1,
+            EventKind::ActorStopped(_) => self.actors = self.actors.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    fn node(&mut self, id: &str) -> &mut NodeView {
+        if !self.nodes.contains_key(id) {
+            self.order.push(id.to_owned());
+        }
+        self.nodes.entry(id.to_owned()).or_default()
+    }
+
+    fn selected_id(&self) -> Option<&String> {
+        self.order.get(self.selected)
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+    }
+}
+
+fn state_style(state: &str) -> Style {
+    match state {
+        "done" => Style::default().fg(Color::Green),
+        "failed" => Style::default().fg(Color::Red),
+        "running" | "retrying" => Style::default().fg(Color::Cyan),
+        "waiting" => Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD),
+        _ => Style::default().fg(Color::DarkGray),
+    }
+}
+
+/// Draws the view.
+pub(crate) fn render(frame: &mut Frame, view: &View) {
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .split(frame.area());
+    let budget = view
+        .budget_left
+        .map(|b| format!(" · {b} of budget left"))
+        .unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                format!(" {} ", view.workflow),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(
+                "{} · {} · {}{budget} · {} actors",
+                view.run_id, view.status, view.cost, view.actors
+            )),
+        ])),
+        rows[0],
+    );
+    let columns = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(40), Constraint::Percentage(60)])
+        .split(rows[1]);
+    let items: Vec<ListItem> = view
+        .order
+        .iter()
+        .map(|id| {
+            let node = &view.nodes[id];
+            let attempt = if node.attempt > 1 {
+                format!(" #{}", node.attempt)
+            } else {
+                String::new()
+            };
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{:<9}", node.state), state_style(&node.state)),
+                Span::raw(format!("{id}{attempt}")),
+                Span::styled(
+                    if node.cost.0 > 0 {
+                        format!("  {}", node.cost)
+                    } else {
+                        String::new()
+                    },
+                    Style::default().fg(Color::DarkGray),
+                ),
+            ]))
+        })
+        .collect();
+    let mut state = ListState::default().with_selected(Some(view.selected));
+    frame.render_stateful_widget(
+        List::new(items)
+            .block(Block::default().borders(Borders::ALL).title(" nodes "))
+            .highlight_style(Style::default().add_modifier(Modifier::REVERSED)),
+        columns[0],
+        &mut state,
+    );
+    let (title, body) = if view.help {
+        (
+            " help ".to_owned(),
+            "↑/↓ or k/j   select a node\n\
+             a / r        approve / reject the selected gate\n\
+             c, Ctrl-C    stop gracefully (twice: at once)\n\
+             ?            this help\n\
+             q            leave (stops a run still going, gracefully)"
+                .to_owned(),
+        )
+    } else {
+        match view.selected_id() {
+            Some(id) => {
+                let node = &view.nodes[id];
+                let body = match &node.gate {
+                    Some(message) => format!("{message}\n\n[a] approve   [r] reject"),
+                    None => node.output.clone(),
+                };
+                (format!(" {id} "), body)
+            }
+            None => (" output ".to_owned(), String::new()),
+        }
+    };
+    // Show the end of long output: what is streaming now.
+    let height = columns[1].height.saturating_sub(2) as usize;
+    let lines: Vec<&str> = body.lines().collect();
+    let shown = lines[lines.len().saturating_sub(height.max(1))..].join("\n");
+    frame.render_widget(
+        Paragraph::new(shown)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        columns[1],
+    );
+    let footer = if view.note.is_empty() {
+        " ↑/↓ select · a/r decide a gate · c stop · ? help · q leave".to_owned()
+    } else {
+        format!(" {}", view.note)
+    };
+    frame.render_widget(
+        Paragraph::new(footer).style(Style::default().fg(Color::DarkGray)),
+        rows[2],
+    );
+}
+
+/// Puts the terminal back however the view ends.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Shows `handle`'s run until it ends (or the person leaves); returns whether they left early.
+pub(crate) async fn watch(
+    engine: &Engine,
+    handle: &RunHandle,
+    exit_on_pause: bool,
+) -> std::io::Result<bool> {
+    // `ratatui::init` installs a panic hook that restores the terminal before the message.
+    let mut terminal = ratatui::init();
+    let _restore = Restore;
+    let mut view = View::default();
+    let mut events = handle.subscribe(0);
+    let mut keys = EventStream::new();
+    let mut stops = 0;
+    loop {
+        terminal.draw(|frame| render(frame, &view))?;
+        if view.finished() || (exit_on_pause && view.status == "paused") {
+            return Ok(false);
+        }
+        tokio::select! {
+            event = events.next() => match event {
+                Some(event) => view.apply(&event),
+                None => return Ok(false),
+            },
+            key = keys.next() => {
+                let Some(Ok(Event::Key(key))) = key else { continue };
+                match on_key(engine, handle, &mut view, key, &mut stops).await {
+                    KeyOutcome::Stay => {}
+                    KeyOutcome::Leave => return Ok(true),
+                }
+            }
+        }
+    }
+}
+
+enum KeyOutcome {
+    Stay,
+    Leave,
+}
+
+async fn on_key(
+    engine: &Engine,
+    handle: &RunHandle,
+    view: &mut View,
+    key: KeyEvent,
+    stops: &mut u32,
+) -> KeyOutcome {
+    let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Down | KeyCode::Char('j') => {
+            view.selected = (view.selected + 1).min(view.order.len().saturating_sub(1));
+        }
+        KeyCode::Up | KeyCode::Char('k') => view.selected = view.selected.saturating_sub(1),
+        KeyCode::Char('?') => view.help = !view.help,
+        KeyCode::Char('a') | KeyCode::Char('r') if !ctrl_c => {
+            let Some(id) = view.selected_id().cloned() else {
+                return KeyOutcome::Stay;
+            };
+            if view.nodes[&id].gate.is_none() {
+                view.note = format!("`{id}` is not a gate waiting for a decision");
+                return KeyOutcome::Stay;
+            }
+            let (node_id, item) = match id.strip_suffix(']').and_then(|n| n.split_once('[')) {
+                Some((node, index)) => (node.to_owned(), index.parse().ok()),
+                None => (id.clone(), None),
+            };
+            let decision = if key.code == KeyCode::Char('a') {
+                GateDecision::Approved
+            } else {
+                GateDecision::Rejected
+            };
+            let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let command = RunCommand::DecideGate {
+                node_id,
+                item,
+                decision,
+                by,
+                comment: None,
+            };
+            view.note = match engine.command(handle.run_id(), command).await {
+                Ok(_) => format!("{} `{id}`", decision.as_str()),
+                Err(error) => error.to_string(),
+            };
+        }
+        KeyCode::Char('c') | KeyCode::Char('q') => {
+            if key.code == KeyCode::Char('q') && !ctrl_c && *stops > 0 {
+                return KeyOutcome::Leave;
+            }
+            *stops += 1;
+            if *stops == 1 {
+                handle.cancel_gracefully("interrupted from the terminal view");
+                view.note =
+                    "finishing what runs, starting nothing new (again: stop at once)".into();
+            } else {
+                handle.cancel("interrupted from the terminal view");
+                view.note = "stopping the run now".into();
+            }
+            if key.code == KeyCode::Char('q') && !ctrl_c {
+                return KeyOutcome::Leave;
+            }
+        }
+        _ => {}
+    }
+    KeyOutcome::Stay
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use relavium_runtime::event::*;
+    use relavium_runtime::{RunId, Timestamp, Usage};
+
+    fn event(n: u64, kind: EventKind) -> RunEvent {
+        RunEvent {
+            run_id: RunId("01RUN".into()),
+            sequence_number: n,
+            timestamp: Timestamp(n),
+            kind,
+        }
+    }
+
+    fn screen(view: &View) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(80, 12)).unwrap();
+        terminal.draw(|frame| render(frame, view)).unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        let mut text = String::new();
+        for y in 0..buffer.area.height {
+            for x in 0..buffer.area.width {
+                text.push_str(buffer[(x, y)].symbol());
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    fn paused_run() -> View {
+        let mut view = View::default();
+        let events = [
+            EventKind::RunStarted(RunStarted {
+                workflow_name: "gated".into(),
+                workflow_path: None,
+                inputs: Default::default(),
+                nodes: vec!["draft".into(), "approve".into(), "publish".into()],
+                retry_of: None,
+            }),
+            EventKind::NodeStarted(NodeStarted {
+                node_id: "draft".into(),
+                item: None,
+                attempt: 1,
+            }),
+            EventKind::LlmDelta(LlmDelta {
+                node_id: "draft".into(),
+                call_id: "draft#1.1".into(),
+                text: "release notes".into(),
+            }),
+            EventKind::NodeCompleted(NodeCompleted {
+                node_id: "draft".into(),
+                item: None,
+                attempt: 1,
+                output: "release notes".into(),
+                usage: Usage::default(),
+                duration_ms: 1,
+                reused_from: None,
+            }),
+            EventKind::NodeStarted(NodeStarted {
+                node_id: "approve".into(),
+                item: None,
+                attempt: 1,
+            }),
+            EventKind::GateRequested(GateRequested {
+                node_id: "approve".into(),
+                item: None,
+                message: "Publish release notes?".into(),
+                expires_at: None,
+                on_timeout: None,
+            }),
+            EventKind::RunPaused(RunPaused {
+                waiting_gates: vec!["approve".into()],
+            }),
+        ];
+        for (i, kind) in events.into_iter().enumerate() {
+            view.apply(&event(i as u64 + 1, kind));
+        }
+        view
+    }
+
+    #[test]
+    fn a_paused_run_shows_its_nodes_and_the_selected_gate_s_question() {
+        let mut view = paused_run();
+        view.selected = 1;
+        insta::assert_snapshot!(screen(&view));
+    }
+
+    #[test]
+    fn help_replaces_the_output_pane() {
+        let mut view = paused_run();
+        view.help = true;
+        insta::assert_snapshot!(screen(&view));
+    }
+}
