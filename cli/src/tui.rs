@@ -42,7 +42,8 @@ pub(crate) struct View {
     budget_left: Option<MicroCents>,
     order: Vec<String>,
     nodes: BTreeMap<String, NodeView>,
-    actors: usize,
+    /// The live actor tree: (actor, its supervisor), in spawn order.
+    actors: Vec<(String, Option<String>)>,
     selected: usize,
     help: bool,
     note: String,
@@ -125,8 +126,8 @@ impl View {
                 self.cost = p.run_cost;
                 self.budget_left = p.run_budget_left.or(self.budget_left);
             }
-            EventKind::ActorSpawned(_) => self.actors += 1,
-            EventKind::ActorStopped(_) => self.actors = self.actors.saturating_sub(1),
+            EventKind::ActorSpawned(p) => self.actors.push((p.actor.clone(), p.parent.clone())),
+            EventKind::ActorStopped(p) => self.actors.retain(|(a, _)| a != &p.actor),
             _ => {}
         }
     }
@@ -181,7 +182,10 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
             ),
             Span::raw(format!(
                 "{} · {} · {}{budget} · {} actors",
-                view.run_id, view.status, view.cost, view.actors
+                view.run_id,
+                view.status,
+                view.cost,
+                view.actors.len()
             )),
         ])),
         rows[0],
@@ -190,6 +194,37 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(40), Constraint::Percentage(60)])
         .split(rows[1]);
+    let left = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
+        .split(columns[0]);
+    // The live actor tree, indented by supervision depth.
+    let depth = |actor: &str| {
+        let mut depth = 0;
+        let mut current = actor.to_owned();
+        while let Some(parent) = view
+            .actors
+            .iter()
+            .find(|(a, _)| *a == current)
+            .and_then(|(_, p)| p.clone())
+        {
+            depth += 1;
+            current = parent;
+            if depth > 8 {
+                break;
+            }
+        }
+        depth
+    };
+    let tree: Vec<ListItem> = view
+        .actors
+        .iter()
+        .map(|(actor, _)| ListItem::new(format!("{}{actor}", "  ".repeat(depth(actor)))))
+        .collect();
+    frame.render_widget(
+        List::new(tree).block(Block::default().borders(Borders::ALL).title(" actors ")),
+        left[1],
+    );
     let items: Vec<ListItem> = view
         .order
         .iter()
@@ -219,7 +254,7 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
         List::new(items)
             .block(Block::default().borders(Borders::ALL).title(" nodes "))
             .highlight_style(Style::default().add_modifier(Modifier::REVERSED)),
-        columns[0],
+        left[0],
         &mut state,
     );
     let (title, body) = if view.help {
@@ -398,7 +433,7 @@ mod tests {
     }
 
     fn screen(view: &View) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(80, 12)).unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(80, 16)).unwrap();
         terminal.draw(|frame| render(frame, view)).unwrap();
         let buffer = terminal.backend().buffer().clone();
         let mut text = String::new();
@@ -451,6 +486,24 @@ mod tests {
                 message: "Publish release notes?".into(),
                 expires_at: None,
                 on_timeout: None,
+            }),
+            EventKind::ActorSpawned(ActorSpawned {
+                actor: "run".into(),
+                kind: ActorKind::RunSupervisor,
+                parent: None,
+                node_id: None,
+            }),
+            EventKind::ActorSpawned(ActorSpawned {
+                actor: "node:side#1".into(),
+                kind: ActorKind::Node,
+                parent: Some("run".into()),
+                node_id: Some("side".into()),
+            }),
+            EventKind::ActorSpawned(ActorSpawned {
+                actor: "call:side#1.1".into(),
+                kind: ActorKind::ProviderCall,
+                parent: Some("node:side#1".into()),
+                node_id: Some("side".into()),
             }),
             EventKind::RunPaused(RunPaused {
                 waiting_gates: vec!["approve".into()],
