@@ -147,6 +147,12 @@ enum Command {
         /// Only runs of this workflow (its `name`).
         #[arg(long)]
         workflow: Option<String>,
+        /// Only runs started since: a duration ago (`2h`, `3days`) or a time (RFC 3339).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only runs started before: a duration ago or a time (RFC 3339).
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
     },
     /// Manage API keys in the OS keychain (never on the command line).
     Keys {
@@ -423,7 +429,9 @@ async fn async_main(
             limit,
             status,
             workflow,
-        } => list(db.as_deref(), json, limit, status, workflow).await,
+            since,
+            until,
+        } => list(db.as_deref(), json, limit, status, workflow, since, until).await,
         Command::Logs {
             run_id,
             json,
@@ -435,6 +443,22 @@ async fn async_main(
         Command::Schema { .. } | Command::Completions { .. } | Command::Init => Ok(exit::OK),
         Command::Status { run_id, json } => status(db.as_deref(), RunId(run_id), json).await,
     }
+}
+
+/// A point in time given as a duration ago (`2h`) or an RFC 3339 time.
+fn when(text: &str) -> Result<relavium_runtime::Timestamp, Failure> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        let now = std::time::SystemTime::now();
+        return Ok(relavium_runtime::Timestamp::from(
+            now.checked_sub(ago).unwrap_or(std::time::UNIX_EPOCH),
+        ));
+    }
+    relavium_runtime::Timestamp::parse(text).map_err(|_| {
+        Failure::new(
+            exit::USAGE,
+            format!("`{text}` is neither a duration (`2h`, `3days`) nor a time (RFC 3339)"),
+        )
+    })
 }
 
 /// `relavium status RUN_ID`: the run, then one line per node attempt.
@@ -1033,22 +1057,27 @@ async fn list(
     limit: usize,
     status: Option<String>,
     workflow: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
 ) -> Result<u8, Failure> {
     let status = match status {
         None => None,
         Some(text) => Some(RunStatus::parse(&text).ok_or_else(|| {
             Failure::new(
                 exit::USAGE,
-                format!("unknown status `{text}` (running, completed, failed, cancelled)"),
+                format!("unknown status `{text}` (running, paused, completed, failed, cancelled)"),
             )
         })?),
     };
+    let filtered = status.is_some() || workflow.is_some() || since.is_some() || until.is_some();
     let engine = engine(db, ProviderRegistry::new(), None)?;
     let runs = engine
         .list_runs(RunQuery {
             limit: Some(limit),
             status,
             workflow,
+            since: since.as_deref().map(when).transpose()?,
+            until: until.as_deref().map(when).transpose()?,
         })
         .await
         .map_err(engine_failure)?;
@@ -1057,6 +1086,8 @@ async fn list(
         let text = serde_json::to_string_pretty(&runs)
             .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
         write_line(&mut stdout, &text);
+    } else if runs.is_empty() && filtered {
+        let _ = writeln!(std::io::stderr(), "no run matches");
     } else if runs.is_empty() {
         let _ = writeln!(
             std::io::stderr(),
@@ -1149,7 +1180,7 @@ async fn gate_list(db: Option<&Path>, json: bool) -> Result<u8, Failure> {
             .list_runs(RunQuery {
                 limit: Some(200),
                 status: Some(status),
-                workflow: None,
+                ..RunQuery::default()
             })
             .await
             .map_err(engine_failure)?;

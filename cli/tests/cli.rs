@@ -235,6 +235,13 @@ fn a_failing_node_fails_the_run_with_exit_code_1() {
 #[test]
 fn usage_errors_and_unknown_runs_have_their_exit_codes() {
     let home = tempfile::tempdir().unwrap();
+    let bad_time = relavium(home.path(), &["list", "--since", "yesterdayish"]);
+    assert_eq!(bad_time.code, 2, "{}", bad_time.stderr);
+    assert!(
+        bad_time.stderr.contains("neither a duration"),
+        "{}",
+        bad_time.stderr
+    );
     let out = relavium(
         home.path(),
         &["run", "examples/hello.relavium.yaml", "--input", "topik=x"],
@@ -342,6 +349,11 @@ fn ctrl_c_cancels_the_run_cleanly_and_records_it() {
             .iter()
             .any(|e| e["type"] == "node:skipped" && e["payload"]["nodeId"] == "greeting")
     );
+    let recent = relavium(home.path(), &["list", "--json", "--since", "1h"]);
+    let recent: Value = serde_json::from_str(&recent.stdout).unwrap();
+    assert_eq!(recent.as_array().unwrap().len(), 1);
+    let old = relavium(home.path(), &["list", "--until", "1h"]);
+    assert!(old.stderr.contains("no run matches"), "{}", old.stderr);
     let list = relavium(home.path(), &["list", "--json", "--status", "cancelled"]);
     let runs: Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1, "{}", list.stdout);

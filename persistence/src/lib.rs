@@ -321,6 +321,7 @@ impl RunStore for SqliteStore {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} FROM runs
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow_name = ?2)
+               AND (?4 IS NULL OR started_at >= ?4) AND (?5 IS NULL OR started_at < ?5)
              ORDER BY started_at DESC, run_id DESC LIMIT ?3"
         );
         let limit = query
@@ -329,7 +330,13 @@ impl RunStore for SqliteStore {
         let mut statement = conn.prepare_cached(&sql).map_err(backend)?;
         let rows = statement
             .query_map(
-                params![query.status.map(|s| s.as_str()), query.workflow, limit],
+                params![
+                    query.status.map(|s| s.as_str()),
+                    query.workflow,
+                    limit,
+                    query.since.map(micros),
+                    query.until.map(micros)
+                ],
                 summary,
             )
             .map_err(backend)?;

@@ -239,3 +239,24 @@ fn several_connections_write_one_file_at_once_without_lock_errors() {
     assert_eq!(runs.len(), 100);
     assert!(runs.iter().all(|r| r.last_sequence == 5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_listed_by_when_they_started() {
+    let sqlite = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let id = run_into(Arc::clone(&sqlite) as Arc<dyn RunStore>, OK_SCRIPT).await;
+    let started = sqlite.get_run(&id).unwrap().unwrap().started_at;
+    let query = |since: Option<u64>, until: Option<u64>| {
+        sqlite
+            .list_runs(&RunQuery {
+                since: since.map(relavium_runtime::Timestamp),
+                until: until.map(relavium_runtime::Timestamp),
+                ..Default::default()
+            })
+            .unwrap()
+            .len()
+    };
+    assert_eq!(query(Some(started.0), None), 1, "since is inclusive");
+    assert_eq!(query(Some(started.0 + 1), None), 0);
+    assert_eq!(query(None, Some(started.0)), 0, "until is exclusive");
+    assert_eq!(query(None, Some(started.0 + 1)), 1);
+}

@@ -182,6 +182,10 @@ pub struct RunQuery {
     pub status: Option<RunStatus>,
     /// Only runs of this workflow.
     pub workflow: Option<String>,
+    /// Only runs started at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only runs started before this time.
+    pub until: Option<Timestamp>,
 }
 
 /// Durable history of runs.
@@ -453,6 +457,8 @@ impl RunStore for MemoryStore {
                     .as_ref()
                     .is_none_or(|w| &s.workflow_name == w)
             })
+            .filter(|s| query.since.is_none_or(|t| s.started_at >= t))
+            .filter(|s| query.until.is_none_or(|t| s.started_at < t))
             .collect();
         list.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
         if let Some(limit) = query.limit {
