@@ -389,6 +389,21 @@ struct MapRun {
     usage: Usage,
 }
 
+impl MapRun {
+    /// A map over `values`, no item started yet.
+    fn over(values: Vec<Value>) -> Box<MapRun> {
+        let count = values.len();
+        Box::new(MapRun {
+            values,
+            items: vec![NodeSlot::pending(); count],
+            next: 0,
+            active: 0,
+            finished: 0,
+            usage: Usage::default(),
+        })
+    }
+}
+
 impl NodeSlot {
     fn pending() -> NodeSlot {
         NodeSlot {
@@ -528,15 +543,7 @@ impl RunMachine {
                         let values = m
                             .map_values(node)
                             .map_err(|e| RestoreError::MapChanged(p.node_id.clone(), e.message))?;
-                        let count = values.len();
-                        m.nodes[node].map = Some(Box::new(MapRun {
-                            values,
-                            items: vec![NodeSlot::pending(); count],
-                            next: 0,
-                            active: 0,
-                            finished: 0,
-                            usage: Usage::default(),
-                        }));
+                        m.nodes[node].map = Some(MapRun::over(values));
                     }
                     let unit = m.restored_unit(node, p.item, &p.node_id)?;
                     unit.status = NodeStatus::Running;
@@ -1385,26 +1392,12 @@ impl RunMachine {
         if let Some(output) = reused {
             self.running += 1;
             self.nodes[node].reused = true;
-            self.internal.push_back(Input::NodeSucceeded {
-                node,
-                item: None,
-                attempt,
-                output,
-                usage: Usage::default(),
-            });
+            self.inline_result(node, None, attempt, Ok(output));
             return;
         }
         match self.map_values(node) {
             Ok(values) => {
-                let count = values.len();
-                self.nodes[node].map = Some(Box::new(MapRun {
-                    values,
-                    items: vec![NodeSlot::pending(); count],
-                    next: 0,
-                    active: 0,
-                    finished: 0,
-                    usage: Usage::default(),
-                }));
+                self.nodes[node].map = Some(MapRun::over(values));
                 self.advance_map(node, now, actions);
             }
             Err(error) => {
@@ -1429,21 +1422,8 @@ impl RunMachine {
         ctx: Ctx,
     ) -> Result<Value, ErrorInfo> {
         let id = &self.workflow.nodes[node].id.value;
-        let mut given = Map::new();
-        for (name, arg) in &entry.args {
-            let value = match arg {
-                crate::workflow::ToolArg::Value(v) => v.clone(),
-                crate::workflow::ToolArg::Template(t) => {
-                    Value::String(self.render(t, ctx).map_err(|m| {
-                        ErrorInfo::new(
-                            "template.render",
-                            format!("`{name}` given by `{id}` could not be rendered: {m}"),
-                        )
-                    })?)
-                }
-            };
-            given.insert(name.clone(), value);
-        }
+        let given =
+            self.render_args(&entry.args, ctx, |name| format!("`{name}` given by `{id}`"))?;
         let scope = &self.workflow.scopes[entry.scope];
         let resolved = resolve_declared_inputs(&scope.inputs, given).map_err(|problems| {
             ErrorInfo::new(
@@ -1545,47 +1525,22 @@ impl RunMachine {
                 let result = self
                     .templates
                     .evaluate(expression.text(), &self.context(expression, scope));
-                self.internal.push_back(match result {
-                    Ok(output) => Input::NodeSucceeded {
-                        node,
-                        item,
-                        attempt,
-                        output,
-                        usage: Usage::default(),
-                    },
-                    Err(e) => Input::NodeFailed {
-                        node,
-                        item,
-                        attempt,
-                        error: ErrorInfo::new(
-                            "expression.evaluate",
-                            format!(
-                                "the `transform` of node `{name}` could not be evaluated: {}",
-                                e.message
-                            ),
+                let result = result.map_err(|e| {
+                    ErrorInfo::new(
+                        "expression.evaluate",
+                        format!(
+                            "the `transform` of node `{name}` could not be evaluated: {}",
+                            e.message
                         ),
-                    },
+                    )
                 });
+                self.inline_result(node, item, attempt, result);
             }
             NodeKind::WorkflowEntry(entry) => {
                 self.running += 1;
                 self.set_status(node, item, NodeStatus::Running);
                 let result = self.sub_workflow_inputs(node, entry, scope);
-                self.internal.push_back(match result {
-                    Ok(output) => Input::NodeSucceeded {
-                        node,
-                        item,
-                        attempt,
-                        output,
-                        usage: Usage::default(),
-                    },
-                    Err(error) => Input::NodeFailed {
-                        node,
-                        item,
-                        attempt,
-                        error,
-                    },
-                });
+                self.inline_result(node, item, attempt, result);
             }
             NodeKind::WorkflowExit(exit) => {
                 self.running += 1;
@@ -1613,27 +1568,17 @@ impl RunMachine {
                         }
                     }
                 }
-                self.internal.push_back(match failure {
-                    None => Input::NodeSucceeded {
-                        node,
-                        item,
-                        attempt,
-                        output: Value::Object(outputs),
-                        usage: Usage::default(),
-                    },
-                    Some(error) => Input::NodeFailed {
-                        node,
-                        item,
-                        attempt,
-                        error,
-                    },
-                });
+                let result = match failure {
+                    None => Ok(Value::Object(outputs)),
+                    Some(error) => Err(error),
+                };
+                self.inline_result(node, item, attempt, result);
             }
             NodeKind::Router(router) => {
                 self.running += 1;
                 self.set_status(node, item, NodeStatus::Running);
                 let chosen = self.choose_route(node, router);
-                let input = match chosen {
+                let result = match chosen {
                     Ok(Some(to)) => {
                         for route in &router.routes {
                             if route.to.value != to
@@ -1642,33 +1587,17 @@ impl RunMachine {
                                 self.skip(other, SkipReason::NotRouted, now, actions);
                             }
                         }
-                        Input::NodeSucceeded {
-                            node,
-                            item,
-                            attempt,
-                            output: Value::String(to),
-                            usage: Usage::default(),
-                        }
+                        Ok(Value::String(to))
                     }
-                    Ok(None) => Input::NodeFailed {
-                        node,
-                        item,
-                        attempt,
-                        error: ErrorInfo::new(
-                            "router.no_route",
-                            format!(
-                                "no route of router `{node_id}` holds, and it has no default (a route without `when`)"
-                            ),
+                    Ok(None) => Err(ErrorInfo::new(
+                        "router.no_route",
+                        format!(
+                            "no route of router `{node_id}` holds, and it has no default (a route without `when`)"
                         ),
-                    },
-                    Err(error) => Input::NodeFailed {
-                        node,
-                        item,
-                        attempt,
-                        error,
-                    },
+                    )),
+                    Err(error) => Err(error),
                 };
-                self.internal.push_back(input);
+                self.inline_result(node, item, attempt, result);
             }
             NodeKind::Gate(gate) => match self.render(&gate.message, scope) {
                 Ok(message) => {
@@ -1714,6 +1643,57 @@ impl RunMachine {
                 }
             },
         }
+    }
+
+    /// Feeds back the result of work done inline (a transform, a router, a sub-workflow's
+    /// entry or exit): it costs no tokens.
+    fn inline_result(
+        &mut self,
+        node: NodeIndex,
+        item: Option<u32>,
+        attempt: u32,
+        result: Result<Value, ErrorInfo>,
+    ) {
+        self.internal.push_back(match result {
+            Ok(output) => Input::NodeSucceeded {
+                node,
+                item,
+                attempt,
+                output,
+                usage: Usage::default(),
+            },
+            Err(error) => Input::NodeFailed {
+                node,
+                item,
+                attempt,
+                error,
+            },
+        });
+    }
+
+    /// Renders `with:` arguments (strings are templates); `owner` names them in errors.
+    fn render_args(
+        &self,
+        args: &[(String, crate::workflow::ToolArg)],
+        ctx: Ctx,
+        owner: impl Fn(&str) -> String,
+    ) -> Result<Map<String, Value>, ErrorInfo> {
+        let mut rendered = Map::new();
+        for (name, arg) in args {
+            let value = match arg {
+                crate::workflow::ToolArg::Value(v) => v.clone(),
+                crate::workflow::ToolArg::Template(t) => {
+                    Value::String(self.render(t, ctx).map_err(|m| {
+                        ErrorInfo::new(
+                            "template.render",
+                            format!("{} could not be rendered: {m}", owner(name)),
+                        )
+                    })?)
+                }
+            };
+            rendered.insert(name.clone(), value);
+        }
+        Ok(rendered)
     }
 
     fn set_status(&mut self, node: NodeIndex, item: Option<u32>, status: NodeStatus) {
@@ -1942,24 +1922,9 @@ impl RunMachine {
                 .collect()
         };
         if let NodeKind::Tool(tool) = &spec.kind {
-            let mut args = Map::new();
-            for (name, arg) in &tool.args {
-                let value = match arg {
-                    crate::workflow::ToolArg::Value(v) => v.clone(),
-                    crate::workflow::ToolArg::Template(t) => {
-                        Value::String(self.render(t, scope).map_err(|m| {
-                            ErrorInfo::new(
-                                "template.render",
-                                format!(
-                                    "`{name}` of tool node `{}` could not be rendered: {m}",
-                                    spec.id.value
-                                ),
-                            )
-                        })?)
-                    }
-                };
-                args.insert(name.clone(), value);
-            }
+            let args = self.render_args(&tool.args, scope, |name| {
+                format!("`{name}` of tool node `{}`", spec.id.value)
+            })?;
             return Ok(NodeTask {
                 node_id: spec.id.value.clone(),
                 node_index: node,
