@@ -855,26 +855,14 @@ impl Cx<'_> {
                 return None;
             }
         };
-        let mut args = Vec::new();
-        if let Some(with) = Self::get(entries, "with") {
-            let with_what = format!("the `with` of {what}");
-            let entries = self.map(with, &with_what)?;
-            let declared: Vec<&str> = child.inputs.iter().map(|i| i.name.value.as_str()).collect();
-            self.check_keys(entries, &with_what, &declared, &[]);
-            for (key, value) in entries {
-                let Some(name) = key.as_str() else { continue };
-                if !declared.contains(&name) {
-                    continue;
-                }
-                let arg = match &value.value {
-                    YamlValue::String(_) => ToolArg::Template(
-                        self.template(value, &format!("`{name}` of {with_what}"))?,
-                    ),
-                    _ => ToolArg::Value(value.to_json()),
-                };
-                args.push((name.to_owned(), arg));
+        let args = match Self::get(entries, "with") {
+            None => Vec::new(),
+            Some(with) => {
+                let declared: Vec<&str> =
+                    child.inputs.iter().map(|i| i.name.value.as_str()).collect();
+                self.with_args(with, what, Some(&declared))?
             }
-        }
+        };
         for input in &child.inputs {
             if input.is_required() && !args.iter().any(|(n, _)| *n == input.name.value) {
                 self.report(
@@ -1394,25 +1382,15 @@ impl Cx<'_> {
             }
             Some(n) => Some(self.map_spec(n, &what)?),
         };
-        let join_any = match Self::get(entries, "join") {
-            None => false,
-            Some(n) => match n.as_str() {
-                Some("all") => false,
-                Some("any") => true,
-                _ => {
-                    self.report(
-                        DiagnosticCode::InvalidValue,
-                        n.span,
-                        "`join` must be `all` or `any`",
-                    )
-                    .hint = Some(
-                        "`any` runs the node when its needs are done or skipped, if one completed"
-                            .into(),
-                    );
-                    false
-                }
-            },
-        };
+        let join_any = self
+            .keyword(
+                entries,
+                "join",
+                false,
+                &[("all", false), ("any", true)],
+                "`any` runs the node when its needs are done or skipped, if one completed",
+            )
+            .unwrap_or(false);
         self.in_map = map.is_some();
         let kind = match kind_key {
             "gate" => NodeKind::Gate(self.gate(Self::get(entries, "gate")?, &what)?),
@@ -1625,47 +1603,85 @@ impl Cx<'_> {
             }
         };
         let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.gate_timeout(n));
-        let on_timeout = match Self::get(entries, "on_timeout") {
-            None => Some(GateDecision::Rejected),
-            Some(n) => match n.as_str() {
-                Some("reject") => Some(GateDecision::Rejected),
-                Some("approve") => Some(GateDecision::Approved),
-                _ => {
-                    self.report(
-                        DiagnosticCode::InvalidValue,
-                        n.span,
-                        "`on_timeout` must be `reject` or `approve`",
-                    )
-                    .hint = Some("what the gate decides when nobody did in time".into());
-                    None
-                }
-            },
-        };
-        let on_reject = match Self::get(entries, "on_reject") {
-            None => Some(OnReject::Fail),
-            Some(n) => match n.as_str() {
-                Some("fail") => Some(OnReject::Fail),
-                Some("continue") => Some(OnReject::Continue),
-                _ => {
-                    self.report(
-                        DiagnosticCode::InvalidValue,
-                        n.span,
-                        "`on_reject` must be `fail` or `continue`",
-                    )
-                    .hint = Some(
-                        "`fail` stops the run; `continue` lets later nodes branch on `nodes.ID.decision`"
-                            .into(),
-                    );
-                    None
-                }
-            },
-        };
+        let on_timeout = self.keyword(
+            entries,
+            "on_timeout",
+            GateDecision::Rejected,
+            &[
+                ("reject", GateDecision::Rejected),
+                ("approve", GateDecision::Approved),
+            ],
+            "what the gate decides when nobody did in time",
+        );
+        let on_reject = self.keyword(
+            entries,
+            "on_reject",
+            OnReject::Fail,
+            &[("fail", OnReject::Fail), ("continue", OnReject::Continue)],
+            "`fail` stops the run; `continue` lets later nodes branch on `nodes.ID.decision`",
+        );
         Some(GateStep {
             message: message?,
             timeout_ms,
             on_timeout: on_timeout?,
             on_reject: on_reject?,
         })
+    }
+
+    /// One of a few words (`on_reject: fail|continue`): `default` when absent; reported (and
+    /// `None`) when it is none of `options`.
+    fn keyword<T: Copy>(
+        &mut self,
+        entries: &Entries,
+        key: &str,
+        default: T,
+        options: &[(&str, T)],
+        hint: &str,
+    ) -> Option<T> {
+        let Some(node) = Self::get(entries, key) else {
+            return Some(default);
+        };
+        if let Some(&(_, value)) = options.iter().find(|(word, _)| node.as_str() == Some(word)) {
+            return Some(value);
+        }
+        let words: Vec<String> = options.iter().map(|(w, _)| format!("`{w}`")).collect();
+        self.report(
+            DiagnosticCode::InvalidValue,
+            node.span,
+            format!("`{key}` must be {}", words.join(" or ")),
+        )
+        .hint = Some(hint.to_owned());
+        None
+    }
+
+    /// `with: { NAME: VALUE }` — string values are templates, others are passed as written.
+    /// With `allowed`, other keys are reported (and left out).
+    fn with_args(
+        &mut self,
+        with: &YamlNode,
+        what: &str,
+        allowed: Option<&[&str]>,
+    ) -> Option<Vec<(String, ToolArg)>> {
+        let with_what = format!("the `with` of {what}");
+        let entries = self.map(with, &with_what)?;
+        if let Some(allowed) = allowed {
+            self.check_keys(entries, &with_what, allowed, &[]);
+        }
+        let mut args = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = key.as_str() else { continue };
+            if allowed.is_some_and(|a| !a.contains(&name)) {
+                continue;
+            }
+            let arg = match &value.value {
+                YamlValue::String(_) => {
+                    ToolArg::Template(self.template(value, &format!("`{name}` of {with_what}"))?)
+                }
+                _ => ToolArg::Value(value.to_json()),
+            };
+            args.push((name.to_owned(), arg));
+        }
+        Some(args)
     }
 
     /// `tool: http.fetch` + `with: { url: "https://…/{{ inputs.x }}" }`.
@@ -1684,21 +1700,10 @@ impl Cx<'_> {
                 return None;
             }
             // An MCP tool's arguments are its server's business: passed as written.
-            let mut args = Vec::new();
-            if let Some(with) = Self::get(entries, "with") {
-                let with_what = format!("the `with` of {what}");
-                let entries = self.map(with, &with_what)?;
-                for (key, value) in entries {
-                    let Some(name) = key.as_str() else { continue };
-                    let arg = match &value.value {
-                        YamlValue::String(_) => ToolArg::Template(
-                            self.template(value, &format!("`{name}` of {with_what}"))?,
-                        ),
-                        _ => ToolArg::Value(value.to_json()),
-                    };
-                    args.push((name.to_owned(), arg));
-                }
-            }
+            let args = match Self::get(entries, "with") {
+                None => Vec::new(),
+                Some(with) => self.with_args(with, what, None)?,
+            };
             let retry = Self::get(entries, "retry").and_then(|n| self.retry(n, what));
             let timeout_ms = Self::get(entries, "timeout").and_then(|n| self.timeout(n));
             return Some(ToolStep {
@@ -1722,32 +1727,19 @@ impl Cx<'_> {
             .hint = Some(hint);
             return None;
         };
-        let mut args = Vec::new();
         let with = Self::get(entries, "with");
-        if let Some(with) = with {
-            let with_what = format!("the `with` of {what}");
-            let entries = self.map(with, &with_what)?;
-            let allowed: Vec<&str> = builtin
-                .required
-                .iter()
-                .chain(builtin.optional)
-                .copied()
-                .collect();
-            self.check_keys(entries, &with_what, &allowed, &[]);
-            for (key, value) in entries {
-                let Some(name) = key.as_str() else { continue };
-                if !allowed.contains(&name) {
-                    continue;
-                }
-                let arg = match &value.value {
-                    YamlValue::String(_) => ToolArg::Template(
-                        self.template(value, &format!("`{name}` of {with_what}"))?,
-                    ),
-                    _ => ToolArg::Value(value.to_json()),
-                };
-                args.push((name.to_owned(), arg));
+        let args = match with {
+            None => Vec::new(),
+            Some(with) => {
+                let allowed: Vec<&str> = builtin
+                    .required
+                    .iter()
+                    .chain(builtin.optional)
+                    .copied()
+                    .collect();
+                self.with_args(with, what, Some(&allowed))?
             }
-        }
+        };
         for required in builtin.required {
             if !args.iter().any(|(n, _)| n == required) {
                 let span = with.map_or(tool.span, |w| w.head_span(&self.file));
@@ -1812,25 +1804,16 @@ impl Cx<'_> {
                 }
             },
         };
-        let on_error = match Self::get(entries, "on_error") {
-            None => Some(OnItemError::Fail),
-            Some(n) => match n.as_str() {
-                Some("fail") => Some(OnItemError::Fail),
-                Some("continue") => Some(OnItemError::Continue),
-                _ => {
-                    self.report(
-                        DiagnosticCode::InvalidValue,
-                        n.span,
-                        "`on_error` must be `fail` or `continue`",
-                    )
-                    .hint = Some(
-                        "`fail` fails the node at the first failed item; `continue` gives `null` for it"
-                            .into(),
-                    );
-                    None
-                }
-            },
-        };
+        let on_error = self.keyword(
+            entries,
+            "on_error",
+            OnItemError::Fail,
+            &[
+                ("fail", OnItemError::Fail),
+                ("continue", OnItemError::Continue),
+            ],
+            "`fail` fails the node at the first failed item; `continue` gives `null` for it",
+        );
         Some(MapSpec {
             over: over?,
             concurrency: concurrency?,
