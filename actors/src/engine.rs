@@ -562,23 +562,11 @@ impl Engine {
             ));
         }
         if let RunCommand::DecideGate { node_id, item, .. } = &command {
-            // Waiting: asked (`gate:requested`) and not yet answered, per the history.
-            let events = self.read_events(run_id.clone(), 0, usize::MAX).await?;
-            let mut waiting = false;
-            for event in &events {
-                match &event.kind {
-                    EventKind::GateRequested(p) if &p.node_id == node_id && p.item == *item => {
-                        waiting = true
-                    }
-                    EventKind::GateResolved(p) if &p.node_id == node_id && p.item == *item => {
-                        waiting = false
-                    }
-                    EventKind::NodeCancelled(p) if &p.node_id == node_id && p.item == *item => {
-                        waiting = false
-                    }
-                    _ => {}
-                }
-            }
+            let waiting = self
+                .waiting_gates(run_id.clone())
+                .await?
+                .iter()
+                .any(|g| &g.node_id == node_id && g.item == *item);
             if !waiting {
                 let node = match item {
                     None => node_id.clone(),
@@ -701,6 +689,15 @@ impl Engine {
     pub async fn node_executions(&self, run_id: RunId) -> Result<Vec<NodeExecution>, EngineError> {
         self.blocking(move |store| store.node_executions(&run_id))
             .await
+    }
+
+    /// The gates of a run waiting for a decision, per its recorded history.
+    pub async fn waiting_gates(
+        &self,
+        run_id: RunId,
+    ) -> Result<Vec<relavium_runtime::event::GateRequested>, EngineError> {
+        let events = self.read_events(run_id, 0, usize::MAX).await?;
+        Ok(relavium_runtime::store::waiting_gates(&events))
     }
 
     /// Whether some engine (this process or another) runs the run right now. A run that is

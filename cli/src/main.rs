@@ -919,23 +919,12 @@ async fn gate(db: Option<&Path>, config: &LlmConfig, action: GateAction) -> Resu
         Some(config),
     )?;
     let run_id = RunId(args.run_id);
-    // `NODE` for a gate node, `NODE[3]` for item 3 of a mapped gate.
-    let (node_id, item) = match args
-        .node_id
-        .strip_suffix(']')
-        .and_then(|n| n.split_once('['))
-    {
-        Some((id, index)) => {
-            let index = index.parse::<u32>().map_err(|_| {
-                Failure::new(
-                    exit::USAGE,
-                    format!("`{}` is not NODE or NODE[INDEX]", args.node_id),
-                )
-            })?;
-            (id.to_owned(), Some(index))
-        }
-        None => (args.node_id.clone(), None),
-    };
+    let (node_id, item) = parse_gate(&args.node_id).ok_or_else(|| {
+        Failure::new(
+            exit::USAGE,
+            format!("`{}` is not NODE or NODE[INDEX]", args.node_id),
+        )
+    })?;
     let command = RunCommand::DecideGate {
         node_id,
         item,
@@ -980,6 +969,14 @@ async fn gate(db: Option<&Path>, config: &LlmConfig, action: GateAction) -> Resu
             engine.shutdown().await.map_err(engine_failure)?;
             Ok(exit::OK)
         }
+    }
+}
+
+/// A gate as people name it: `NODE` for a gate node, `NODE[3]` for item 3 of a mapped gate.
+fn parse_gate(text: &str) -> Option<(String, Option<u32>)> {
+    match text.strip_suffix(']').and_then(|n| n.split_once('[')) {
+        Some((id, index)) => Some((id.to_owned(), Some(index.parse().ok()?))),
+        None => Some((text.to_owned(), None)),
     }
 }
 
@@ -1185,41 +1182,21 @@ async fn gate_list(db: Option<&Path>, json: bool) -> Result<u8, Failure> {
             .await
             .map_err(engine_failure)?;
         for run in runs {
-            let events = engine
-                .read_events(run.run_id.clone(), 0, usize::MAX)
+            let open = engine
+                .waiting_gates(run.run_id.clone())
                 .await
                 .map_err(engine_failure)?;
-            let mut open: Vec<(
-                String,
-                Option<u32>,
-                String,
-                Option<relavium_runtime::Timestamp>,
-            )> = Vec::new();
-            for event in &events {
-                match &event.kind {
-                    EventKind::GateRequested(g) => {
-                        open.push((g.node_id.clone(), g.item, g.message.clone(), g.expires_at))
-                    }
-                    EventKind::GateResolved(g) => {
-                        open.retain(|(n, i, _, _)| !(n == &g.node_id && *i == g.item))
-                    }
-                    EventKind::NodeCancelled(c) => {
-                        open.retain(|(n, i, _, _)| !(n == &c.node_id && *i == c.item))
-                    }
-                    _ => {}
-                }
-            }
-            for (node, item, message, expires) in open {
-                let gate = match item {
-                    None => node,
-                    Some(i) => format!("{node}[{i}]"),
+            for g in open {
+                let gate = match g.item {
+                    None => g.node_id,
+                    Some(i) => format!("{}[{i}]", g.node_id),
                 };
                 waiting.push(serde_json::json!({
                     "runId": run.run_id,
                     "workflow": run.workflow_name,
                     "gate": gate,
-                    "message": message,
-                    "expiresAt": expires,
+                    "message": g.message,
+                    "expiresAt": g.expires_at,
                 }));
             }
         }

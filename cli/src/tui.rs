@@ -371,9 +371,8 @@ async fn on_key(
                 view.note = format!("`{id}` is not a gate waiting for a decision");
                 return KeyOutcome::Stay;
             }
-            let (node_id, item) = match id.strip_suffix(']').and_then(|n| n.split_once('[')) {
-                Some((node, index)) => (node.to_owned(), index.parse().ok()),
-                None => (id.clone(), None),
+            let Some((node_id, item)) = crate::parse_gate(&id) else {
+                return KeyOutcome::Stay;
             };
             let decision = if key.code == KeyCode::Char('a') {
                 GateDecision::Approved

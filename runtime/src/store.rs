@@ -300,6 +300,25 @@ impl MemoryStore {
     }
 }
 
+/// The gates of a run still waiting for a decision, per its events: asked (`gate:requested`)
+/// and neither answered nor cancelled since.
+pub fn waiting_gates(events: &[RunEvent]) -> Vec<crate::event::GateRequested> {
+    let mut open: Vec<crate::event::GateRequested> = Vec::new();
+    for event in events {
+        match &event.kind {
+            EventKind::GateRequested(g) => open.push(g.clone()),
+            EventKind::GateResolved(g) => {
+                open.retain(|o| !(o.node_id == g.node_id && o.item == g.item))
+            }
+            EventKind::NodeCancelled(c) => {
+                open.retain(|o| !(o.node_id == c.node_id && o.item == c.item))
+            }
+            _ => {}
+        }
+    }
+    open
+}
+
 /// Applies one event to a run summary and its node executions: the projection both stores share.
 pub fn project(summary: &mut RunSummary, nodes: &mut Vec<NodeExecution>, event: &RunEvent) {
     summary.last_sequence = event.sequence_number;
