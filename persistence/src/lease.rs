@@ -9,11 +9,9 @@
 //! An in-memory database has no other process to fear: its leases are a set in this process.
 
 use relavium_runtime::RunId;
-use relavium_runtime::store::{RunLease, StoreError};
-use std::collections::BTreeSet;
+use relavium_runtime::store::{InProcessLeases, RunLease, StoreError};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 /// Where a store's leases live.
 #[derive(Debug)]
@@ -21,7 +19,7 @@ pub(crate) enum Leases {
     /// Lock files in a directory next to the database.
     Dir(PathBuf),
     /// A set in this process.
-    InProcess(Arc<Mutex<BTreeSet<RunId>>>),
+    InProcess(InProcessLeases),
 }
 
 impl Leases {
@@ -30,7 +28,7 @@ impl Leases {
     }
 
     pub(crate) fn in_process() -> Leases {
-        Leases::InProcess(Arc::default())
+        Leases::InProcess(InProcessLeases::default())
     }
 
     pub(crate) fn claim(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError> {
@@ -61,16 +59,7 @@ impl Leases {
                     ))),
                 }
             }
-            Leases::InProcess(set) => {
-                let mut held = set.lock().unwrap_or_else(|p| p.into_inner());
-                if !held.insert(run_id.clone()) {
-                    return Err(StoreError::Claimed(run_id.0.clone()));
-                }
-                Ok(Box::new(SetLease {
-                    run_id: run_id.clone(),
-                    set: Arc::clone(set),
-                }))
-            }
+            Leases::InProcess(leases) => leases.claim(run_id),
         }
     }
 }
@@ -87,22 +76,5 @@ impl RunLease for FileLease {
         // locks an unlinked file and then finds the run ended.
         let _ = std::fs::remove_file(&self.path);
         let _ = self.file.unlock();
-    }
-}
-
-#[derive(Debug)]
-struct SetLease {
-    run_id: RunId,
-    set: Arc<Mutex<BTreeSet<RunId>>>,
-}
-
-impl RunLease for SetLease {
-    fn finished(self: Box<Self>) {}
-}
-
-impl Drop for SetLease {
-    fn drop(&mut self) {
-        let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
-        held.remove(&self.run_id);
     }
 }

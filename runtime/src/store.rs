@@ -254,25 +254,44 @@ pub struct MemoryStore {
     runs: Mutex<BTreeMap<RunId, MemoryRun>>,
     snapshots: Mutex<BTreeMap<RunId, RunSnapshot>>,
     commands: Mutex<Vec<StoredCommand>>,
-    leases: std::sync::Arc<Mutex<std::collections::BTreeSet<RunId>>>,
+    leases: InProcessLeases,
 }
 
-/// A lease of the in-memory store.
+/// Leases held in this process only (a set of run ids): for stores no other process can open.
+#[derive(Debug, Default, Clone)]
+pub struct InProcessLeases {
+    held: std::sync::Arc<Mutex<std::collections::BTreeSet<RunId>>>,
+}
+
+impl InProcessLeases {
+    /// Takes `run_id`, or fails with [`StoreError::Claimed`] if it is held.
+    pub fn claim(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if !held.insert(run_id.clone()) {
+            return Err(StoreError::Claimed(run_id.0.clone()));
+        }
+        Ok(Box::new(InProcessLease {
+            run_id: run_id.clone(),
+            held: std::sync::Arc::clone(&self.held),
+        }))
+    }
+}
+
+/// A lease of [`InProcessLeases`], released when dropped.
 #[derive(Debug)]
-struct MemoryLease {
+struct InProcessLease {
     run_id: RunId,
-    leases: std::sync::Arc<Mutex<std::collections::BTreeSet<RunId>>>,
+    held: std::sync::Arc<Mutex<std::collections::BTreeSet<RunId>>>,
 }
 
-impl RunLease for MemoryLease {
+impl RunLease for InProcessLease {
     fn finished(self: Box<Self>) {}
 }
 
-impl Drop for MemoryLease {
+impl Drop for InProcessLease {
     fn drop(&mut self) {
-        if let Ok(mut leases) = self.leases.lock() {
-            leases.remove(&self.run_id);
-        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(&self.run_id);
     }
 }
 
@@ -555,14 +574,7 @@ impl RunStore for MemoryStore {
     }
 
     fn claim_run(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError> {
-        let mut leases = self.leases.lock().map_err(poisoned)?;
-        if !leases.insert(run_id.clone()) {
-            return Err(StoreError::Claimed(run_id.0.clone()));
-        }
-        Ok(Box::new(MemoryLease {
-            run_id: run_id.clone(),
-            leases: std::sync::Arc::clone(&self.leases),
-        }))
+        self.leases.claim(run_id)
     }
 }
 
