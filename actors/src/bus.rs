@@ -6,9 +6,10 @@
 //! duplicate. Subscribers get unbounded channels: a slow reader never blocks the run. Once the
 //! run has finished, late readers read the store instead.
 
+use crate::engine::EngineError;
 use relavium_runtime::RunEvent;
 use std::sync::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The events of one live run.
 #[derive(Debug, Default)]
@@ -69,7 +70,7 @@ impl EventHub {
         if !inner.closed {
             inner.subscribers.push(tx);
         }
-        EventStream { rx }
+        EventStream { rx, failure: None }
     }
 }
 
@@ -77,12 +78,33 @@ impl EventHub {
 #[derive(Debug)]
 pub struct EventStream {
     rx: mpsc::UnboundedReceiver<RunEvent>,
+    /// Why a stream fed from the store ended early (a failed read), once it has.
+    failure: Option<oneshot::Receiver<EngineError>>,
 }
 
 impl EventStream {
-    /// The next event, or `None` once the run has ended and every event was delivered.
+    /// A stream fed by a task (see [`crate::Engine::follow`]): events on `rx`, and on `failure`
+    /// the error that ended it early, if one did.
+    pub(crate) fn fed(
+        rx: mpsc::UnboundedReceiver<RunEvent>,
+        failure: oneshot::Receiver<EngineError>,
+    ) -> EventStream {
+        EventStream {
+            rx,
+            failure: Some(failure),
+        }
+    }
+
+    /// The next event, or `None` once the run has ended and every event was delivered (or the
+    /// stream failed: [`EventStream::failure`] says so).
     pub async fn next(&mut self) -> Option<RunEvent> {
         self.rx.recv().await
+    }
+
+    /// After [`EventStream::next`] gave `None`: the error that ended the stream before the
+    /// run's end, if one did. A live subscription never fails.
+    pub fn failure(&mut self) -> Option<EngineError> {
+        self.failure.as_mut().and_then(|f| f.try_recv().ok())
     }
 }
 

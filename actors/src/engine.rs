@@ -70,6 +70,9 @@ pub enum EngineError {
     },
 }
 
+/// How often [`Engine::follow`] reads the store for a run's new events.
+pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What became of a command given to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -246,7 +249,8 @@ impl Engine {
         })
     }
 
-    /// Starts a run. Fails before anything runs when the inputs or the providers don't fit.
+    /// Starts a run. Fails before anything runs when the inputs or the providers don't fit. When
+    /// this returns, the run is in the history (its `run:started` is durable).
     pub async fn start_run(&self, request: StartRun) -> Result<RunHandle, EngineError> {
         let inner = &self.inner;
         let inputs = resolve_inputs(&request.workflow, request.inputs)
@@ -461,12 +465,20 @@ impl Engine {
             commands,
             tools: Arc::new(tools),
         };
+        let fresh = matches!(args.start, RunStart::New(_));
+        let mut first_event = hub.subscribe(0);
         let (supervisor, _) = Actor::spawn(None, RunSupervisor, args)
             .await
             .map_err(|e| EngineError::Spawn(e.to_string()))?;
         supervisor
             .cast(SupervisorMsg::Start)
             .map_err(|e| EngineError::Spawn(e.to_string()))?;
+        if fresh {
+            // A new run is in the history (its `run:started` durable) before its handle is
+            // given out, so whoever gets the id can read, follow or command it at once.
+            first_event.next().await;
+        }
+        drop(first_event);
         let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
         live.retain(|_, actor| actor.get_status() != ractor::ActorStatus::Stopped);
         live.insert(run_id.clone(), supervisor.clone());
@@ -683,6 +695,49 @@ impl Engine {
     ) -> Result<Vec<RunEvent>, EngineError> {
         self.blocking(move |store| store.read_events(&run_id, after, limit))
             .await
+    }
+
+    /// Every recorded event of a run after sequence number `after`, then the new ones as they
+    /// are recorded — by this engine or by any other process on the same store — until the
+    /// run's terminal event. This is how a surface watches a run it did not start (`relavium
+    /// logs --follow`): the store is read every [`FOLLOW_POLL`], so an event shows up at most
+    /// that long after it is durable. A run nobody runs (interrupted, or paused after `run
+    /// --exit-on-pause`) is followed until someone resumes and ends it; dropping the stream
+    /// stops the reading.
+    pub async fn follow(&self, run_id: RunId, after: u64) -> Result<EventStream, EngineError> {
+        self.get_run(run_id.clone()).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (failed, failure) = oneshot::channel();
+        let engine = self.clone();
+        tokio::spawn(async move {
+            const PAGE: usize = 1000;
+            let mut after = after;
+            loop {
+                let page = match engine.read_events(run_id.clone(), after, PAGE).await {
+                    Ok(page) => page,
+                    Err(error) => {
+                        let _ = failed.send(error);
+                        return;
+                    }
+                };
+                for event in page.iter() {
+                    let terminal = event.kind.is_terminal();
+                    if tx.send(event.clone()).is_err() || terminal {
+                        return;
+                    }
+                }
+                if let Some(last) = page.last() {
+                    after = last.sequence_number;
+                }
+                if page.len() < PAGE {
+                    tokio::select! {
+                        _ = tokio::time::sleep(FOLLOW_POLL) => {}
+                        _ = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(EventStream::fed(rx, failure))
     }
 
     /// A run's recorded node attempts.

@@ -34,4 +34,4 @@ pub mod workspace;
 pub mod writer;
 
 pub use bus::EventStream;
-pub use engine::{Delivery, Engine, EngineConfig, EngineError, RunHandle, StartRun};
+pub use engine::{Delivery, Engine, EngineConfig, EngineError, FOLLOW_POLL, RunHandle, StartRun};

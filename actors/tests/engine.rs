@@ -919,3 +919,63 @@ fn a_run_taken_over_after_its_process_died_charges_the_call_in_flight_at_its_res
         );
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_engine_follows_a_run_from_the_store_until_it_ends() {
+    use relavium_runtime::event::GateDecision;
+    use relavium_runtime::store::RunCommand;
+    let store = Arc::new(MemoryStore::new());
+    let owner = engine_with(Arc::clone(&store), vec![Arc::new(ScriptedProvider::echo())]);
+    // A second engine on the same store stands for another process watching the run.
+    let watcher = engine_with(Arc::clone(&store), vec![]);
+    let wf = workflow(
+        "relavium: 1\nname: g\nnodes:\n  ask: { gate: \"Go?\" }\n  after: { needs: [ask], prompt: \"went {{ nodes.ask.decision }}\" }\n",
+    );
+    let handle = start(&owner, wf).await;
+    let mut followed = watcher.follow(handle.run_id().clone(), 0).await.unwrap();
+    let mut seen = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(e) = followed.next().await {
+            let paused = e.type_name() == "run:paused";
+            seen.push(e);
+            if paused {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the follower never saw the run pause");
+    let decide = RunCommand::DecideGate {
+        node_id: "ask".into(),
+        item: None,
+        decision: GateDecision::Approved,
+        by: "ana".into(),
+        comment: None,
+    };
+    // Decided through the watching engine: it goes through the store to the owner.
+    watcher.command(handle.run_id(), decide).await.unwrap();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(e) = followed.next().await {
+            seen.push(e);
+        }
+    })
+    .await
+    .expect("the follower's stream did not end with the run");
+    assert!(followed.failure().is_none());
+    // Exactly the owner's events, in order, ending with the terminal one.
+    assert_eq!(seen, drain(&handle, 0).await);
+    assert_eq!(seen.last().map(RunEvent::type_name), Some("run:completed"));
+    // Following from the middle gives the rest; an unknown run is refused.
+    let mut rest = watcher.follow(handle.run_id().clone(), 5).await.unwrap();
+    let mut tail = Vec::new();
+    while let Some(e) = rest.next().await {
+        tail.push(e);
+    }
+    assert_eq!(tail, seen[5..].to_vec());
+    assert!(matches!(
+        watcher
+            .follow(relavium_runtime::RunId("nope".into()), 0)
+            .await,
+        Err(EngineError::UnknownRun(_))
+    ));
+}

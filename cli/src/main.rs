@@ -160,19 +160,27 @@ enum Command {
         action: KeysAction,
     },
     /// Print a recorded run's events.
-    Logs {
-        /// The run's id (from `relavium list`).
-        run_id: String,
-        /// Print the events as NDJSON, exactly as `run --json` printed them.
-        #[arg(long)]
-        json: bool,
-        /// Keep printing the events of a run still going (in any process) until it ends.
-        #[arg(long, short)]
-        follow: bool,
-        /// Only the events about this node.
-        #[arg(long, value_name = "NODE_ID")]
-        node: Option<String>,
-    },
+    Logs(LogsArgs),
+}
+
+/// `relavium logs`.
+#[derive(clap::Args, Debug)]
+struct LogsArgs {
+    /// The run's id (from `relavium list`).
+    run_id: String,
+    /// Print the events as NDJSON, exactly as `run --json` printed them.
+    #[arg(long)]
+    json: bool,
+    /// Keep showing the events of a run still going (in any process) until it ends: the live
+    /// view on a terminal, lines otherwise.
+    #[arg(long, short)]
+    follow: bool,
+    /// Only the events about this node (as lines).
+    #[arg(long, value_name = "NODE_ID")]
+    node: Option<String>,
+    /// Print lines even on a terminal (as with no TTY or `NO_COLOR`).
+    #[arg(long)]
+    no_tui: bool,
 }
 
 /// The JSON Schemas `relavium schema` prints.
@@ -432,12 +440,7 @@ async fn async_main(
             since,
             until,
         } => list(db.as_deref(), json, limit, status, workflow, since, until).await,
-        Command::Logs {
-            run_id,
-            json,
-            follow,
-            node,
-        } => logs(db.as_deref(), run_id, json, follow, node).await,
+        Command::Logs(args) => logs(db.as_deref(), args).await,
         Command::Validate { files } => validate(&files),
         Command::Keys { action } => keys(action),
         Command::Schema { .. } | Command::Completions { .. } | Command::Init => Ok(exit::OK),
@@ -784,14 +787,11 @@ async fn run(
 /// into the exit code.
 async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<u8, Failure> {
     let json = watch.json;
-    // The live view on a terminal; plain lines otherwise (no TTY, NO_COLOR, --no-tui).
-    let interactive = !json
-        && !watch.no_tui
-        && std::io::stdout().is_terminal()
-        && std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none();
-    if interactive {
-        tui::watch(&engine, &handle, watch.exit_on_pause)
+    if interactive(json, watch.no_tui) {
+        let role = tui::Role::Owner {
+            exit_on_pause: watch.exit_on_pause,
+        };
+        tui::watch(&engine, handle.run_id(), handle.subscribe(0), role)
             .await
             .map_err(|e| Failure::new(exit::INTERNAL, format!("the terminal view failed: {e}")))?;
         if watch.exit_on_pause {
@@ -866,6 +866,15 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
     }
     drop(stdout);
     finish(engine, handle, json).await
+}
+
+/// Whether to show the live view: on a terminal, unless `--json`, `--no-tui` or `NO_COLOR`.
+fn interactive(json: bool, no_tui: bool) -> bool {
+    !json
+        && !no_tui
+        && std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Waits for the run's outcome, prints its outputs (unless `json`) and gives its exit code.
@@ -1097,75 +1106,83 @@ async fn list(
 }
 
 /// How often `logs --follow` looks for new events of a run live in another process.
-const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-
-async fn logs(
-    db: Option<&Path>,
-    run_id: String,
-    json: bool,
-    follow: bool,
-    node: Option<String>,
-) -> Result<u8, Failure> {
+async fn logs(db: Option<&Path>, args: LogsArgs) -> Result<u8, Failure> {
     let engine = engine(db, ProviderRegistry::new(), None)?;
-    let run_id = RunId(run_id);
-    engine
+    let run_id = RunId(args.run_id);
+    let run = engine
         .get_run(run_id.clone())
         .await
         .map_err(engine_failure)?;
+    if args.follow && args.node.is_none() && interactive(args.json, args.no_tui) {
+        let events = engine
+            .follow(run_id.clone(), 0)
+            .await
+            .map_err(engine_failure)?;
+        tui::watch(&engine, &run_id, events, tui::Role::Watcher)
+            .await
+            .map_err(|e| Failure::new(exit::INTERNAL, format!("the terminal view failed: {e}")))?;
+        return Ok(exit::OK);
+    }
     let printer = ProgressPrinter::new(stderr_style());
     let mut stdout = std::io::stdout().lock();
-    let mut after = 0;
+    // Prints one event; `false` once stdout is closed (`| head`), which ends the command.
+    let mut print = |event: &relavium_runtime::RunEvent| -> Result<bool, Failure> {
+        if let Some(wanted) = &args.node {
+            let about = serde_json::to_value(&event.kind)
+                .ok()
+                .and_then(|v| v["payload"]["nodeId"].as_str().map(str::to_owned));
+            if about.as_deref() != Some(wanted.as_str()) {
+                return Ok(true);
+            }
+        }
+        if args.json {
+            let line = serde_json::to_string(event)
+                .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+            return Ok(write_line(&mut stdout, &line));
+        }
+        Ok(printer
+            .lines(event)
+            .iter()
+            .all(|line| write_line(&mut stdout, line)))
+    };
+    if args.follow {
+        if !run.status.is_finished() && !engine.is_live(&run_id).await.map_err(engine_failure)? {
+            let _ = writeln!(
+                std::io::stderr(),
+                "relavium: no process runs {run_id} right now; following it until it goes on (`relavium resume {run_id}`)"
+            );
+        }
+        let mut events = engine
+            .follow(run_id.clone(), 0)
+            .await
+            .map_err(engine_failure)?;
+        while let Some(event) = events.next().await {
+            if !print(&event)? {
+                return Ok(exit::OK);
+            }
+        }
+        if let Some(error) = events.failure() {
+            return Err(engine_failure(error));
+        }
+        return Ok(exit::OK);
+    }
     const PAGE: usize = 1000;
+    let mut after = 0;
     loop {
         let page = engine
             .read_events(run_id.clone(), after, PAGE)
             .await
             .map_err(engine_failure)?;
-        let mut ended = false;
         for event in &page {
-            ended |= event.kind.is_terminal();
-            if let Some(wanted) = &node {
-                let about = serde_json::to_value(&event.kind)
-                    .ok()
-                    .and_then(|v| v["payload"]["nodeId"].as_str().map(str::to_owned));
-                if about.as_deref() != Some(wanted.as_str()) {
-                    continue;
-                }
-            }
-            if json {
-                let line = serde_json::to_string(event)
-                    .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
-                if !write_line(&mut stdout, &line) {
-                    return Ok(exit::OK);
-                }
-            } else {
-                for line in printer.lines(event) {
-                    if !write_line(&mut stdout, &line) {
-                        return Ok(exit::OK);
-                    }
-                }
+            if !print(event)? {
+                return Ok(exit::OK);
             }
         }
-        if let Some(last) = page.last() {
-            after = last.sequence_number;
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = last.sequence_number,
+            _ => return Ok(exit::OK),
         }
-        if page.len() == PAGE {
-            continue;
-        }
-        // The history so far is printed; with --follow, wait for more until the run ends.
-        if !follow || ended {
-            break;
-        }
-        let run = engine
-            .get_run(run_id.clone())
-            .await
-            .map_err(engine_failure)?;
-        if run.status.is_finished() && run.last_sequence <= after {
-            break;
-        }
-        tokio::time::sleep(FOLLOW_POLL).await;
     }
-    Ok(exit::OK)
 }
 
 /// `relavium gate list`: the gates waiting for a decision, in runs that are not over.

@@ -1,24 +1,26 @@
-//! The live terminal view of a run (`relavium run` / `resume` / `gate approve` on a TTY).
+//! The live terminal view of a run: `relavium run` / `resume` / `gate approve` on a TTY show the
+//! run this process runs, `relavium logs --follow` one that another process runs.
 //!
 //! [`View`] is folded from the run's events — pure, so its rendering is snapshot-tested with
 //! ratatui's test backend — and [`watch`] drives it: the run's event stream and the keyboard in
 //! one loop, the terminal restored however the loop ends (normally, by error, or by a panic).
 //!
-//! Keys: ↑/↓ (or k/j) select a node; `a` / `r` approve / reject the selected gate; `c` (or
-//! Ctrl-C) stops the run gracefully, twice stops it at once; `?` shows help; `q` leaves the view
-//! (the run is stopped gracefully first if it is still going).
+//! Keys: ↑/↓ (or k/j) select a node; `a` / `r` approve / reject the selected gate; `c` stops the
+//! run gracefully, twice stops it at once; `?` shows help; `q` leaves the view. In a view of
+//! this process's run, `q` (and Ctrl-C) stop it gracefully first; in a view of another
+//! process's run they just leave, and the run goes on.
 
-use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{Event, EventStream as KeyStream, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
-use relavium_actors::{Engine, RunHandle};
+use relavium_actors::{Delivery, Engine, EventStream};
 use relavium_runtime::event::{EventKind, GateDecision};
 use relavium_runtime::store::RunCommand;
-use relavium_runtime::{MicroCents, RunEvent};
+use relavium_runtime::{MicroCents, RunEvent, RunId};
 use std::collections::BTreeMap;
 
 /// What the view shows of one node (or map item).
@@ -46,6 +48,8 @@ pub(crate) struct View {
     actors: Vec<(String, Option<String>)>,
     selected: usize,
     help: bool,
+    /// The run belongs to another process: leaving the view leaves it running.
+    watching: bool,
     note: String,
 }
 
@@ -258,14 +262,26 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
         &mut state,
     );
     let (title, body) = if view.help {
+        let (stop, leave) = if view.watching {
+            (
+                "c            stop the run gracefully (twice: at once)",
+                "q, Ctrl-C    leave (the run goes on)",
+            )
+        } else {
+            (
+                "c, Ctrl-C    stop gracefully (twice: at once)",
+                "q            leave (stops a run still going, gracefully)",
+            )
+        };
         (
             " help ".to_owned(),
-            "↑/↓ or k/j   select a node\n\
-             a / r        approve / reject the selected gate\n\
-             c, Ctrl-C    stop gracefully (twice: at once)\n\
-             ?            this help\n\
-             q            leave (stops a run still going, gracefully)"
-                .to_owned(),
+            format!(
+                "↑/↓ or k/j   select a node\n\
+                 a / r        approve / reject the selected gate\n\
+                 {stop}\n\
+                 ?            this help\n\
+                 {leave}"
+            ),
         )
     } else {
         match view.selected_id() {
@@ -310,32 +326,62 @@ impl Drop for Restore {
     }
 }
 
-/// Shows `handle`'s run until it ends (or the person leaves); returns whether they left early.
+/// Whose run the view shows, which decides what leaving it means.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role {
+    /// This process runs it (`run`, `resume`, `gate approve`): leaving stops it gracefully
+    /// first; with `exit_on_pause` the view ends once only gates are left.
+    Owner { exit_on_pause: bool },
+    /// Another process runs it, or nobody yet (`logs --follow`): leaving leaves it running.
+    Watcher,
+}
+
+/// Shows the run `events` come from until it ends (or the person leaves); returns whether they
+/// left early. Gate decisions and stops go through the engine's commands, so they reach the run
+/// wherever it lives.
 pub(crate) async fn watch(
     engine: &Engine,
-    handle: &RunHandle,
-    exit_on_pause: bool,
+    run_id: &RunId,
+    mut events: EventStream,
+    role: Role,
 ) -> std::io::Result<bool> {
     // `ratatui::init` installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::init();
     let _restore = Restore;
     let mut view = View::default();
-    let mut events = handle.subscribe(0);
-    let mut keys = EventStream::new();
+    if let Role::Watcher = role {
+        view.watching = true;
+        view.note = "following the run · q leaves it running · ? help".into();
+    }
+    let mut keys = KeyStream::new();
     let mut stops = 0;
+    let mut stream_open = true;
     loop {
         terminal.draw(|frame| render(frame, &view))?;
+        let exit_on_pause = matches!(
+            role,
+            Role::Owner {
+                exit_on_pause: true
+            }
+        );
         if view.finished() || (exit_on_pause && view.status == "paused") {
             return Ok(false);
         }
         tokio::select! {
-            event = events.next() => match event {
+            event = events.next(), if stream_open => match event {
                 Some(event) => view.apply(&event),
-                None => return Ok(false),
+                None => {
+                    // The stream ended before the run did: say why and stay until `q`.
+                    stream_open = false;
+                    view.note = match events.failure() {
+                        Some(error) => format!("stopped following the run: {error} · q leaves"),
+                        None => "the run's events ended · q leaves".into(),
+                    };
+                }
             },
             key = keys.next() => {
                 let Some(Ok(Event::Key(key))) = key else { continue };
-                match on_key(engine, handle, &mut view, key, &mut stops).await {
+                match on_key(engine, run_id, role, &mut view, key, &mut stops).await {
                     KeyOutcome::Stay => {}
                     KeyOutcome::Leave => return Ok(true),
                 }
@@ -351,19 +397,21 @@ enum KeyOutcome {
 
 async fn on_key(
     engine: &Engine,
-    handle: &RunHandle,
+    run_id: &RunId,
+    role: Role,
     view: &mut View,
     key: KeyEvent,
     stops: &mut u32,
 ) -> KeyOutcome {
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+    let quit = key.code == KeyCode::Char('q') && !ctrl_c;
     match key.code {
         KeyCode::Down | KeyCode::Char('j') => {
             view.selected = (view.selected + 1).min(view.order.len().saturating_sub(1));
         }
         KeyCode::Up | KeyCode::Char('k') => view.selected = view.selected.saturating_sub(1),
         KeyCode::Char('?') => view.help = !view.help,
-        KeyCode::Char('a') | KeyCode::Char('r') if !ctrl_c => {
+        KeyCode::Char('a') | KeyCode::Char('r') => {
             let Some(id) = view.selected_id().cloned() else {
                 return KeyOutcome::Stay;
             };
@@ -387,31 +435,56 @@ async fn on_key(
                 by,
                 comment: None,
             };
-            view.note = match engine.command(handle.run_id(), command).await {
-                Ok(_) => format!("{} `{id}`", decision.as_str()),
+            view.note = match engine.command(run_id, command).await {
+                Ok(delivery) => format!("{} `{id}`{}", decision.as_str(), delivered(delivery)),
                 Err(error) => error.to_string(),
             };
         }
+        // Ctrl-C leaves a view of another process's run; `c` is how to stop that run.
+        KeyCode::Char('q') | KeyCode::Char('c')
+            if (quit || ctrl_c) && matches!(role, Role::Watcher) =>
+        {
+            return KeyOutcome::Leave;
+        }
+        KeyCode::Char('q') if *stops > 0 => {
+            return KeyOutcome::Leave;
+        }
         KeyCode::Char('c') | KeyCode::Char('q') => {
-            if key.code == KeyCode::Char('q') && !ctrl_c && *stops > 0 {
-                return KeyOutcome::Leave;
-            }
             *stops += 1;
-            if *stops == 1 {
-                handle.cancel_gracefully("interrupted from the terminal view");
-                view.note =
-                    "finishing what runs, starting nothing new (again: stop at once)".into();
-            } else {
-                handle.cancel("interrupted from the terminal view");
-                view.note = "stopping the run now".into();
-            }
-            if key.code == KeyCode::Char('q') && !ctrl_c {
+            let graceful = *stops == 1;
+            let command = RunCommand::Cancel {
+                reason: "interrupted from the terminal view".into(),
+                graceful,
+            };
+            view.note = match engine.command(run_id, command).await {
+                Ok(delivery) if graceful => format!(
+                    "finishing what runs, starting nothing new (again: stop at once){}",
+                    delivered(delivery)
+                ),
+                Ok(delivery) => format!("stopping the run now{}", delivered(delivery)),
+                Err(error) => error.to_string(),
+            };
+            if quit {
                 return KeyOutcome::Leave;
             }
         }
         _ => {}
     }
     KeyOutcome::Stay
+}
+
+/// What the note adds about where a command went.
+fn delivered(delivery: Delivery) -> &'static str {
+    match delivery {
+        Delivery::Applied => "",
+        Delivery::Ignored => " (nothing to change)",
+        Delivery::Recorded {
+            live_elsewhere: true,
+        } => " (sent to the process running it)",
+        Delivery::Recorded {
+            live_elsewhere: false,
+        } => " (recorded: no process runs it; it applies on `relavium resume`)",
+    }
 }
 
 #[cfg(test)]

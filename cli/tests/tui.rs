@@ -1,8 +1,10 @@
-//! The live terminal view end to end, in a real terminal: `relavium run` inside tmux, keys sent
-//! to it, the screen read back. (Frames themselves are snapshot-tested in `src/tui.rs`.)
+//! The live terminal view end to end, in a real terminal: `relavium run` and `relavium logs
+//! --follow` inside tmux, keys sent to them, the screen read back. (Frames themselves are
+//! snapshot-tested in `src/tui.rs`.)
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
@@ -14,6 +16,32 @@ struct Tmux {
 }
 
 impl Tmux {
+    fn new() -> Tmux {
+        Tmux {
+            socket: format!("relavium-test-{}", std::process::id()),
+        }
+    }
+
+    /// Runs `script` in a 100×24 terminal with colours allowed.
+    fn start(&self, script: &str) {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "view",
+            "-x",
+            "100",
+            "-y",
+            "24",
+            "env",
+            "-u",
+            "NO_COLOR",
+            "sh",
+            "-c",
+            script,
+        ]);
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -54,9 +82,7 @@ impl Drop for Tmux {
 fn the_terminal_view_shows_the_run_and_approves_a_gate_with_a_key() {
     let home = tempfile::tempdir().unwrap();
     let done = home.path().join("exit-code");
-    let tmux = Tmux {
-        socket: format!("relavium-test-{}", std::process::id()),
-    };
+    let tmux = Tmux::new();
     let script = format!(
         "cd '{}' && RELAVIUM_HOME='{}' USER=keys '{}' run cli/tests/fixtures/gated.relavium.yaml; echo $? > '{}'; sleep 60",
         repo().display(),
@@ -64,22 +90,7 @@ fn the_terminal_view_shows_the_run_and_approves_a_gate_with_a_key() {
         env!("CARGO_BIN_EXE_relavium"),
         done.display()
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "view",
-        "-x",
-        "100",
-        "-y",
-        "24",
-        "env",
-        "-u",
-        "NO_COLOR",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    tmux.start(&script);
     let screen = tmux.wait_for("waiting  approve");
     assert!(screen.contains("paused"), "{screen}");
     assert!(screen.contains("draft the release notes"), "{screen}");
@@ -104,4 +115,106 @@ fn the_terminal_view_shows_the_run_and_approves_a_gate_with_a_key() {
         !after.contains("┌ nodes"),
         "the view was left on screen:\n{after}"
     );
+}
+
+/// Waits until `path` exists (a script wrote its exit code there); returns its content.
+fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the command never ended:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::read_to_string(path).unwrap().trim().to_owned()
+}
+
+#[test]
+fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
+    let home = tempfile::tempdir().unwrap();
+    // The run lives in a plain background process, waiting at its gate.
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["run", "cli/tests/fixtures/gated.relavium.yaml", "--json"])
+        .current_dir(repo())
+        .env("RELAVIUM_HOME", home.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    let mut run_id = String::new();
+    for line in lines.by_ref() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        run_id = event["runId"].as_str().unwrap().to_owned();
+        if event["type"] == "run:paused" {
+            break;
+        }
+    }
+    let done = home.path().join("exit-code");
+    let tmux = Tmux::new();
+    tmux.start(&format!(
+        "cd '{}' && RELAVIUM_HOME='{}' USER=watcher '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
+        repo().display(),
+        home.path().display(),
+        env!("CARGO_BIN_EXE_relavium"),
+        done.display()
+    ));
+    let screen = tmux.wait_for("waiting  approve");
+    assert!(screen.contains("paused"), "{screen}");
+    assert!(screen.contains("following the run"), "{screen}");
+    tmux.run(&["send-keys", "-t", "view", "j"]);
+    tmux.wait_for("[a] approve");
+    tmux.run(&["send-keys", "-t", "view", "a"]);
+    // The decision reaches the other process, which finishes the run; the view ends with it.
+    assert_eq!(wait_for_file(&done, &tmux), "0");
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(runner.wait().unwrap().success());
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("gate:resolved") && l.contains("watcher")),
+        "{rest:?}"
+    );
+    assert!(rest.last().unwrap().contains("run:completed"), "{rest:?}");
+    let after = tmux.screen();
+    assert!(
+        !after.contains("┌ nodes"),
+        "the view was left on screen:\n{after}"
+    );
+}
+
+#[test]
+fn leaving_logs_follow_leaves_the_run_going() {
+    let home = tempfile::tempdir().unwrap();
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["run", "cli/tests/fixtures/gated.relavium.yaml", "--json"])
+        .current_dir(repo())
+        .env("RELAVIUM_HOME", home.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let run_id = first["runId"].as_str().unwrap().to_owned();
+    let done = home.path().join("exit-code");
+    let tmux = Tmux::new();
+    tmux.start(&format!(
+        "cd '{}' && RELAVIUM_HOME='{}' '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
+        repo().display(),
+        home.path().display(),
+        env!("CARGO_BIN_EXE_relavium"),
+        done.display()
+    ));
+    tmux.wait_for("waiting  approve");
+    tmux.run(&["send-keys", "-t", "view", "q"]);
+    assert_eq!(wait_for_file(&done, &tmux), "0");
+    // The run is still waiting at its gate in the other process.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(runner.try_wait().unwrap().is_none(), "the run stopped");
+    let _ = runner.kill();
+    let _ = runner.wait();
 }
