@@ -630,7 +630,12 @@ impl Engine {
             let now = self.inner.clock.now().to_string();
             let today = now.get(..10).unwrap_or("9999-12-31");
             for model in std::iter::once(&model).chain(&fallbacks) {
-                if let Err(error) = self.inner.providers.resolve(model) {
+                let checked = self
+                    .inner
+                    .providers
+                    .resolve(model)
+                    .and_then(|provider| provider.check_model(model.model()));
+                if let Err(error) = checked {
                     return Err(EngineError::UnknownProvider(format!(
                         "node `{}`: {}",
                         node.id.value, error.message

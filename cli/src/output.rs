@@ -303,7 +303,7 @@ pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
 }
 
 /// Lays out rows (the first is the header) in aligned columns.
-fn columns(rows: &[Vec<String>], style: Style) -> String {
+pub(crate) fn columns(rows: &[Vec<String>], style: Style) -> String {
     let count = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..count)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))

@@ -16,6 +16,7 @@ fn repo() -> PathBuf {
 
 fn relavium(home: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args(args)
         .current_dir(repo())
         .env("RELAVIUM_HOME", home)
@@ -298,6 +299,7 @@ fn ctrl_c_cancels_the_run_cleanly_and_records_it() {
     use std::io::BufRead;
     let home = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args([
             "run",
             "examples/hello.relavium.yaml",
@@ -364,6 +366,7 @@ fn metrics_render_as_prometheus_text_and_spans_carry_gen_ai_attributes_but_no_te
     let home = tempfile::tempdir().unwrap();
     let metrics = home.path().join("metrics.prom");
     let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args([
             "run",
             "examples/hello.relavium.yaml",
@@ -620,6 +623,7 @@ fn tools_from_an_mcp_server_serve_tool_nodes_and_agents() {
     .unwrap();
     let calls = workspace.path().join("calls.ndjson");
     let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args([
             "run",
             file.to_str().unwrap(),
@@ -674,6 +678,7 @@ fn schema_prints_the_published_schemas_and_run_finds_workflows_by_name() {
     let nested = project.path().join("src/deep");
     std::fs::create_dir_all(&nested).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args(["run", "greet"])
         .current_dir(&nested)
         .env("RELAVIUM_HOME", home.path())
@@ -695,6 +700,7 @@ fn init_scaffolds_a_project_that_validates_runs_and_is_never_overwritten() {
     let project = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_relavium"))
+            .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
             .args(args)
             .current_dir(project.path())
             .env("RELAVIUM_HOME", home.path())

@@ -19,6 +19,7 @@ fn repo() -> PathBuf {
 
 fn command(home: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_relavium"));
+    command.env("RELAVIUM_DEFAULT_MODEL", "scripted/echo");
     command
         .args(args)
         .current_dir(repo())

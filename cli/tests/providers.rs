@@ -97,6 +97,7 @@ fn a_run_on_anthropic_uses_the_key_and_leaves_it_nowhere() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args(["run", workflow.to_str().unwrap(), "--json"])
         .env("RELAVIUM_HOME", home.path())
         .env("ANTHROPIC_API_KEY", SENTINEL)
@@ -140,6 +141,7 @@ fn a_missing_key_fails_the_node_with_a_clear_message() {
     let workflow = home.path().join("greet.relavium.yaml");
     std::fs::write(&workflow, "relavium: 1\nname: greet\nnodes:\n  hello:\n    model: anthropic/claude-sonnet-4-5\n    prompt: hi\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args(["run", workflow.to_str().unwrap()])
         .env("RELAVIUM_HOME", home.path())
         .env_remove("ANTHROPIC_API_KEY")

@@ -91,6 +91,7 @@ fn every_workflow_produces_its_golden_events() {
             .display()
             .to_string();
         let mut command = Command::new(env!("CARGO_BIN_EXE_relavium"));
+        command.env("RELAVIUM_DEFAULT_MODEL", "scripted/echo");
         command
             // Relative to the repository, so the golden `workflowPath` is the same in any clone.
             .args(["run", relative.as_str(), "--json", "--exit-on-pause"])

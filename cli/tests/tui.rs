@@ -84,7 +84,7 @@ fn the_terminal_view_shows_the_run_and_approves_a_gate_with_a_key() {
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
     let script = format!(
-        "cd '{}' && RELAVIUM_HOME='{}' USER=keys '{}' run cli/tests/fixtures/gated.relavium.yaml; echo $? > '{}'; sleep 60",
+        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo USER=keys '{}' run cli/tests/fixtures/gated.relavium.yaml; echo $? > '{}'; sleep 60",
         repo().display(),
         home.path().display(),
         env!("CARGO_BIN_EXE_relavium"),
@@ -136,6 +136,7 @@ fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
     let home = tempfile::tempdir().unwrap();
     // The run lives in a plain background process, waiting at its gate.
     let mut runner = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args(["run", "cli/tests/fixtures/gated.relavium.yaml", "--json"])
         .current_dir(repo())
         .env("RELAVIUM_HOME", home.path())
@@ -156,7 +157,7 @@ fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
     tmux.start(&format!(
-        "cd '{}' && RELAVIUM_HOME='{}' USER=watcher '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
+        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo USER=watcher '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
         repo().display(),
         home.path().display(),
         env!("CARGO_BIN_EXE_relavium"),
@@ -189,6 +190,7 @@ fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
 fn leaving_logs_follow_leaves_the_run_going() {
     let home = tempfile::tempdir().unwrap();
     let mut runner = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args(["run", "cli/tests/fixtures/gated.relavium.yaml", "--json"])
         .current_dir(repo())
         .env("RELAVIUM_HOME", home.path())
@@ -203,7 +205,7 @@ fn leaving_logs_follow_leaves_the_run_going() {
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
     tmux.start(&format!(
-        "cd '{}' && RELAVIUM_HOME='{}' '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
+        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
         repo().display(),
         home.path().display(),
         env!("CARGO_BIN_EXE_relavium"),

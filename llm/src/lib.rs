@@ -7,7 +7,9 @@
 //!   [`adapters::scripted::ScriptedProvider`];
 //! - [`http`]: what HTTP adapters share (a client that never retries, timeouts, SSE);
 //! - [`assemble`]: turning streamed pieces into one response (tool-call JSON validated);
-//! - [`secrets`]: API keys that cannot be printed, resolved at call time.
+//! - [`secrets`]: API keys that cannot be printed, resolved at call time;
+//! - [`models`]: local model files (where they live, the catalog, `pull`); the `local` adapter
+//!   (feature `local`) runs them in-process.
 //!
 //! **API boundary:** vendor wire types stay private inside `adapters/<vendor>`. Providers make
 //! one attempt per call; the one retry loop of the system lives in the engine.
@@ -17,6 +19,7 @@ pub mod assemble;
 pub mod config;
 pub mod fallback;
 pub mod http;
+pub mod models;
 pub mod pricing;
 pub mod provider;
 pub mod secrets;

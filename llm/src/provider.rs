@@ -19,6 +19,13 @@ pub trait LlmProvider: Send + Sync {
     /// Starts a call. Nothing is sent before the stream is first polled; dropping the stream
     /// abandons the call.
     fn stream(&self, request: LlmRequest) -> LlmStream;
+
+    /// Whether `model` (as this provider names it) can be called at all, checked before a run
+    /// starts so a missing prerequisite — a local model file not downloaded — is a clear error
+    /// up front rather than a failed node. Nothing is sent anywhere. Default: it can.
+    fn check_model(&self, _model: &str) -> Result<(), LlmError> {
+        Ok(())
+    }
 }
 
 /// The providers available to an engine, by name.

@@ -3,5 +3,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod openai;
 pub mod scripted;
