@@ -16,9 +16,12 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A tmux server of its own: tests run as threads of one process under `cargo test`.
     fn new() -> Tmux {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Tmux {
-            socket: format!("relavium-test-{}", std::process::id()),
+            socket: format!("relavium-test-{}-{n}", std::process::id()),
         }
     }
 
