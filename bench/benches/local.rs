@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 const SAMPLES: usize = 7;
 
 /// One call: (time to first delta, total time, prompt tokens, generated tokens).
-async fn call(provider: &LocalProvider, prompt: &str, max_tokens: u32) -> (Duration, Duration, u64, u64) {
+async fn call(
+    provider: &LocalProvider,
+    prompt: &str,
+    max_tokens: u32,
+) -> (Duration, Duration, u64, u64) {
     let mut request = LlmRequest::new(DEFAULT_LOCAL_MODEL, prompt);
     request.max_tokens = Some(max_tokens);
     let started = Instant::now();
