@@ -134,21 +134,32 @@ fn wait_for_file(path: &Path, tmux: &Tmux) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
-#[test]
-fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
-    let home = tempfile::tempdir().unwrap();
-    // The run lives in a plain background process, waiting at its gate.
+/// The gated fixture run by a plain background process (NDJSON on its stdout).
+fn spawn_gated_run(
+    home: &Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
     let mut runner = Command::new(env!("CARGO_BIN_EXE_relavium"))
         .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
         .args(["run", "cli/tests/fixtures/gated.relavium.yaml", "--json"])
         .current_dir(repo())
-        .env("RELAVIUM_HOME", home.path())
+        .env("RELAVIUM_HOME", home)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    let lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    (runner, lines)
+}
+
+#[test]
+fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
+    let home = tempfile::tempdir().unwrap();
+    // The run lives in a plain background process, waiting at its gate.
+    let (mut runner, mut lines) = spawn_gated_run(home.path());
     let mut run_id = String::new();
     for line in lines.by_ref() {
         let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
@@ -192,17 +203,7 @@ fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
 #[test]
 fn leaving_logs_follow_leaves_the_run_going() {
     let home = tempfile::tempdir().unwrap();
-    let mut runner = Command::new(env!("CARGO_BIN_EXE_relavium"))
-        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
-        .args(["run", "cli/tests/fixtures/gated.relavium.yaml", "--json"])
-        .current_dir(repo())
-        .env("RELAVIUM_HOME", home.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    let (mut runner, mut lines) = spawn_gated_run(home.path());
     let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let run_id = first["runId"].as_str().unwrap().to_owned();
     let done = home.path().join("exit-code");
