@@ -158,6 +158,17 @@ impl Ledger {
         }
     }
 
+    /// The reservations not yet settled, as (call id, node, amount), in call-id order.
+    pub fn unsettled(&self) -> Vec<(String, NodeIndex, MicroCents)> {
+        let mut calls: Vec<_> = self
+            .reservations
+            .iter()
+            .map(|(call_id, (node, amount))| (call_id.clone(), *node, *amount))
+            .collect();
+        calls.sort();
+        calls
+    }
+
     /// What the run has spent.
     pub fn run_spent(&self) -> MicroCents {
         self.run.spent

@@ -275,6 +275,8 @@ pub struct SupervisorState {
     current: HashMap<(NodeIndex, Option<u32>), ActorId>,
     terminal_event: Option<EventKind>,
     ledger: Ledger,
+    /// The model of each call whose reservation is not yet settled, by call id.
+    in_flight: HashMap<String, String>,
     finished: Option<RunOutcome>,
     write_error: Option<StoreError>,
     lease: Option<Box<dyn RunLease>>,
@@ -613,6 +615,7 @@ impl RunSupervisor {
             cost,
         } = &report.kind
         {
+            state.in_flight.remove(call_id);
             let settled = state.ledger.settle(report.node, call_id, *cost);
             let node_id = state.machine.workflow().node(report.node).id.value.clone();
             let run_budget_left = state.ledger.run_left();
@@ -726,6 +729,29 @@ impl RunSupervisor {
         }
     }
 
+    /// Calls still unsettled when the run ends were stopped mid-flight (their node was cancelled
+    /// because the run failed or was cancelled). The request left, so the provider may bill
+    /// it, but its real cost is unknown: like a call lost in a crash, it is charged at its
+    /// reservation (its worst case, already within every cap) and announced as reconciled, so
+    /// the recorded cost never understates what may have been spent.
+    fn settle_abandoned_calls(&self, state: &mut SupervisorState) {
+        for (call_id, node, reserved) in state.ledger.unsettled() {
+            let model = state.in_flight.remove(&call_id).unwrap_or_default();
+            let settled = state.ledger.settle(node, &call_id, reserved);
+            let run_budget_left = state.ledger.run_left();
+            state.emit(EventKind::CostUpdated(CostUpdated {
+                node_id: state.machine.workflow().node(node).id.value.clone(),
+                call_id,
+                model,
+                cost: settled.cost,
+                node_cost: settled.node_cost,
+                run_cost: settled.run_cost,
+                run_budget_left,
+                reconciled: true,
+            }));
+        }
+    }
+
     /// Once the machine has finished and every node actor has stopped: emit the terminal event
     /// last, make everything durable, hand over the outcome and stop.
     async fn finish_if_done(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
@@ -735,6 +761,7 @@ impl RunSupervisor {
         let Some(outcome) = state.finished.take() else {
             return;
         };
+        self.settle_abandoned_calls(state);
         state.emit(EventKind::ActorStopped(ActorStopped {
             actor: RUN_ACTOR.into(),
             kind: ActorKind::RunSupervisor,
@@ -822,6 +849,7 @@ impl Actor for RunSupervisor {
             current: HashMap::new(),
             terminal_event: None,
             ledger,
+            in_flight: HashMap::new(),
             finished: None,
             write_error: None,
             lease: args.lease,
@@ -876,6 +904,7 @@ impl Actor for RunSupervisor {
                             // Recorded before the call may leave: after a crash, `resume` finds
                             // the reservation of a call that never settled and charges it.
                             request.reserved = (amount.0 > 0).then_some(amount);
+                            state.in_flight.insert(call_id, model);
                             state.emit(EventKind::LlmRequest(request));
                             Reservation::Granted
                         }
