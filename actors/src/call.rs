@@ -2,7 +2,9 @@
 //!
 //! It owns the call's stream, driven by a task it spawns and aborts when stopped (so stopping the
 //! actor abandons the HTTP request). Everything the stream yields goes to the parent node actor as
-//! plain data. It never stops itself: its node stops it after the final message, so the node
+//! plain data; text deltas the provider has already delivered together (a burst read in one go)
+//! are joined into one report, so a fast stream costs one event per burst rather than per token,
+//! while a delta is never held back to wait for another. It never stops itself: its node stops it after the final message, so the node
 //! always learns the outcome before it sees the termination. A panic inside the provider becomes
 //! a failed call, never a hang.
 
@@ -72,6 +74,9 @@ impl Actor for ProviderCallActor {
     }
 }
 
+/// The most text one coalesced `llm:delta` carries.
+const COALESCE_LIMIT: usize = 16 * 1024;
+
 /// Polls the provider's stream to its end and reports each item.
 async fn drive(args: CallArgs) {
     let CallArgs {
@@ -84,10 +89,29 @@ async fn drive(args: CallArgs) {
         let report_to = report;
         let mut stream = provider.stream(request);
         let mut streamed = false;
-        while let Some(item) = stream.next().await {
+        // An item read ahead while coalescing deltas, to be handled next.
+        let mut held = None;
+        loop {
+            let item = match held.take() {
+                Some(item) => item,
+                None => stream.next().await,
+            };
+            let Some(item) = item else { break };
             let report = match item {
-                Ok(StreamEvent::TextDelta(text)) => {
+                Ok(StreamEvent::TextDelta(mut text)) => {
                     streamed = true;
+                    // Deltas the provider has already delivered (a burst read in one go) leave
+                    // as one event; a delta is never held back waiting for the next.
+                    while text.len() < COALESCE_LIMIT {
+                        match stream.next().now_or_never() {
+                            Some(Some(Ok(StreamEvent::TextDelta(more)))) => text.push_str(&more),
+                            Some(next) => {
+                                held = Some(next);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
                     CallReport::Delta(text)
                 }
                 // Tool calls arrive whole in `Finished`; their argument deltas are not shown to

@@ -9,38 +9,13 @@
 //! `cargo bench -p relavium-bench --bench cli` (builds the release binary first if needed).
 
 use futures::StreamExt;
-use relavium_bench::{chain, engine, median, run_once};
+use relavium_bench::{chain, engine, median, relavium_binary, run_once};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 10_000;
 const SAMPLES: usize = 31;
-
-/// The release binary next to this benchmark's own executable (`target/release/`), built now
-/// so the figures are never those of a stale build.
-fn relavium_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "relavium-cli",
-            "--bin",
-            "relavium",
-        ])
-        .status()
-        .expect("run cargo");
-    assert!(built.success(), "building the release binary failed");
-    let exe = std::env::current_exe().expect("the benchmark's path");
-    let release = exe
-        .ancestors()
-        .find(|dir| dir.file_name().is_some_and(|n| n == "release"))
-        .expect("benchmarks run from target/release");
-    release.join("relavium")
-}
 
 /// The wall time of `relavium ARGS` from spawn to exit (its output read and dropped).
 fn time_once(binary: &Path, db: &Path, args: &[&str]) -> Duration {

@@ -7,6 +7,7 @@ use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_persistence::SqliteStore;
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
 use relavium_runtime::{ModelRef, RunStatus, SourceFile, Workflow};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,4 +76,29 @@ pub async fn run_once(engine: &Engine, workflow: &Arc<Workflow>) -> Duration {
 pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
+}
+
+/// The release binary next to this benchmark's own executable (`target/release/`), built now
+/// so the figures are never those of a stale build.
+pub fn relavium_binary() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "relavium-cli",
+            "--bin",
+            "relavium",
+        ])
+        .status()
+        .expect("run cargo");
+    assert!(built.success(), "building the release binary failed");
+    let exe = std::env::current_exe().expect("the benchmark's path");
+    let release = exe
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|n| n == "release"))
+        .expect("benchmarks run from target/release");
+    release.join("relavium")
 }

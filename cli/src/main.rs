@@ -887,15 +887,22 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
     }
     let mut events = handle.subscribe(0);
     let printer = ProgressPrinter::new(stderr_style());
-    let mut stdout = std::io::stdout().lock();
+    // NDJSON lines are buffered while more events are already queued and flushed as soon as
+    // none is: a token is on stdout the moment it exists, and a burst costs one write, not one
+    // per line.
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let mut stderr = std::io::stderr();
     let mut stdout_open = true;
     // Ctrl-C stops the run gracefully (what runs finishes, nothing new starts), a second stops
     // it at once; either way it is recorded as cancelled. A third quits without waiting.
     let mut interrupts = 0;
     loop {
+        let queued = futures::FutureExt::now_or_never(events.next());
+        if queued.is_none() && json && stdout_open {
+            stdout_open = stdout.flush().is_ok();
+        }
         let event = tokio::select! {
-            event = events.next() => event,
+            event = async { match queued { Some(event) => event, None => events.next().await } } => event,
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
                 match interrupts {
@@ -917,10 +924,9 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
         let Some(event) = event else { break };
         if json {
             if stdout_open {
-                let line = serde_json::to_string(&event)
-                    .map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
                 // A closed pipe (`| head`) stops the printing, not the run: it still completes and is recorded.
-                stdout_open = write_line(&mut stdout, &line);
+                stdout_open = serde_json::to_writer(&mut stdout, &event).is_ok()
+                    && stdout.write_all(b"\n").is_ok();
             }
         } else {
             for line in printer.lines(&event) {
@@ -929,6 +935,7 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
         }
         if watch.exit_on_pause && matches!(event.kind, EventKind::RunPaused(_)) {
             // Everything up to the pause is durable before the process lets go of the run.
+            let _ = stdout.flush();
             engine.flush().await.map_err(engine_failure)?;
             let _ = writeln!(
                 std::io::stderr(),
@@ -938,6 +945,7 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
             return Ok(exit::PAUSED);
         }
     }
+    let _ = stdout.flush();
     drop(stdout);
     finish(engine, handle, json).await
 }

@@ -3,12 +3,12 @@
 //!
 //! The client is built with `reqwest::retry::never()`: the engine's retry loop is the only one
 //! in the system, so a paid request is never re-sent behind our back. SSE is parsed with
-//! `eventsource-stream` over the response body (it does not reconnect, unlike
-//! `reqwest-eventsource`, which would re-POST a paid request).
+//! `sse-parse` over the response body: the WHATWG algorithm in time linear in the bytes,
+//! whatever the chunking, and no reconnection (which would re-POST a paid request). See
+//! decision 0012 for why not `eventsource-stream`.
 
 use crate::provider::LlmStream;
 use crate::types::{ErrorClass, LlmError, StreamEvent};
-use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use std::time::Duration;
 
@@ -113,19 +113,20 @@ pub async fn error_body(response: reqwest::Response) -> String {
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
-    /// The `event:` field (empty for none).
+    /// The `event:` field (`message` when the event set none, as the SSE standard says).
     pub event: String,
     /// The `data:` field.
     pub data: String,
 }
 
 /// The response body as SSE events. A silence longer than `idle` and a broken connection are
-/// errors (classified as timeout / network); malformed UTF-8 is a malformed response.
+/// errors (classified as timeout / network). Invalid UTF-8 decodes to U+FFFD, as the SSE
+/// standard says; a line that is not a field is ignored, as it says too.
 pub fn sse_events(
     response: reqwest::Response,
     idle: Duration,
 ) -> impl Stream<Item = Result<SseEvent, LlmError>> + Send {
-    let events = response.bytes_stream().eventsource();
+    let events = sse_parse::EventStream::new(response.bytes_stream());
     futures::stream::unfold(
         (Box::pin(events), false),
         move |(mut events, done)| async move {
@@ -148,17 +149,10 @@ pub fn sse_events(
                     }),
                     (events, false),
                 )),
-                Ok(Some(Err(error))) => {
-                    let e = match error {
-                        eventsource_stream::EventStreamError::Transport(t) => {
-                            transport_error(&t, false)
-                        }
-                        other => LlmError::new(
-                            ErrorClass::MalformedResponse,
-                            format!("the event stream is malformed: {other}"),
-                        ),
-                    };
-                    Some((Err(e), (events, true)))
+                // Framing has no errors (every byte sequence is an event stream); what the
+                // events say is the decoder's to judge. Only the connection can fail here.
+                Ok(Some(Err(sse_parse::Error::Transport(t)))) => {
+                    Some((Err(transport_error(&t, false)), (events, true)))
                 }
             }
         },

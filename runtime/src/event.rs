@@ -577,7 +577,8 @@ pub struct LlmRequestEvent {
     pub reserved: Option<MicroCents>,
 }
 
-/// Payload of `llm:delta`.
+/// Payload of `llm:delta`: text the model produced since the call's previous delta (pieces the
+/// provider delivered together are joined into one event; none is held back waiting).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LlmDelta {
