@@ -233,6 +233,15 @@ impl Engine {
             )))
         })?;
         let writer_handle = writer.handle();
+        // Every variable a provider key may come from, for the registered providers and the
+        // vendors we know, is withheld from the processes the engine starts (MCP servers).
+        let mut key_variables: Vec<String> = providers
+            .names()
+            .chain(["anthropic", "openai", "deepseek", "gemini"])
+            .flat_map(relavium_llm::secrets::EnvSecrets::variables)
+            .collect();
+        key_variables.sort();
+        key_variables.dedup();
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config,
@@ -244,7 +253,7 @@ impl Engine {
                 writer: std::sync::Mutex::new(Some(writer)),
                 writer_handle,
                 poller_started: std::sync::atomic::AtomicBool::new(false),
-                mcp: Arc::default(),
+                mcp: Arc::new(crate::mcp::McpPool::withholding(key_variables)),
             }),
         })
     }

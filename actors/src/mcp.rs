@@ -5,6 +5,10 @@
 //! and then shared by every run of the engine: the pool keeps one client per server and
 //! directory. Dropping the pool (the engine ending) stops the processes.
 //!
+//! A server inherits the engine's environment **except** the variables that hold LLM provider
+//! keys (`ANTHROPIC_API_KEY`, `RELAVIUM_<PROVIDER>_API_KEY`…): a server is someone else's code,
+//! and the keys are ours to spend.
+//!
 //! Failures are [`ErrorInfo`]s: a server that cannot start or answer is `tool.mcp_unavailable`
 //! (transient: a retry may find it up), a tool reporting an error is `tool.mcp_error`.
 
@@ -25,6 +29,8 @@ type ServerKey = (McpServer, Option<PathBuf>);
 #[derive(Default)]
 pub struct McpPool {
     clients: tokio::sync::Mutex<HashMap<ServerKey, Arc<Client>>>,
+    /// Environment variables a server process never receives.
+    withheld_env: Vec<String>,
 }
 
 impl std::fmt::Debug for McpPool {
@@ -53,6 +59,14 @@ fn unavailable(server: &McpServer, why: impl std::fmt::Display) -> ErrorInfo {
 }
 
 impl McpPool {
+    /// A pool whose server processes never receive the variables `withheld_env`.
+    pub fn withholding(withheld_env: Vec<String>) -> McpPool {
+        McpPool {
+            clients: tokio::sync::Mutex::default(),
+            withheld_env,
+        }
+    }
+
     async fn client(
         &self,
         server: &McpServer,
@@ -67,6 +81,9 @@ impl McpPool {
         }
         let mut command = tokio::process::Command::new(&server.command);
         command.args(&server.args);
+        for name in &self.withheld_env {
+            command.env_remove(name);
+        }
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
