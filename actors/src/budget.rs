@@ -158,6 +158,13 @@ impl Ledger {
         }
     }
 
+    /// What call `call_id` has reserved and not yet settled (zero if nothing).
+    pub fn reserved(&self, call_id: &str) -> MicroCents {
+        self.reservations
+            .get(call_id)
+            .map_or(MicroCents::ZERO, |(_, amount)| *amount)
+    }
+
     /// The reservations not yet settled, as (call id, node, amount), in call-id order.
     pub fn unsettled(&self) -> Vec<(String, NodeIndex, MicroCents)> {
         let mut calls: Vec<_> = self

@@ -478,7 +478,7 @@ impl NodeActor {
                 state.report(NodeReportKind::Settle {
                     call_id: call.call_id.clone(),
                     model: call.model.to_string(),
-                    cost,
+                    cost: Some(cost),
                 });
                 state.emit(EventKind::LlmResponse(LlmResponseEvent {
                     node_id: state.task.node_id.clone(),
@@ -525,11 +525,14 @@ impl NodeActor {
             CallReport::Failed(error) => {
                 call.span.record("error.type", error.class.as_str());
                 state.span.record("relavium.node.status", "failed");
-                // A failed call is not billed as far as we can know: release its reservation.
+                // A call refused before the model produced anything is not billed: release its
+                // reservation. One that broke after text was streamed was billed for what the
+                // model generated, an amount the broken stream never reported: charge the
+                // reservation (its worst case) rather than pretend it was free.
                 state.report(NodeReportKind::Settle {
                     call_id: call.call_id.clone(),
                     model: call.model.to_string(),
-                    cost: MicroCents::ZERO,
+                    cost: (!error.after_output).then_some(MicroCents::ZERO),
                 });
                 state.result = Some(Err(error_info(&error)));
                 if counts_against_provider(error.class) {

@@ -199,8 +199,9 @@ pub enum NodeReportKind {
         call_id: String,
         /// Its model.
         model: String,
-        /// What it cost.
-        cost: MicroCents,
+        /// What it cost; `None` when that is unknown but may not be zero (the stream broke
+        /// after the model had produced text): it is then charged its reservation, reconciled.
+        cost: Option<MicroCents>,
     },
 }
 
@@ -616,7 +617,11 @@ impl RunSupervisor {
         } = &report.kind
         {
             state.in_flight.remove(call_id);
-            let settled = state.ledger.settle(report.node, call_id, *cost);
+            let (cost, reconciled) = match cost {
+                Some(cost) => (*cost, false),
+                None => (state.ledger.reserved(call_id), true),
+            };
+            let settled = state.ledger.settle(report.node, call_id, cost);
             let node_id = state.machine.workflow().node(report.node).id.value.clone();
             let run_budget_left = state.ledger.run_left();
             state.emit(EventKind::CostUpdated(CostUpdated {
@@ -627,7 +632,7 @@ impl RunSupervisor {
                 node_cost: settled.node_cost,
                 run_cost: settled.run_cost,
                 run_budget_left,
-                reconciled: false,
+                reconciled,
             }));
             return;
         }
