@@ -291,7 +291,10 @@ async fn a_stream_that_breaks_after_text_fails_the_node_and_is_charged_its_reser
         assert_eq!(observed.status, RunStatus::Failed, "{class:?}");
         let types: Vec<&str> = observed.events.iter().map(RunEvent::type_name).collect();
         assert!(!types.contains(&"node:retrying"), "{class:?}: {types:?}");
-        assert!(types.contains(&"llm:delta"), "{class:?}: text came before the fault");
+        assert!(
+            types.contains(&"llm:delta"),
+            "{class:?}: text came before the fault"
+        );
         let settled = settlements(&observed.events);
         assert_eq!(settled.len(), 1, "{class:?}: {settled:?}");
         assert!(

@@ -8,8 +8,10 @@
 //! - every node completed exactly once;
 //! - by the provider's call log, every node completed before the kill was called exactly once,
 //!   and only attempts in flight at the kill were called again;
-//! - every call that answered was settled exactly once (`cost:updated`), and the run's cost is
-//!   the sum of its settlements.
+//! - money, with the scripted model priced by the user's `config.yaml` ($1 / $2 per million
+//!   tokens): every call announced by `llm:request` was settled exactly once (`cost:updated`);
+//!   a call cut off by the kill is charged its reservation at resume (reconciled); the run's
+//!   cost is the sum of its settlements, is not zero, and is what `status` reports.
 //!
 //! CI runs a handful (3). The dedicated run: `RELAVIUM_CRASH_TRIALS=50 cargo test --release -p
 //! relavium-cli --test crash_trials -- --nocapture` (each trial prints its seed; a failing one
@@ -46,6 +48,9 @@ outputs:
 "#;
 
 const SCRIPT: &str = "delay_ms: 15\notherwise: echo\n";
+
+/// The scripted model priced like a real one, so the money checks are not about zeros.
+const PRICED: &str = "prices:\n  - { model: scripted/echo, effective: 2020-01-01, context: 100000, input: \"1.00\", output: \"2.00\" }\n";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -93,6 +98,7 @@ fn trial(seed: u64) -> String {
     let workflow = home.path().join("crash.relavium.yaml");
     std::fs::write(&workflow, WORKFLOW).unwrap();
     std::fs::write(home.path().join("paced.script.yaml"), SCRIPT).unwrap();
+    std::fs::write(home.path().join("config.yaml"), PRICED).unwrap();
     let calls = home.path().join("calls.ndjson");
     let mut random = Random(seed.max(1));
     // The run takes about 650 ms: kill it anywhere from its start-up to (rarely) after its end.
@@ -247,27 +253,67 @@ fn trial(seed: u64) -> String {
         "seed {seed}: more calls repeated than could be in flight: {called:?}"
     );
 
-    // Every answered call was settled exactly once, and the run's cost is their sum.
+    // Every announced call was settled exactly once: at its real cost when it answered, at its
+    // reservation when the kill cut it off; the run's cost is their sum, and is what `status`
+    // reports.
+    let reserved: BTreeMap<String, u64> = of_type(&events, "llm:request")
+        .iter()
+        .map(|e| {
+            (
+                e["payload"]["callId"].as_str().unwrap().to_owned(),
+                e["payload"]["reserved"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let answered: Vec<&str> = of_type(&events, "llm:response")
+        .iter()
+        .map(|e| e["payload"]["callId"].as_str().unwrap())
+        .collect();
     let mut settled: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = 0u64;
     for e in of_type(&events, "cost:updated") {
-        *settled
-            .entry(e["payload"]["callId"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-        total += e["payload"]["cost"].as_u64().unwrap();
+        let call = e["payload"]["callId"].as_str().unwrap();
+        let cost = e["payload"]["cost"].as_u64().unwrap();
+        *settled.entry(call.to_owned()).or_default() += 1;
+        total += cost;
+        if e["payload"]["reconciled"] == true {
+            assert_eq!(
+                Some(&cost),
+                reserved.get(call),
+                "seed {seed}: {call} reconciled"
+            );
+            assert!(
+                !answered.contains(&call),
+                "seed {seed}: {call} answered and reconciled"
+            );
+        } else {
+            assert!(cost > 0, "seed {seed}: {call} priced at zero");
+        }
     }
-    for response in of_type(&events, "llm:response") {
-        let call = response["payload"]["callId"].as_str().unwrap();
-        assert_eq!(
-            settled.get(call),
-            Some(&1),
-            "seed {seed}: {call} settled {settled:?}"
-        );
-    }
+    assert_eq!(
+        settled.keys().collect::<Vec<_>>(),
+        reserved.keys().collect::<Vec<_>>(),
+        "seed {seed}: every announced call settled"
+    );
+    assert!(
+        settled.values().all(|n| *n == 1),
+        "seed {seed}: a call settled twice: {settled:?}"
+    );
+    assert!(total > 0, "seed {seed}: the run cost nothing");
     assert_eq!(
         terminal[0]["payload"]["cost"].as_u64().unwrap(),
         total,
         "seed {seed}: the run's cost is not the sum of its settlements"
+    );
+    let status = relavium(home.path(), &calls)
+        .args(["status", &run_id, "--json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["run"]["cost"].as_u64(),
+        Some(total),
+        "seed {seed}: status reports another cost: {status}"
     );
     if ended_before {
         format!("killed at {kill_after:?}, after the run had ended")

@@ -202,8 +202,17 @@ impl Catalog {
 
     /// The price of `model` in effect on `date` (`YYYY-MM-DD`). Dated snapshots
     /// (`…-20250929`, `…-2025-04-14`, `…-latest`) use their base model's price.
+    /// A provider listed as free costs nothing unless a row prices the model explicitly (a
+    /// user's own price wins).
     pub fn price(&self, model: &ModelRef, date: &str) -> Result<Price, PricingError> {
-        if self.free_providers.iter().any(|p| p == model.provider()) {
+        let full = model.to_string();
+        let priced = self.rows.iter().any(|r| {
+            r.model == full
+                || full
+                    .strip_prefix(r.model.as_str())
+                    .is_some_and(is_snapshot_suffix)
+        });
+        if !priced && self.free_providers.iter().any(|p| p == model.provider()) {
             return Ok(Price {
                 model: model.to_string(),
                 effective: "0000-00-00".into(),
@@ -214,7 +223,6 @@ impl Catalog {
                 cache_write: MicroCents::ZERO,
             });
         }
-        let full = model.to_string();
         let base = self
             .rows
             .iter()
@@ -428,6 +436,24 @@ mod tests {
                 .price(&model("openai/my-finetune"), "2026-11-23")
                 .is_ok()
         );
+        // A free provider's model costs what a user's row says, if one does.
+        let scripted = Catalog::embedded().with_overrides(vec![Price {
+            model: "scripted/echo".into(),
+            effective: "2020-01-01".into(),
+            context: 1_000,
+            input: parse_usd("1.00").unwrap(),
+            output: parse_usd("2.00").unwrap(),
+            cache_read: MicroCents::ZERO,
+            cache_write: MicroCents::ZERO,
+        }]);
+        let echo = scripted
+            .price(&model("scripted/echo"), "2026-11-23")
+            .unwrap();
+        assert_eq!(echo.input, parse_usd("1.00").unwrap());
+        let other = scripted
+            .price(&model("scripted/other"), "2026-11-23")
+            .unwrap();
+        assert_eq!(other.input, MicroCents::ZERO);
         let bad = "catalog_version: x\nmodels:\n  - { model: a/b, effective: 2025-01-01, context: 1, input: \"1.0.0\", output: \"1\" }\n";
         assert!(Catalog::parse(bad).is_err());
     }
