@@ -1,33 +1,67 @@
 //! The per-run event hub: every event of a run, in order, to every subscriber, losslessly.
 //!
-//! The run supervisor numbers each event; the store writer publishes it here once it is durable. The hub keeps the
-//! run's events while the run is live, so a subscriber that arrives late (or reconnects with the
-//! last sequence number it saw) first receives what it missed, then the live tail — no gap, no
-//! duplicate. Subscribers get unbounded channels: a slow reader never blocks the run. Once the
-//! run has finished, late readers read the store instead.
+//! The run supervisor numbers each event; the store writer publishes it here once it is durable.
+//! A subscriber that arrives late (or reconnects with the last sequence number it saw) first
+//! receives what it missed, then the live tail — no gap, no duplicate. Subscribers get
+//! unbounded channels: a slow reader never blocks the run. Once the run has finished, late
+//! readers read the store instead.
+//!
+//! A hub backed by the run's store keeps only the most recent events in memory
+//! ([`RECENT_EVENTS`]): every published event is already durable, so a subscriber asking for
+//! older ones gets them from the store first. Memory stays flat however long the run (a
+//! 10,000-node run used to hold its ~100,000 events here). The live actor tree is folded in as
+//! events pass.
 
 use crate::engine::EngineError;
-use relavium_runtime::RunEvent;
-use std::sync::Mutex;
+use relavium_runtime::tree::ActorTree;
+use relavium_runtime::{RunEvent, RunStore};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+/// How many of a run's latest events a store-backed hub keeps in memory.
+pub const RECENT_EVENTS: usize = 1024;
+
 /// The events of one live run.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct EventHub {
     inner: Mutex<HubInner>,
+    /// Where events older than the in-memory window are read from (`None`: keep them all).
+    store: Option<Arc<dyn RunStore>>,
+}
+
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHub")
+            .field("store_backed", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
 struct HubInner {
-    log: Vec<RunEvent>,
+    /// The first event this hub published (a resumed run's hub starts mid-history, and its
+    /// subscribers get what this process published, as before the window existed).
+    origin: Option<u64>,
+    recent: VecDeque<RunEvent>,
+    tree: ActorTree,
     subscribers: Vec<mpsc::UnboundedSender<RunEvent>>,
     closed: bool,
 }
 
 impl EventHub {
-    /// An empty hub.
+    /// An empty hub that keeps every event in memory.
     pub fn new() -> EventHub {
         EventHub::default()
+    }
+
+    /// An empty hub that keeps the latest [`RECENT_EVENTS`] in memory and reads older ones from
+    /// `store`, where every published event already is.
+    pub fn backed_by(store: Arc<dyn RunStore>) -> EventHub {
+        EventHub {
+            inner: Mutex::default(),
+            store: Some(store),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubInner> {
@@ -43,7 +77,12 @@ impl EventHub {
         inner
             .subscribers
             .retain(|tx| tx.send(event.clone()).is_ok());
-        inner.log.push(event);
+        inner.tree.apply(&event);
+        inner.origin.get_or_insert(event.sequence_number);
+        inner.recent.push_back(event);
+        if self.store.is_some() && inner.recent.len() > RECENT_EVENTS {
+            inner.recent.pop_front();
+        }
     }
 
     /// No more events will come: subscribers' streams end after what they have.
@@ -54,17 +93,49 @@ impl EventHub {
     }
 
     /// The run's live actor tree, as its events so far describe it.
-    pub fn actor_tree(&self) -> relavium_runtime::tree::ActorTree {
-        relavium_runtime::tree::ActorTree::from_events(&self.lock().log)
+    pub fn actor_tree(&self) -> ActorTree {
+        self.lock().tree.clone()
     }
 
     /// Every event with a sequence number above `after`, then the live ones until the run ends.
     pub fn subscribe(&self, after: u64) -> EventStream {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut inner = self.lock();
-        let start = inner.log.partition_point(|e| e.sequence_number <= after);
-        for event in &inner.log[start..] {
-            // The receiver is still in our hands: this cannot fail.
+        let inner = self.lock();
+        let after = inner
+            .origin
+            .map_or(after, |origin| after.max(origin.saturating_sub(1)));
+        // Older than the window: from the store (publishing waits for the lock meanwhile, so
+        // nothing slips between the two).
+        if let (Some(store), Some(first)) = (&self.store, inner.recent.front())
+            && first.sequence_number > after + 1
+        {
+            let run_id = first.run_id.clone();
+            let first_kept = first.sequence_number;
+            let mut cursor = after;
+            while cursor + 1 < first_kept {
+                let wanted = usize::try_from(first_kept - 1 - cursor).unwrap_or(usize::MAX);
+                let page = match store.read_events(&run_id, cursor, wanted.min(4096)) {
+                    Ok(page) if !page.is_empty() => page,
+                    Ok(_) => {
+                        return EventStream::failed(EngineError::Store(
+                            relavium_runtime::StoreError::Backend(format!(
+                                "events {}..{first_kept} of run {run_id} are missing from the store",
+                                cursor + 1
+                            )),
+                        ));
+                    }
+                    Err(error) => return EventStream::failed(EngineError::Store(error)),
+                };
+                for event in page.into_iter().filter(|e| e.sequence_number < first_kept) {
+                    cursor = event.sequence_number;
+                    // The receiver is still in our hands: this cannot fail.
+                    let _ = tx.send(event);
+                }
+            }
+        }
+        let mut inner = inner;
+        let start = inner.recent.partition_point(|e| e.sequence_number <= after);
+        for event in inner.recent.range(start..) {
             let _ = tx.send(event.clone());
         }
         if !inner.closed {
@@ -89,6 +160,17 @@ impl EventStream {
         rx: mpsc::UnboundedReceiver<RunEvent>,
         failure: oneshot::Receiver<EngineError>,
     ) -> EventStream {
+        EventStream {
+            rx,
+            failure: Some(failure),
+        }
+    }
+
+    /// A stream that ends at once, with `error` as its [`EventStream::failure`].
+    fn failed(error: EngineError) -> EventStream {
+        let (_, rx) = mpsc::unbounded_channel();
+        let (tx, failure) = oneshot::channel();
+        let _ = tx.send(error);
         EventStream {
             rx,
             failure: Some(failure),
@@ -123,6 +205,58 @@ mod tests {
                 item: None,
                 attempt: 1,
             }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_backed_hub_keeps_a_window_and_reads_older_events_from_the_store() {
+        use relavium_runtime::event::RunStarted;
+        use relavium_runtime::store::{MemoryStore, WriteBatch};
+        let store = Arc::new(MemoryStore::new());
+        let hub = EventHub::backed_by(store.clone());
+        let total = RECENT_EVENTS as u64 * 3 + 7;
+        let events: Vec<RunEvent> = (1..=total)
+            .map(|n| {
+                let mut e = event(n);
+                if n == 1 {
+                    e.kind = EventKind::RunStarted(RunStarted {
+                        workflow_name: "w".into(),
+                        workflow_path: None,
+                        inputs: Default::default(),
+                        nodes: vec![],
+                        retry_of: None,
+                    });
+                }
+                e
+            })
+            .collect();
+        // Durable first, then published: what the writer does.
+        store
+            .write(&WriteBatch {
+                snapshots: vec![],
+                events: events.clone(),
+            })
+            .unwrap();
+        for e in events {
+            hub.publish(e);
+        }
+        assert_eq!(hub.lock().recent.len(), RECENT_EVENTS);
+        for after in [
+            0,
+            1,
+            500,
+            total - RECENT_EVENTS as u64 - 1,
+            total - 3,
+            total,
+        ] {
+            let mut stream = hub.subscribe(after);
+            hub.close();
+            let mut seen = Vec::new();
+            while let Some(e) = stream.next().await {
+                seen.push(e.sequence_number);
+            }
+            let expected: Vec<u64> = (after + 1..=total).collect();
+            assert_eq!(seen, expected, "after {after}");
         }
     }
 

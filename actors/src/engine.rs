@@ -458,7 +458,7 @@ impl Engine {
             mcp: Arc::clone(&self.inner.mcp),
         };
         let inner = &self.inner;
-        let hub = Arc::new(EventHub::new());
+        let hub = Arc::new(EventHub::backed_by(Arc::clone(&inner.store)));
         let (tx, rx) = oneshot::channel();
         let args = SupervisorArgs {
             run_id: run_id.clone(),
