@@ -73,29 +73,16 @@ async fn run_with(class: ErrorClass, backup_context: u64) -> Outcome {
         price("backup/m", backup_context),
     ]));
     let engine = Engine::new(Arc::new(MemoryStore::new()), registry, config).unwrap();
-    let file = SourceFile::new(
-        "faults.relavium.yaml",
+    let Observed {
+        status,
+        error_kind,
+        events,
+    } = run_on(
+        &engine,
         "relavium: 1\nname: faults\nnodes:\n  a:\n    model: primary/m\n    fallback: [backup/m]\n    retry: { attempts: 2, initial: 1ms, max: 1ms }\n    prompt: hello\n",
-    );
-    let workflow = Arc::new(load_workflow(&file, &InMemoryAgents::default()).unwrap());
-    let handle = engine
-        .start_run(StartRun {
-            workflow,
-            inputs: Map::new(),
-            workflow_path: None,
-        })
-        .await
-        .unwrap();
-    let mut stream = handle.subscribe(0);
-    let mut events: Vec<RunEvent> = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(e) = stream.next().await {
-            events.push(e);
-        }
-    })
-    .await
-    .expect("the run ended");
-    let outcome = handle.outcome().await.unwrap();
+        |_| None,
+    )
+    .await;
     // Every call that was sent is settled exactly once.
     let requests: Vec<String> = events
         .iter()
@@ -116,13 +103,13 @@ async fn run_with(class: ErrorClass, backup_context: u64) -> Outcome {
     sent.sort();
     assert_eq!(sent, settled, "{class:?}: each call settled once");
     Outcome {
-        status: outcome.status,
+        status,
         types: events.iter().map(RunEvent::type_name).collect(),
         output: events.iter().find_map(|e| match &e.kind {
             relavium_runtime::EventKind::NodeCompleted(c) => Some(c.output.clone()),
             _ => None,
         }),
-        error_kind: outcome.error.map(|e| e.kind),
+        error_kind,
     }
 }
 
@@ -161,6 +148,7 @@ async fn every_error_class_gets_its_decision_and_nothing_is_billed_twice() {
 /// What a run left: its events and outcome.
 struct Observed {
     status: RunStatus,
+    error_kind: Option<String>,
     events: Vec<RunEvent>,
 }
 
@@ -179,6 +167,16 @@ async fn observe(
     config.catalog =
         Arc::new(Catalog::embedded().with_overrides(vec![price("primary/m", 100_000)]));
     let engine = Engine::new(Arc::new(MemoryStore::new()), registry, config).unwrap();
+    run_on(&engine, workflow_text, during).await
+}
+
+/// Runs `workflow_text` on `engine` to its end, calling `during` with each event as it is
+/// published (to decide gates mid-run).
+async fn run_on(
+    engine: &Engine,
+    workflow_text: &str,
+    during: impl Fn(&RunEvent) -> Option<relavium_runtime::store::RunCommand>,
+) -> Observed {
     let file = SourceFile::new("faults.relavium.yaml", workflow_text);
     let workflow = Arc::new(load_workflow(&file, &InMemoryAgents::default()).unwrap());
     let handle = engine
@@ -205,6 +203,7 @@ async fn observe(
     let outcome = handle.outcome().await.unwrap();
     Observed {
         status: outcome.status,
+        error_kind: outcome.error.map(|e| e.kind),
         events,
     }
 }

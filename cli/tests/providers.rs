@@ -68,6 +68,15 @@ fn serve(count: usize) -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, seen)
 }
 
+/// Writes a `config.yaml` in `home` that sends Anthropic calls to the local server on `port`.
+fn point_anthropic_at(home: &Path, port: u16) {
+    std::fs::write(
+        home.join("config.yaml"),
+        format!("providers:\n  anthropic: {{ base_url: \"http://127.0.0.1:{port}\" }}\n"),
+    )
+    .unwrap();
+}
+
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -85,11 +94,7 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 fn a_run_on_anthropic_uses_the_key_and_leaves_it_nowhere() {
     let (port, seen) = serve(1);
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.yaml"),
-        format!("providers:\n  anthropic: {{ base_url: \"http://127.0.0.1:{port}\" }}\n"),
-    )
-    .unwrap();
+    point_anthropic_at(home.path(), port);
     let workflow = home.path().join("greet.relavium.yaml");
     std::fs::write(
         &workflow,
@@ -128,10 +133,11 @@ fn a_run_on_anthropic_uses_the_key_and_leaves_it_nowhere() {
     assert!(!stderr.contains(SENTINEL), "the key is in the logs");
     for file in files_under(home.path()) {
         let bytes = std::fs::read(&file).unwrap();
-        let found = bytes
-            .windows(SENTINEL.len())
-            .any(|w| w == SENTINEL.as_bytes());
-        assert!(!found, "the key is in {}", file.display());
+        assert!(
+            !contains_sentinel(&bytes),
+            "the key is in {}",
+            file.display()
+        );
     }
 }
 
@@ -151,11 +157,7 @@ fn the_key_is_in_no_child_process_no_argument_no_output_and_no_file() {
     let home = tempfile::tempdir().unwrap();
     let workspace = tempfile::tempdir().unwrap();
     std::fs::create_dir(workspace.path().join(".git")).unwrap();
-    std::fs::write(
-        home.path().join("config.yaml"),
-        format!("providers:\n  anthropic: {{ base_url: \"http://127.0.0.1:{port}\" }}\n"),
-    )
-    .unwrap();
+    point_anthropic_at(home.path(), port);
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/notes_server.py"),
         workspace.path().join("notes_server.py"),
@@ -289,11 +291,7 @@ fn a_key_stored_with_keys_set_is_used_from_the_keychain() {
     }
     let (port, seen) = serve(1);
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.yaml"),
-        format!("providers:\n  anthropic: {{ base_url: \"http://127.0.0.1:{port}\" }}\n"),
-    )
-    .unwrap();
+    point_anthropic_at(home.path(), port);
     let workflow = home.path().join("greet.relavium.yaml");
     std::fs::write(&workflow, "relavium: 1\nname: greet\nnodes:\n  hello:\n    model: anthropic/claude-sonnet-4-5\n    prompt: hi\n").unwrap();
     let key_file = tempfile::NamedTempFile::new().unwrap();
@@ -347,9 +345,7 @@ fn a_key_stored_with_keys_set_is_used_from_the_keychain() {
     for file in files_under(home.path()) {
         let bytes = std::fs::read(&file).unwrap();
         assert!(
-            !bytes
-                .windows(SENTINEL.len())
-                .any(|w| w == SENTINEL.as_bytes()),
+            !contains_sentinel(&bytes),
             "the key is in {}",
             file.display()
         );
