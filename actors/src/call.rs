@@ -7,9 +7,16 @@
 //! while a delta is never held back to wait for another. It never stops itself: its node stops it after the final message, so the node
 //! always learns the outcome before it sees the termination. A panic inside the provider becomes
 //! a failed call, never a hang.
+//!
+//! This is the one door through which provider output enters the engine, so it is where every
+//! secret this process resolved is scrubbed from it (`relavium_llm::redact`): streamed text
+//! (a key split across deltas included), the final response's text and tool-call arguments,
+//! and error messages — before any of it becomes an event, a row or a log line.
 
 use futures::{FutureExt, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use relavium_llm::redact::{self, StreamScrubber};
+use relavium_llm::types::ContentPart;
 use relavium_llm::{ErrorClass, LlmError, LlmProvider, LlmRequest, LlmResponse, StreamEvent};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -89,6 +96,7 @@ async fn drive(args: CallArgs) {
         let report_to = report;
         let mut stream = provider.stream(request);
         let mut streamed = false;
+        let mut scrubber = StreamScrubber::new();
         // An item read ahead while coalescing deltas, to be handled next.
         let mut held = None;
         loop {
@@ -112,7 +120,11 @@ async fn drive(args: CallArgs) {
                             None => break,
                         }
                     }
-                    CallReport::Delta(text)
+                    let shown = scrubber.push(&text);
+                    if shown.is_empty() {
+                        continue; // all of it might begin a secret: held for the next piece
+                    }
+                    CallReport::Delta(shown)
                 }
                 // Tool calls arrive whole in `Finished`; their argument deltas are not shown to
                 // anyone yet (the tool loop comes with the engine issue).
@@ -120,11 +132,15 @@ async fn drive(args: CallArgs) {
                     continue;
                 }
                 Ok(StreamEvent::Finished(response)) => {
-                    report_to(CallReport::Finished(response));
+                    if flush(&mut scrubber, &*report_to) {
+                        report_to(CallReport::Finished(scrub_response(response)));
+                    }
                     return;
                 }
                 Err(error) => {
-                    report_to(CallReport::Failed(error));
+                    if flush(&mut scrubber, &*report_to) {
+                        report_to(CallReport::Failed(scrub_error(error)));
+                    }
                     return;
                 }
             };
@@ -137,7 +153,9 @@ async fn drive(args: CallArgs) {
             "the provider's stream ended without a final response",
         );
         error.after_output = streamed;
-        report_to(CallReport::Failed(error));
+        if flush(&mut scrubber, &*report_to) {
+            report_to(CallReport::Failed(error));
+        }
     });
     if run.catch_unwind().await.is_err() {
         tracing::error!("a provider panicked while streaming");
@@ -146,4 +164,36 @@ async fn drive(args: CallArgs) {
             "the provider panicked while streaming",
         )));
     }
+}
+
+/// Reports what the scrubber still holds; `false` if the node is gone.
+fn flush(
+    scrubber: &mut StreamScrubber,
+    report_to: &(dyn Fn(CallReport) -> bool + Send + Sync),
+) -> bool {
+    let rest = scrubber.finish();
+    rest.is_empty() || report_to(CallReport::Delta(rest))
+}
+
+/// The response with every known secret scrubbed from its text and tool calls.
+fn scrub_response(mut response: LlmResponse) -> LlmResponse {
+    redact::scrub_in_place(&mut response.model);
+    for part in &mut response.content {
+        match part {
+            ContentPart::Text { text } => redact::scrub_in_place(text),
+            ContentPart::ToolUse { id, name, input } => {
+                redact::scrub_in_place(id);
+                redact::scrub_in_place(name);
+                redact::scrub_json(input);
+            }
+            ContentPart::ToolResult { content, .. } => redact::scrub_in_place(content),
+        }
+    }
+    response
+}
+
+/// The error with every known secret scrubbed from its message.
+fn scrub_error(mut error: LlmError) -> LlmError {
+    redact::scrub_in_place(&mut error.message);
+    error
 }

@@ -6,6 +6,12 @@
 //! `sse-parse` over the response body: the WHATWG algorithm in time linear in the bytes,
 //! whatever the chunking, and no reconnection (which would re-POST a paid request). See
 //! decision 0012 for why not `eventsource-stream`.
+//!
+//! Redirects are followed only within the origin (scheme, host and port) the request was sent
+//! to, at most [`MAX_REDIRECTS`] times: a key travels in a header, and reqwest keeps custom
+//! headers (`x-api-key`, `x-goog-api-key`) across hosts, so a redirect elsewhere is refused
+//! before anything is sent there, as a configuration error that names the target (decision
+//! 0013).
 
 use crate::provider::LlmStream;
 use crate::types::{ErrorClass, LlmError, StreamEvent};
@@ -33,11 +39,52 @@ impl Default for Timeouts {
     }
 }
 
-/// An HTTP client that never retries (one attempt per call).
+/// The most same-origin redirects one request follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Why a redirect was not followed (found again in the error's source chain).
+#[derive(Debug)]
+struct RefusedRedirect(String);
+
+impl std::fmt::Display for RefusedRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedRedirect {}
+
+/// Follows a redirect only to the origin the request started at: credentials never reach
+/// another origin.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(|u| u.origin());
+        let next = attempt.url().origin();
+        if first.as_ref() != Some(&next) {
+            let to = attempt.url().as_str().to_owned();
+            let from = first.map(|o| o.ascii_serialization()).unwrap_or_default();
+            return attempt.error(RefusedRedirect(format!(
+                "the provider at {from} redirected to another origin ({to}); keys are only sent \
+                 to the configured origin, so the redirect was not followed: set the provider's \
+                 base_url to the address it redirects to, if you trust it"
+            )));
+        }
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(RefusedRedirect(format!(
+                "the provider redirected more than {MAX_REDIRECTS} times"
+            )));
+        }
+        attempt.follow()
+    })
+}
+
+/// An HTTP client that never retries (one attempt per call) and never carries a request to
+/// another origin.
 pub fn client(timeouts: Timeouts) -> Result<reqwest::Client, LlmError> {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .retry(reqwest::retry::never())
+        .redirect(same_origin_redirects())
         .user_agent(concat!("relavium/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| {
@@ -48,8 +95,18 @@ pub fn client(timeouts: Timeouts) -> Result<reqwest::Client, LlmError> {
         })
 }
 
-/// Classifies a transport error (no HTTP status).
+/// Classifies a transport error (no HTTP status). A refused redirect is a configuration
+/// error: sending the same request again would be refused again.
 pub fn transport_error(error: &reqwest::Error, after_output: bool) -> LlmError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<RefusedRedirect>() {
+            let mut e = LlmError::new(ErrorClass::Configuration, refused.0.clone());
+            e.after_output = after_output;
+            return e;
+        }
+        source = e.source();
+    }
     let class = if error.is_timeout() {
         ErrorClass::Timeout
     } else {

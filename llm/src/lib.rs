@@ -8,6 +8,7 @@
 //! - [`http`]: what HTTP adapters share (a client that never retries, timeouts, SSE);
 //! - [`assemble`]: turning streamed pieces into one response (tool-call JSON validated);
 //! - [`secrets`]: API keys that cannot be printed, resolved at call time;
+//! - [`redact`]: every resolved key scrubbed from what providers send back;
 //! - [`models`]: local model files (where they live, the catalog, `pull`); the `local` adapter
 //!   (feature `local`) runs them in-process.
 //!
@@ -22,6 +23,7 @@ pub mod http;
 pub mod models;
 pub mod pricing;
 pub mod provider;
+pub mod redact;
 pub mod secrets;
 pub mod types;
 

@@ -13,9 +13,12 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps `value`.
+    /// Wraps `value`, and remembers it for [`redact`](crate::redact): from now on it is
+    /// scrubbed from whatever a provider sends back.
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        crate::redact::remember(&value);
+        Secret(value)
     }
 
     /// The value, for the one place that must send it (a request header).
