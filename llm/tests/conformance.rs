@@ -372,6 +372,150 @@ async fn every_error_class_gets_its_decision() {
     }
 }
 
+/// The servers the OpenAI-compatible adapter claims to serve, each with its own error shapes
+/// (`transcripts/openai-compatible/SERVER_CASE.sse`, each file saying where its shape comes
+/// from): (server, case, class, decision, output streamed before the error).
+const COMPATIBLE_ERRORS: &[(&str, &str, ErrorClass, ErrorDecision, bool)] = &[
+    (
+        "llamacpp",
+        "context_overflow",
+        ErrorClass::ContextOverflow,
+        ErrorDecision::FallBackToLargerContext,
+        false,
+    ),
+    (
+        "llamacpp",
+        "loading",
+        ErrorClass::Overloaded,
+        ErrorDecision::Retry,
+        false,
+    ),
+    (
+        "llamacpp",
+        "bad_request",
+        ErrorClass::InvalidRequest,
+        ErrorDecision::Fail,
+        false,
+    ),
+    (
+        "llamacpp",
+        "error_in_stream",
+        ErrorClass::ServerError,
+        ErrorDecision::Fail,
+        true,
+    ),
+    (
+        "vllm",
+        "context_overflow",
+        ErrorClass::ContextOverflow,
+        ErrorDecision::FallBackToLargerContext,
+        false,
+    ),
+    (
+        "vllm",
+        "max_tokens_too_large",
+        ErrorClass::ContextOverflow,
+        ErrorDecision::FallBackToLargerContext,
+        false,
+    ),
+    (
+        "vllm",
+        "context_overflow_legacy",
+        ErrorClass::ContextOverflow,
+        ErrorDecision::FallBackToLargerContext,
+        false,
+    ),
+    (
+        "vllm",
+        "unknown_model",
+        ErrorClass::InvalidRequest,
+        ErrorDecision::Fail,
+        false,
+    ),
+    (
+        "ollama",
+        "context_overflow",
+        ErrorClass::ContextOverflow,
+        ErrorDecision::FallBackToLargerContext,
+        false,
+    ),
+    (
+        "ollama",
+        "native_error",
+        ErrorClass::ContextOverflow,
+        ErrorDecision::FallBackToLargerContext,
+        false,
+    ),
+    (
+        "ollama",
+        "model_missing",
+        ErrorClass::InvalidRequest,
+        ErrorDecision::Fail,
+        false,
+    ),
+    (
+        "deepseek",
+        "context_overflow",
+        ErrorClass::ContextOverflow,
+        ErrorDecision::FallBackToLargerContext,
+        false,
+    ),
+    (
+        "deepseek",
+        "insufficient_balance",
+        ErrorClass::QuotaExhausted,
+        ErrorDecision::FallBack,
+        false,
+    ),
+    (
+        "deepseek",
+        "overloaded",
+        ErrorClass::Overloaded,
+        ErrorDecision::Retry,
+        false,
+    ),
+    (
+        "deepseek",
+        "auth",
+        ErrorClass::Auth,
+        ErrorDecision::Fail,
+        false,
+    ),
+];
+
+#[tokio::test]
+async fn every_openai_compatible_server_s_errors_are_recognised() {
+    for &(server_name, case, class, decision, after_output) in COMPATIBLE_ERRORS {
+        let server = MockServer::start().await;
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/transcripts/openai-compatible")
+            .join(format!("{server_name}_{case}.sse"));
+        server.push(Reply::transcript(&path));
+        let endpoint = Endpoint::new(server_name, &server.url, false, MaxTokensField::MaxTokens);
+        let provider = OpenAiCompatProvider::new(endpoint, secrets(), timeouts()).unwrap();
+        let items: Vec<_> = tokio::time::timeout(
+            Duration::from_secs(10),
+            provider.stream(request()).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{server_name}_{case} hung"));
+        let context = format!("{server_name}_{case}: {items:?}");
+        let Some(Err(error)) = items.last() else {
+            panic!("expected an error: {context}");
+        };
+        assert_eq!(error.class, class, "{context}");
+        assert_eq!(error.decision(), decision, "{context}");
+        assert_eq!(error.after_output, after_output, "{context}");
+        assert!(
+            error.message.starts_with(&format!("{server_name}: "))
+                && error.message.len() > server_name.len() + 8,
+            "the message names the server and says what it said: {context}"
+        );
+        assert!(!error.message.contains("(null)"), "{context}");
+        assert_eq!(server.requests().len(), 1, "{context}");
+    }
+}
+
 #[tokio::test]
 async fn rate_limits_carry_retry_after_and_status() {
     for adapter in adapters() {

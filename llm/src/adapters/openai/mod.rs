@@ -6,6 +6,10 @@
 //! usage chunk of `stream_options.include_usage` (with empty or null `choices`), keep-alive
 //! comments and blank lines, `[DONE]`, cached and DeepSeek cache-hit tokens, and an `error`
 //! object sent after HTTP 200. Structured output uses `response_format: json_schema` (strict).
+//!
+//! Errors are read in each shape these servers answer with (see `wire::ErrorReply`) and
+//! classified once in [`classify`]; `llm/tests/transcripts/openai-compatible/` holds a
+//! transcript of each server's answers, replayed by the conformance suite.
 
 mod wire;
 
@@ -264,8 +268,8 @@ impl OpenAiCompatProvider {
 fn code_text(code: &Option<serde_json::Value>) -> String {
     match code {
         Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
-        None => String::new(),
     }
 }
 
@@ -279,15 +283,24 @@ pub(crate) fn classify(status: Option<u16>, kind: &str, code: &str, message: &st
     {
         return ErrorClass::QuotaExhausted;
     }
+    // OpenAI and DeepSeek: `context_length_exceeded` / "maximum context length"; vLLM: the same
+    // words (also when `max_tokens` does not fit beside the prompt); llama.cpp's server:
+    // `exceed_context_size_error`, "exceeds the available context size"; Ollama (with
+    // truncation off): "the input length exceeds the context length".
     if code == "context_length_exceeded"
+        || code == "exceed_context_size_error"
+        || kind == "exceed_context_size_error"
         || lower.contains("maximum context length")
         || lower.contains("context length")
+        || lower.contains("context size")
+        || lower.contains("context window")
     {
         return ErrorClass::ContextOverflow;
     }
     match status {
         Some(429) => ErrorClass::RateLimited,
-        Some(503) => ErrorClass::Overloaded,
+        // 503: OpenAI and DeepSeek overloaded; llama.cpp's server still loading its model.
+        Some(503 | 529) => ErrorClass::Overloaded,
         Some(401 | 403) => ErrorClass::Auth,
         Some(408) => ErrorClass::Timeout,
         Some(s) if s >= 500 => ErrorClass::ServerError,
@@ -314,8 +327,8 @@ fn http_error(
     headers: &reqwest::header::HeaderMap,
     body: &str,
 ) -> LlmError {
-    let parsed = serde_json::from_str::<wire::ErrorEnvelope>(body)
-        .map(|e| e.error)
+    let parsed = serde_json::from_str::<wire::ErrorReply>(body)
+        .map(wire::ErrorReply::into_body)
         .unwrap_or(wire::ErrorBody {
             message: body.chars().take(300).collect(),
             kind: None,

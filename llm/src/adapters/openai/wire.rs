@@ -152,9 +152,53 @@ pub(super) struct PromptDetails {
     pub(super) cached_tokens: Option<u64>,
 }
 
+/// An error answer, in each shape the servers this adapter serves use: OpenAI's, DeepSeek's,
+/// llama.cpp's and vLLM's `{"error": {...}}`; Ollama's native `{"error": "text"}`; older vLLM's
+/// bare `{"object": "error", "message": ...}`.
 #[derive(Debug, Deserialize)]
-pub(super) struct ErrorEnvelope {
-    pub(super) error: ErrorBody,
+#[serde(untagged)]
+pub(super) enum ErrorReply {
+    Wrapped { error: ErrorField },
+    Bare(BareError),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum ErrorField {
+    Body(ErrorBody),
+    Text(String),
+}
+
+/// Older vLLM: the error's fields at the top level (`message` required, so any JSON is not one).
+#[derive(Debug, Deserialize)]
+pub(super) struct BareError {
+    pub(super) message: String,
+    #[serde(rename = "type", default)]
+    pub(super) kind: Option<String>,
+    #[serde(default)]
+    pub(super) code: Option<serde_json::Value>,
+}
+
+impl ErrorReply {
+    pub(super) fn into_body(self) -> ErrorBody {
+        match self {
+            ErrorReply::Wrapped {
+                error: ErrorField::Body(body),
+            } => body,
+            ErrorReply::Wrapped {
+                error: ErrorField::Text(message),
+            } => ErrorBody {
+                message,
+                kind: None,
+                code: None,
+            },
+            ErrorReply::Bare(bare) => ErrorBody {
+                message: bare.message,
+                kind: bare.kind,
+                code: bare.code,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
