@@ -68,9 +68,30 @@ CREATE INDEX run_commands_by_run ON run_commands (run_id, id);
 ";
 
 /// Brings the database at `conn` to the latest schema.
+///
+/// Several processes may open a new database at once (two `relavium run`s on a fresh home):
+/// each tries the migrations in its own transaction, and the losers fail ("table runs already
+/// exists", or busy). A loser then finds the schema already at the latest version — the
+/// winner's transaction committed — and carries on; only a real failure is reported.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let migrations = Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)]);
-    migrations
-        .to_latest(conn)
-        .map_err(|e| StoreError::Backend(format!("failed to migrate the database: {e}")))
+    const LATEST: std::num::NonZeroUsize = std::num::NonZeroUsize::new(3).unwrap();
+    let latest = rusqlite_migration::SchemaVersion::Inside(LATEST);
+    let mut attempt = 0;
+    loop {
+        let error = match migrations.to_latest(conn) {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        if migrations.current_version(conn).is_ok_and(|v| v == latest) {
+            return Ok(());
+        }
+        attempt += 1;
+        if attempt >= 20 {
+            return Err(StoreError::Backend(format!(
+                "failed to migrate the database: {error}"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
 }

@@ -260,3 +260,29 @@ async fn runs_are_listed_by_when_they_started() {
     assert_eq!(query(None, Some(started.0)), 0, "until is exclusive");
     assert_eq!(query(None, Some(started.0 + 1)), 1);
 }
+
+/// Several processes opening a new database at the same moment (two first runs on a fresh
+/// home) each try the migrations; the losers must see the winner's schema, not fail with
+/// "table runs already exists" (found by the multi-process test in `cli/tests/concurrency.rs`).
+#[test]
+fn many_connections_opening_a_new_database_at_once_all_succeed() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let start = Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                let start = Arc::clone(&start);
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().unwrap();
+            assert!(opened.is_ok(), "round {round}: {opened:?}");
+        }
+    }
+}
