@@ -10,6 +10,7 @@
 //! ```
 //!
 //! - [`workspace`]: reading workflow and agent files from disk;
+//! - [`files`]: reading a named file safely (regular files only, bounded);
 //! - [`clock`]: the system clock.
 //!
 //! **Architecture invariant:** nothing here blocks an actor: the store is written by one
@@ -24,6 +25,7 @@ pub mod bus;
 pub mod call;
 pub mod clock;
 pub mod engine;
+pub mod files;
 pub mod mcp;
 pub mod node;
 pub mod recovery;

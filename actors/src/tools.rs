@@ -7,7 +7,8 @@
 //!   transient (retried by the node's policy).
 //! - `file.read` reads a text file inside the workspace (the directory holding the workflow's
 //!   `.relavium/` or `.git/`, else the workflow's directory); the path is resolved (symlinks
-//!   included) and refused if it leaves the workspace; at most 1 MiB.
+//!   included) and refused if it leaves the workspace; only a regular file (a FIFO or a device
+//!   is refused without blocking), read no further than 1 MiB.
 //!
 //! Errors come back as [`ErrorInfo`] with `tool.*` kinds, never a panic.
 
@@ -233,21 +234,26 @@ async fn read(path: &str, workspace: Option<&Path>) -> Result<Value, ErrorInfo> 
                 format!("`{requested}` is outside the workspace"),
             ));
         }
-        let bytes = std::fs::read(&resolved).map_err(|e| {
-            ErrorInfo::new("tool.not_found", format!("cannot read `{requested}`: {e}"))
-        })?;
-        if bytes.len() > MAX_TOOL_BYTES {
-            return Err(ErrorInfo::new(
-                "tool.too_large",
-                format!(
-                    "`{requested}` is {} bytes; `file.read` returns at most {MAX_TOOL_BYTES}",
-                    bytes.len()
-                ),
-            ));
-        }
-        String::from_utf8(bytes).map(Value::String).map_err(|_| {
-            ErrorInfo::new("tool.not_text", format!("`{requested}` is not UTF-8 text"))
-        })
+        // Never more than the limit in memory, and only a regular file: a FIFO or a device
+        // would block or never end (crate::files).
+        crate::files::read_regular_text(&resolved, MAX_TOOL_BYTES as u64)
+            .map(Value::String)
+            .map_err(|e| {
+                use crate::files::ReadFileError;
+                let kind = match e {
+                    ReadFileError::TooLarge { .. } => "tool.too_large",
+                    ReadFileError::NotText => "tool.not_text",
+                    ReadFileError::NotRegular(_) => "tool.not_a_file",
+                    ReadFileError::Io(_) => "tool.not_found",
+                };
+                let hint = match e {
+                    ReadFileError::TooLarge { .. } => {
+                        format!("; `file.read` returns at most {MAX_TOOL_BYTES} bytes")
+                    }
+                    _ => String::new(),
+                };
+                ErrorInfo::new(kind, format!("cannot read `{requested}`: {e}{hint}"))
+            })
     })
     .await
     .map_err(|e| ErrorInfo::new("tool.internal", format!("the read failed: {e}")))?

@@ -4,21 +4,27 @@
 //! `agents/` beside the workflow file, then `.relavium/agents/` in the workflow's directory and
 //! each of its parents (so a workflow anywhere in a repository finds the repository's agents).
 
+use crate::files::{MAX_SOURCE_BYTES, ReadFileError, read_regular_text};
 use relavium_runtime::load::{AgentLookup, AgentSource, load_agent, load_workflow};
 use relavium_runtime::workflow::AgentSpec;
 use relavium_runtime::{Diagnostics, SourceFile, Workflow};
 use std::path::{Path, PathBuf};
 
+/// A workflow or agent file's text: a regular file of at most [`MAX_SOURCE_BYTES`].
+pub fn read_source(path: &Path) -> Result<String, ReadFileError> {
+    read_regular_text(path, MAX_SOURCE_BYTES)
+}
+
 /// Why a workflow file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read.
+    /// The file could not be read (or is not a regular file, or is too large).
     #[error("failed to read {path}: {source}")]
     Io {
         /// The path.
         path: String,
         /// Why.
-        source: std::io::Error,
+        source: ReadFileError,
     },
     /// The file has problems (every one is listed).
     #[error("{} problem(s) in {path}", diagnostics.len())]
@@ -58,9 +64,9 @@ impl FsAgents {
 impl AgentSource for FsAgents {
     fn lookup_workflow(&self, from: &str, path: &str) -> AgentLookup {
         let name = relavium_runtime::load::resolve_relative(from, path);
-        match std::fs::read_to_string(&name) {
+        match read_source(Path::new(&name)) {
             Ok(text) => AgentLookup::Found(SourceFile::new(name, text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AgentLookup::NotFound {
+            Err(e) if e.is_not_found() => AgentLookup::NotFound {
                 searched: vec![name],
             },
             Err(e) => AgentLookup::Unreadable(format!("{name}: {e}")),
@@ -71,11 +77,11 @@ impl AgentSource for FsAgents {
         let file_name = format!("{name}.agent.yaml");
         for dir in &self.search {
             let path = dir.join(&file_name);
-            match std::fs::read_to_string(&path) {
+            match read_source(&path) {
                 Ok(text) => {
                     return AgentLookup::Found(SourceFile::new(path.display().to_string(), text));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.is_not_found() => continue,
                 Err(e) => return AgentLookup::Unreadable(format!("{}: {e}", path.display())),
             }
         }
@@ -92,7 +98,7 @@ impl AgentSource for FsAgents {
 /// Reads and validates the workflow at `path` (agents are found with [`FsAgents`]).
 pub fn load_workflow_file(path: &Path) -> Result<Workflow, LoadError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let text = read_source(path).map_err(|source| LoadError::Io {
         path: display.clone(),
         source,
     })?;
@@ -106,7 +112,7 @@ pub fn load_workflow_file(path: &Path) -> Result<Workflow, LoadError> {
 /// Reads and validates the agent file at `path` (named after its file stem).
 pub fn load_agent_file(path: &Path) -> Result<AgentSpec, LoadError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let text = read_source(path).map_err(|source| LoadError::Io {
         path: display.clone(),
         source,
     })?;

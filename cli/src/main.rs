@@ -610,7 +610,7 @@ fn load_config(flag: Option<&Path>) -> Result<LlmConfig, Failure> {
             _ => return Ok(LlmConfig::default()),
         },
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = relavium_actors::workspace::read_source(&path).map_err(|e| {
         Failure::new(
             exit::USAGE,
             format!("failed to read the configuration {}: {e}", path.display()),
@@ -624,7 +624,7 @@ fn providers(config: &LlmConfig, script: Option<&Path>) -> Result<ProviderRegist
     let scripted = match script {
         None => ScriptedProvider::echo(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = relavium_actors::workspace::read_source(path).map_err(|e| {
                 Failure::new(
                     exit::USAGE,
                     format!("failed to read the script {}: {e}", path.display()),

@@ -97,8 +97,61 @@ struct SubWorkflow {
     budget: Option<crate::MicroCents>,
 }
 
-/// How deep sub-workflows may nest (deeper is taken for a cycle).
+/// How deep sub-workflows may nest.
 const MAX_NESTING: usize = 8;
+
+/// The most nodes a workflow may have once its sub-workflows are expanded.
+pub const MAX_EXPANDED_NODES: usize = 200_000;
+
+/// What one load shares across every file it reads, so that sub-workflows cost what they
+/// expand to and no more: the chain of files being loaded (including one of them again is a
+/// cycle, reported as such) and each file's result, kept so a file used many times is read
+/// and checked once.
+#[derive(Default)]
+struct Expansion {
+    /// The files being loaded, outermost first, by [`normalize_name`].
+    chain: Vec<String>,
+    /// Sub-workflows already loaded, by [`normalize_name`]: `None` if the file was invalid
+    /// (its problems were reported the first time).
+    loaded: std::collections::HashMap<String, Option<Workflow>>,
+}
+
+/// A file name with `.` and `a/..` components removed, so one file has one name however a
+/// `workflow:` path reaches it. Pure string work: symbolic links are not followed (a cycle
+/// through one still ends, at [`MAX_NESTING`]).
+fn normalize_name(name: &str) -> String {
+    use std::path::Component;
+    let mut parts: Vec<Component<'_>> = Vec::new();
+    for component in std::path::Path::new(name).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts
+        .iter()
+        .collect::<std::path::PathBuf>()
+        .display()
+        .to_string()
+}
+
+/// How many levels of sub-workflows `workflow` holds (0: none).
+fn nesting_height(workflow: &Workflow) -> usize {
+    (0..workflow.scopes.len())
+        .map(|mut scope| {
+            let mut levels = 1;
+            while let Some(parent) = workflow.scopes[scope].parent {
+                levels += 1;
+                scope = parent;
+            }
+            levels
+        })
+        .max()
+        .unwrap_or(0)
+}
 
 /// An [`AgentSource`] over files held in memory, keyed by agent name (for tests and embedders).
 #[derive(Debug, Default, Clone)]
@@ -200,12 +253,29 @@ pub fn known_keys(mapping: &str) -> Vec<&'static str> {
 /// Parses and validates the workflow in `file`, reading the agents (and sub-workflows) it
 /// names through `agents`.
 pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Workflow, Diagnostics> {
-    load_nested(file, agents, 0)
+    let expansion = std::cell::RefCell::new(Expansion::default());
+    load_nested(file, agents, &expansion)
 }
 
 fn load_nested(
     file: &SourceFile,
     agents: &dyn AgentSource,
+    expansion: &std::cell::RefCell<Expansion>,
+) -> Result<Workflow, Diagnostics> {
+    let depth = expansion.borrow().chain.len();
+    expansion
+        .borrow_mut()
+        .chain
+        .push(normalize_name(file.name()));
+    let result = load_one(file, agents, expansion, depth);
+    expansion.borrow_mut().chain.pop();
+    result
+}
+
+fn load_one(
+    file: &SourceFile,
+    agents: &dyn AgentSource,
+    expansion: &std::cell::RefCell<Expansion>,
     depth: usize,
 ) -> Result<Workflow, Diagnostics> {
     let engine = TemplateEngine::default();
@@ -220,6 +290,8 @@ fn load_nested(
         in_map: false,
         engine: &engine,
         depth,
+        expansion: Some(expansion),
+        expanded_nodes: 0,
         subs: Vec::new(),
         mcp_names: Some(Vec::new()),
     };
@@ -246,6 +318,8 @@ pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostic
         in_map: false,
         engine: &engine,
         depth: 0,
+        expansion: None,
+        expanded_nodes: 0,
         subs: Vec::new(),
         mcp_names: None,
     };
@@ -266,6 +340,10 @@ struct Cx<'e> {
     in_map: bool,
     /// How deep in sub-workflows this file is.
     depth: usize,
+    /// What the whole load shares (`None` for an agent file, which includes nothing).
+    expansion: Option<&'e std::cell::RefCell<Expansion>>,
+    /// Nodes the sub-workflows of this file add so far.
+    expanded_nodes: usize,
     /// Sub-workflow nodes parsed, waiting to be flattened (their placeholder node's scope is
     /// the position here).
     subs: Vec<SubWorkflow>,
@@ -813,48 +891,33 @@ impl Cx<'_> {
             Self::get(entries, "workflow")?,
             &format!("`workflow` of {what}"),
         )?;
-        if self.depth >= MAX_NESTING {
+        let child = self.load_sub_workflow(&path, agents)?;
+        let height = nesting_height(&child) + 1;
+        if self.depth + height > MAX_NESTING {
             self.report(
                 DiagnosticCode::InvalidValue,
                 path.span,
                 format!("sub-workflows nest more than {MAX_NESTING} deep"),
             )
-            .hint = Some("a workflow that includes itself (directly or not) never ends".into());
+            .hint = Some("flatten some of the levels into one file".into());
             return None;
         }
-        let file = match agents.lookup_workflow(self.file.name(), &path.value) {
-            AgentLookup::Found(file) => file,
-            AgentLookup::NotFound { searched } => {
-                self.report(
-                    DiagnosticCode::UnknownAgent,
-                    path.span,
-                    format!("sub-workflow `{}` not found", path.value),
-                )
-                .hint = Some(format!("looked for {}", searched.join(", ")));
-                return None;
-            }
-            AgentLookup::Unreadable(why) => {
-                self.report(
-                    DiagnosticCode::UnknownAgent,
-                    path.span,
-                    format!("sub-workflow `{}` cannot be read: {why}", path.value),
-                );
-                return None;
-            }
-        };
-        let child = match load_nested(&file, agents, self.depth + 1) {
-            Ok(child) => child,
-            Err(diagnostics) => {
-                // Its own problems, located in its own file.
-                self.diags.extend(diagnostics);
-                self.report(
-                    DiagnosticCode::InvalidValue,
-                    path.span,
-                    format!("sub-workflow `{}` is invalid", path.value),
-                );
-                return None;
-            }
-        };
+        let own = self.written_ids.len();
+        if own + self.expanded_nodes + child.nodes.len() > MAX_EXPANDED_NODES {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                path.span,
+                format!(
+                    "the workflow expands to more than {MAX_EXPANDED_NODES} nodes: `{}` adds {}, after {} already",
+                    path.value,
+                    child.nodes.len(),
+                    own + self.expanded_nodes
+                ),
+            )
+            .hint = Some("a sub-workflow used many times is copied each time: use it fewer times, or split the work into several workflows".into());
+            return None;
+        }
+        self.expanded_nodes += child.nodes.len();
         let args = match Self::get(entries, "with") {
             None => Vec::new(),
             Some(with) => {
@@ -898,6 +961,89 @@ impl Cx<'_> {
             args,
             budget,
         })
+    }
+
+    /// The sub-workflow at `path` (as written in this file), loaded once per load: a file
+    /// already being loaded further out is a cycle.
+    fn load_sub_workflow(
+        &mut self,
+        path: &Spanned<String>,
+        agents: &dyn AgentSource,
+    ) -> Option<Workflow> {
+        let expansion = self.expansion?;
+        let name = normalize_name(&resolve_relative(self.file.name(), &path.value));
+        let cycle = {
+            let shared = expansion.borrow();
+            shared.chain.iter().position(|f| *f == name).map(|at| {
+                let mut files: Vec<&str> = shared.chain[at..].iter().map(String::as_str).collect();
+                files.push(&name);
+                files.join(" → ")
+            })
+        };
+        if let Some(cycle) = cycle {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                path.span,
+                format!("sub-workflow `{}` includes itself: {cycle}", path.value),
+            )
+            .hint = Some("a workflow that includes itself (directly or not) never ends: remove one of the `workflow:` nodes of the cycle".into());
+            return None;
+        }
+        let cached = expansion.borrow().loaded.get(&name).cloned();
+        if let Some(cached) = cached {
+            if cached.is_none() {
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    path.span,
+                    format!("sub-workflow `{}` is invalid", path.value),
+                );
+            }
+            return cached;
+        }
+        if self.depth >= MAX_NESTING {
+            self.report(
+                DiagnosticCode::InvalidValue,
+                path.span,
+                format!("sub-workflows nest more than {MAX_NESTING} deep"),
+            )
+            .hint = Some("flatten some of the levels into one file".into());
+            return None;
+        }
+        let file = match agents.lookup_workflow(self.file.name(), &path.value) {
+            AgentLookup::Found(file) => file,
+            AgentLookup::NotFound { searched } => {
+                self.report(
+                    DiagnosticCode::UnknownAgent,
+                    path.span,
+                    format!("sub-workflow `{}` not found", path.value),
+                )
+                .hint = Some(format!("looked for {}", searched.join(", ")));
+                return None;
+            }
+            AgentLookup::Unreadable(why) => {
+                self.report(
+                    DiagnosticCode::UnknownAgent,
+                    path.span,
+                    format!("sub-workflow `{}` cannot be read: {why}", path.value),
+                );
+                return None;
+            }
+        };
+        let loaded = match load_nested(&file, agents, expansion) {
+            Ok(child) => Some(child),
+            Err(diagnostics) => {
+                // Its own problems, located in its own file.
+                self.diags.extend(diagnostics);
+                self.report(
+                    DiagnosticCode::InvalidValue,
+                    path.span,
+                    format!("sub-workflow `{}` is invalid", path.value),
+                );
+                None
+            }
+        };
+        expansion.borrow_mut().loaded.insert(name, loaded.clone());
+        loaded
     }
 
     /// Replaces each sub-workflow node by its entry (`NODE:inputs`), the sub-workflow's nodes

@@ -6,18 +6,95 @@
 use std::sync::Arc;
 
 /// A file's name and its whole text, shared cheaply between the diagnostics that point into it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The text is indexed once when the file is made (where each line starts, and for non-ASCII
+/// text how many characters precede each 256-byte block), so turning an offset into a line and
+/// column costs a binary search plus at most one line's or one block's bytes, never a scan
+/// from the start: loading stays linear in the file's size however many spans it makes.
+#[derive(Debug, Clone)]
 pub struct SourceFile {
     name: Arc<str>,
     text: Arc<str>,
+    index: Arc<LineIndex>,
+}
+
+impl PartialEq for SourceFile {
+    fn eq(&self, other: &SourceFile) -> bool {
+        self.name == other.name && self.text == other.text
+    }
+}
+
+impl Eq for SourceFile {}
+
+/// Where lines start, and characters before each block (for non-ASCII text).
+#[derive(Debug)]
+struct LineIndex {
+    /// Byte offset of the start of each line (the first is 0).
+    line_starts: Vec<usize>,
+    /// For non-ASCII text: the number of characters in `text[..i * BLOCK]`.
+    chars_before_block: Option<Vec<usize>>,
+}
+
+/// The block size of [`LineIndex::chars_before_block`].
+const BLOCK: usize = 256;
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut line_starts = vec![0];
+        line_starts.extend(newline_offsets(text.as_bytes()).map(|i| i + 1));
+        let chars_before_block = (!text.is_ascii()).then(|| {
+            let mut counts = Vec::with_capacity(text.len() / BLOCK + 1);
+            let mut total = 0;
+            for block in text.as_bytes().chunks(BLOCK) {
+                counts.push(total);
+                total += count_chars(block);
+            }
+            counts.push(total);
+            counts
+        });
+        LineIndex {
+            line_starts,
+            chars_before_block,
+        }
+    }
+
+    /// The 0-based line holding byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset) - 1
+    }
+
+    /// The number of characters in `text[..offset]` (`offset` on a character boundary).
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        match &self.chars_before_block {
+            None => offset,
+            Some(counts) => {
+                let block = offset / BLOCK;
+                counts[block] + count_chars(&text.as_bytes()[block * BLOCK..offset])
+            }
+        }
+    }
+}
+
+fn newline_offsets(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| (*b == b'\n').then_some(i))
+}
+
+/// Characters in `bytes`: the bytes that do not continue a UTF-8 sequence.
+fn count_chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| (**b & 0xC0) != 0x80).count()
 }
 
 impl SourceFile {
     /// A source file called `name` (usually its path as the user typed it) holding `text`.
     pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> SourceFile {
+        let text = text.into();
         SourceFile {
             name: name.into(),
-            text: text.into(),
+            index: Arc::new(LineIndex::new(&text)),
+            text,
         }
     }
 
@@ -36,21 +113,31 @@ impl SourceFile {
     pub fn span_at(&self, offset: usize, len: usize) -> Span {
         let start = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let end = floor_char_boundary(&self.text, (start + len).min(self.text.len()));
-        let before = &self.text[..start];
-        let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.text[line_start..start].chars().count() + 1;
+        let line = self.index.line_of(start);
+        let line_start = self.index.line_starts[line];
+        let col = self.index.chars_before(&self.text, start)
+            - self.index.chars_before(&self.text, line_start)
+            + 1;
         Span {
             start,
             end,
-            line,
+            line: line + 1,
             col,
         }
     }
 
     /// The text of the 1-based `line`, without its line break.
     pub fn line_text(&self, line: usize) -> &str {
-        self.text.lines().nth(line.saturating_sub(1)).unwrap_or("")
+        let Some(&start) = self.index.line_starts.get(line.saturating_sub(1)) else {
+            return "";
+        };
+        let end = self
+            .index
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| next - 1);
+        let text = &self.text[start..end.max(start)];
+        text.strip_suffix('\r').unwrap_or(text)
     }
 }
 
@@ -121,6 +208,27 @@ mod tests {
         let span = file.span_at(offset, 1);
         assert_eq!((span.line, span.col), (2, 5));
         assert_eq!(file.line_text(2), "bé: [x, y]");
+    }
+
+    #[test]
+    fn spans_agree_with_a_scan_from_the_start() {
+        // Lines and columns from the index, against the definition, on mixed text that crosses
+        // block boundaries.
+        let text = "a: 1\nbé: [x, y]\n".repeat(40) + &"ü".repeat(300) + "\nend\r\nlast";
+        let file = SourceFile::new("f.yaml", text.clone());
+        for (offset, _) in text.char_indices() {
+            let before = &text[..offset];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let col = text[line_start..offset].chars().count() + 1;
+            let span = file.span_at(offset, 1);
+            assert_eq!((span.line, span.col), (line, col), "offset {offset}");
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, expected) in lines.iter().enumerate() {
+            assert_eq!(file.line_text(i + 1), *expected);
+        }
+        assert_eq!(file.line_text(lines.len() + 5), "");
     }
 
     #[test]

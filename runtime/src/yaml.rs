@@ -11,8 +11,11 @@ use crate::source::{SourceFile, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 
-/// The most nodes a file may expand to (aliases included).
-const MAX_NODES: usize = 100_000;
+/// The most nodes a file may hold as written (a 100,000-node workflow has about a million).
+const MAX_NODES: usize = 4_000_000;
+/// The most nodes aliases may add (each use of an alias copies its anchor's nodes): what stops
+/// a "billion laughs" file.
+const MAX_ALIAS_NODES: usize = 100_000;
 /// The deepest nesting accepted.
 const MAX_DEPTH: usize = 128;
 
@@ -164,9 +167,35 @@ enum Frame {
     Map {
         start: usize,
         entries: Vec<(YamlNode, YamlNode)>,
+        /// Where each scalar key was first written, to find duplicates in constant time.
+        scalar_keys: HashMap<ScalarKey, Span>,
         pending_key: Option<YamlNode>,
         anchor: usize,
     },
+}
+
+/// A scalar key's identity for duplicate detection (floats by their bits: `1.0` twice is a
+/// duplicate, as `==` says).
+#[derive(PartialEq, Eq, Hash)]
+enum ScalarKey {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    String(String),
+}
+
+impl ScalarKey {
+    fn of(value: &YamlValue) -> Option<ScalarKey> {
+        Some(match value {
+            YamlValue::Null => ScalarKey::Null,
+            YamlValue::Bool(b) => ScalarKey::Bool(*b),
+            YamlValue::Int(i) => ScalarKey::Int(*i),
+            YamlValue::Float(f) => ScalarKey::Float(f.to_bits()),
+            YamlValue::String(s) => ScalarKey::String(s.clone()),
+            YamlValue::Seq(_) | YamlValue::Map(_) => return None,
+        })
+    }
 }
 
 struct TreeBuilder<'f> {
@@ -177,6 +206,7 @@ struct TreeBuilder<'f> {
     anchors: HashMap<usize, YamlNode>,
     documents: Vec<YamlNode>,
     nodes: usize,
+    alias_nodes: usize,
     diagnostics: Diagnostics,
 }
 
@@ -195,6 +225,7 @@ impl<'f> TreeBuilder<'f> {
             anchors: HashMap::new(),
             documents: Vec::new(),
             nodes: 0,
+            alias_nodes: 0,
             diagnostics: Diagnostics::new(),
         }
     }
@@ -238,8 +269,8 @@ impl<'f> TreeBuilder<'f> {
                 let Some(target) = self.anchors.get(&id).cloned() else {
                     return Err(self.error(start, "an alias to an unknown anchor"));
                 };
-                self.nodes += count_nodes(&target);
-                if self.nodes > MAX_NODES {
+                self.alias_nodes += count_nodes(&target);
+                if self.alias_nodes > MAX_ALIAS_NODES {
                     return Err(self.error(
                         start,
                         "the file expands to too many nodes (aliases nested too deeply?)",
@@ -266,6 +297,7 @@ impl<'f> TreeBuilder<'f> {
                 self.push(Frame::Map {
                     start,
                     entries: Vec::new(),
+                    scalar_keys: HashMap::new(),
                     pending_key: None,
                     anchor,
                 })?;
@@ -331,15 +363,28 @@ impl<'f> TreeBuilder<'f> {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
                 entries,
+                scalar_keys,
                 pending_key,
                 ..
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => {
-                    let duplicate = entries
-                        .iter()
-                        .find(|(k, _)| k.value == key.value)
-                        .map(|(k, _)| k.span);
+                    let duplicate = match ScalarKey::of(&key.value) {
+                        Some(scalar) => match scalar_keys.entry(scalar) {
+                            std::collections::hash_map::Entry::Occupied(first) => {
+                                Some(*first.get())
+                            }
+                            std::collections::hash_map::Entry::Vacant(slot) => {
+                                slot.insert(key.span);
+                                None
+                            }
+                        },
+                        // A collection as a key (rare): compared with the other keys.
+                        None => entries
+                            .iter()
+                            .find(|(k, _)| k.value == key.value)
+                            .map(|(k, _)| k.span),
+                    };
                     match duplicate {
                         Some(first) => {
                             let name = key.as_str().unwrap_or("this key").to_owned();

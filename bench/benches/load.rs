@@ -1,0 +1,165 @@
+//! Loading workflow files (QUALITY.md's hostile-input row: "validate a 10 MB / 100,000-node file
+//! ≤ 1 s"; loading must be linear in the file's size and sub-workflow expansion bounded).
+//!
+//! Each file is written to disk and loaded through `relavium_actors::workspace::load_workflow_file`,
+//! the loader every surface uses (read, parse, schema, semantics, sub-workflows), then the release
+//! `relavium validate` is timed on the largest as a user would run it. The files:
+//! - a flat workflow of 100,000 nodes, each reading the one before (about 10 MB);
+//! - the same shape at 10,000 and 50,000 nodes, to show the time per node stays flat;
+//! - a one-line list of 40,000 scalars (80 KB on one line: every span on that line);
+//! - a workflow that includes itself four and ten times (a cycle: one diagnostic, at once);
+//! - a tree of sub-workflows, 10 files each using the next 10 times (10^10 nodes if expanded):
+//!   refused at the expansion cap, at once.
+//!
+//! `cargo bench -p relavium-bench --bench load`.
+
+use relavium_actors::workspace::load_workflow_file;
+use relavium_bench::{median, relavium_binary};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SAMPLES: usize = 5;
+
+/// A flat workflow of `nodes` nodes; each needs and reads the one before, and has a description
+/// and a prompt of ordinary length (about 100 bytes a node).
+fn flat(nodes: usize) -> String {
+    let mut text = String::from(
+        "relavium: 1\nname: big\ninputs:\n  topic: { type: string, default: graphs }\nnodes:\n  n0:\n    prompt: \"Start on {{ inputs.topic }}\"\n",
+    );
+    for i in 1..nodes {
+        text.push_str(&format!(
+            "  n{i}:\n    needs: [n{p}]\n    description: step {i} of the long chain\n    prompt: \"Continue from {{{{ nodes.n{p}.output }}}} about {{{{ inputs.topic }}}}\"\n",
+            p = i - 1
+        ));
+    }
+    text
+}
+
+/// One node whose transform holds a one-line list of `items` scalars.
+fn one_line_list(items: usize) -> String {
+    let list: Vec<String> = (0..items).map(|i| (i % 10).to_string()).collect();
+    format!(
+        "relavium: 1\nname: list\nnodes:\n  t:\n    transform: \"[{}] | length\"\n",
+        list.join(",")
+    )
+}
+
+/// A workflow that uses itself `times` times.
+fn self_including(times: usize) -> String {
+    let mut text = String::from("relavium: 1\nname: again\nnodes:\n");
+    for i in 0..times {
+        text.push_str(&format!("  s{i}:\n    workflow: self.relavium.yaml\n"));
+    }
+    text
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write the workflow");
+    path
+}
+
+/// The median time to load `path`; `expect_ok` says whether it is valid.
+fn time_load(path: &Path, expect_ok: bool) -> Duration {
+    let once = || {
+        let started = Instant::now();
+        let result = load_workflow_file(path);
+        let elapsed = started.elapsed();
+        assert_eq!(
+            result.is_ok(),
+            expect_ok,
+            "{}: {:?}",
+            path.display(),
+            result.err().map(|e| e.to_string())
+        );
+        elapsed
+    };
+    once();
+    median((0..SAMPLES).map(|_| once()).collect())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    println!("| file | size | load (median of {SAMPLES}) | per node |");
+    println!("|---|---|---|---|");
+    let mut largest = None;
+    for nodes in [10_000, 50_000, 100_000] {
+        let text = flat(nodes);
+        let path = write(dir.path(), &format!("flat{nodes}.relavium.yaml"), &text);
+        let t = time_load(&path, true);
+        println!(
+            "| flat, {nodes} nodes | {:.1} MB | {:.1} ms | {:.2} µs |",
+            text.len() as f64 / 1e6,
+            ms(t),
+            t.as_secs_f64() * 1e6 / nodes as f64
+        );
+        largest = Some((path, text.len()));
+    }
+    let text = one_line_list(40_000);
+    let path = write(dir.path(), "list.relavium.yaml", &text);
+    println!(
+        "| one line, a list of 40,000 scalars | {:.0} KB | {:.1} ms | — |",
+        text.len() as f64 / 1e3,
+        ms(time_load(&path, true))
+    );
+    for times in [4, 10] {
+        let sub = tempfile::tempdir_in(dir.path()).expect("dir");
+        let path = write(sub.path(), "self.relavium.yaml", &self_including(times));
+        println!(
+            "| includes itself {times} times (a cycle: refused) | — | {:.2} ms | — |",
+            ms(time_load(&path, false))
+        );
+    }
+    let tree = tempfile::tempdir_in(dir.path()).expect("dir");
+    for level in 0..10 {
+        let mut text = format!("relavium: 1\nname: level{level}\nnodes:\n");
+        if level == 9 {
+            text.push_str("  leaf: { transform: \"1\" }\n");
+        } else {
+            for i in 0..10 {
+                text.push_str(&format!(
+                    "  s{i}:\n    workflow: level{}.relavium.yaml\n",
+                    level + 1
+                ));
+            }
+        }
+        write(tree.path(), &format!("level{level}.relavium.yaml"), &text);
+    }
+    println!(
+        "| 10 levels × 10 uses of sub-workflows (10^9 nodes expanded: refused at the cap) | — | {:.2} ms | — |",
+        ms(time_load(&tree.path().join("level0.relavium.yaml"), false))
+    );
+
+    // The release binary, as a user runs it.
+    let (path, size) = largest.expect("the largest file");
+    let binary = relavium_binary();
+    let once = || {
+        let started = Instant::now();
+        let out = Command::new(&binary)
+            .arg("validate")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run relavium validate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed()
+    };
+    once();
+    let t = median((0..SAMPLES).map(|_| once()).collect());
+    println!(
+        "| `relavium validate` (release binary), 100,000 nodes, {:.1} MB | target ≤ 1 s | {:.1} ms | — |",
+        size as f64 / 1e6,
+        ms(t)
+    );
+    eprintln!("load: done");
+}
