@@ -140,18 +140,89 @@ impl WorkflowGraph {
     }
 
     /// Whether `ancestor` must complete before `node` can start (directly or transitively).
+    /// For many questions about one graph, [`UpstreamQueries`] answers each without
+    /// allocating and skips what cannot lead to `ancestor`.
     pub fn is_upstream(&self, ancestor: NodeIndex, node: NodeIndex) -> bool {
-        if self.needs[node].contains(&ancestor) {
+        UpstreamQueries::new(self).is_upstream(ancestor, node)
+    }
+
+    /// The nodes in an order where every node comes after all it needs (Kahn's algorithm; the
+    /// graph is acyclic by construction).
+    fn topological_positions(&self) -> Vec<usize> {
+        let mut waiting: Vec<usize> = self.needs.iter().map(Vec::len).collect();
+        let mut ready: Vec<NodeIndex> = (0..self.ids.len()).filter(|&i| waiting[i] == 0).collect();
+        let mut position = vec![0; self.ids.len()];
+        let mut next = 0;
+        while let Some(node) = ready.pop() {
+            position[node] = next;
+            next += 1;
+            for &dependent in &self.dependents[node] {
+                waiting[dependent] -= 1;
+                if waiting[dependent] == 0 {
+                    ready.push(dependent);
+                }
+            }
+        }
+        position
+    }
+}
+
+/// Answers "is A upstream of B?" many times over one graph (the loader asks it for every
+/// `nodes.X` a template reads): a search up B's `needs` that never revisits a node (marks are
+/// stamped, not cleared) and never climbs past a node that comes before A in topological order
+/// (nothing above it can be A). A direct need is answered at once.
+#[derive(Debug)]
+pub struct UpstreamQueries<'g> {
+    graph: &'g WorkflowGraph,
+    position: Vec<usize>,
+    seen: Vec<u32>,
+    stamp: u32,
+    stack: Vec<NodeIndex>,
+}
+
+impl<'g> UpstreamQueries<'g> {
+    /// Ready to answer questions about `graph`.
+    pub fn new(graph: &'g WorkflowGraph) -> UpstreamQueries<'g> {
+        UpstreamQueries {
+            graph,
+            position: graph.topological_positions(),
+            seen: vec![0; graph.len()],
+            stamp: 0,
+            stack: Vec::new(),
+        }
+    }
+
+    /// The graph the questions are about.
+    pub fn graph(&self) -> &'g WorkflowGraph {
+        self.graph
+    }
+
+    /// Whether `ancestor` must complete before `node` can start.
+    pub fn is_upstream(&mut self, ancestor: NodeIndex, node: NodeIndex) -> bool {
+        let needs = &self.graph.needs;
+        if needs[node].contains(&ancestor) {
             return true;
         }
-        let mut seen = vec![false; self.ids.len()];
-        let mut stack: Vec<NodeIndex> = self.needs[node].clone();
-        while let Some(current) = stack.pop() {
-            if current == ancestor {
-                return true;
-            }
-            if !std::mem::replace(&mut seen[current], true) {
-                stack.extend_from_slice(&self.needs[current]);
+        if self.position[ancestor] >= self.position[node] {
+            return false;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.stamp = 1;
+        }
+        let floor = self.position[ancestor];
+        self.stack.clear();
+        self.stack.push(node);
+        while let Some(current) = self.stack.pop() {
+            for &up in &needs[current] {
+                if up == ancestor {
+                    return true;
+                }
+                if self.seen[up] != self.stamp && self.position[up] > floor {
+                    self.seen[up] = self.stamp;
+                    self.stack.push(up);
+                }
             }
         }
         false
@@ -174,6 +245,27 @@ mod tests {
         assert!(g.is_upstream(0, 2));
         assert!(!g.is_upstream(2, 0));
         assert_eq!(g.dependents(0), &[1]);
+    }
+
+    #[test]
+    fn many_upstream_questions_agree_with_a_plain_search() {
+        // A layered graph: each node needs up to three nodes of the layer above.
+        let ids: Vec<String> = (0..120).map(|i| format!("n{i}")).collect();
+        let mut g = WorkflowGraph::new(ids);
+        for i in 10..120 {
+            for k in [7, 11, 13] {
+                if (i * k) % 5 != 0 {
+                    g.add_need(i, (i * k) % (i - (i % 10))).unwrap();
+                }
+            }
+        }
+        let mut queries = UpstreamQueries::new(&g);
+        for a in 0..120 {
+            for b in 0..120 {
+                let plain = g.ancestors(b).contains(&a);
+                assert_eq!(queries.is_upstream(a, b), plain, "{a} upstream of {b}");
+            }
+        }
     }
 
     #[test]

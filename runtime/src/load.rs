@@ -11,7 +11,7 @@
 
 use crate::diagnostics::{Diagnostic, DiagnosticCode, Diagnostics, did_you_mean};
 use crate::event::GateDecision;
-use crate::graph::WorkflowGraph;
+use crate::graph::{UpstreamQueries, WorkflowGraph};
 use crate::source::{SourceFile, Span, Spanned};
 use crate::template::TemplateEngine;
 use crate::workflow::*;
@@ -292,6 +292,7 @@ fn load_one(
         depth,
         expansion: Some(expansion),
         expanded_nodes: 0,
+        over_cap: false,
         subs: Vec::new(),
         mcp_names: Some(Vec::new()),
     };
@@ -320,6 +321,7 @@ pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostic
         depth: 0,
         expansion: None,
         expanded_nodes: 0,
+        over_cap: false,
         subs: Vec::new(),
         mcp_names: None,
     };
@@ -344,6 +346,8 @@ struct Cx<'e> {
     expansion: Option<&'e std::cell::RefCell<Expansion>>,
     /// Nodes the sub-workflows of this file add so far.
     expanded_nodes: usize,
+    /// Whether the expansion cap was hit (the file is then not expanded at all).
+    over_cap: bool,
     /// Sub-workflow nodes parsed, waiting to be flattened (their placeholder node's scope is
     /// the position here).
     subs: Vec<SubWorkflow>,
@@ -776,6 +780,10 @@ impl Cx<'_> {
         let permissions = Self::get(entries, "permissions")
             .map(|n| self.permissions(n))
             .unwrap_or_default();
+        if self.over_cap {
+            // Expanding what fits would cost up to the cap for a file that is refused anyway.
+            return None;
+        }
         let (nodes, scopes) = self.flatten(nodes);
         let graph = self.semantics(&inputs, &nodes, &outputs, nodes_yaml);
         Some(Workflow {
@@ -915,6 +923,7 @@ impl Cx<'_> {
                 ),
             )
             .hint = Some("a sub-workflow used many times is copied each time: use it fewer times, or split the work into several workflows".into());
+            self.over_cap = true;
             return None;
         }
         self.expanded_nodes += child.nodes.len();
@@ -2199,6 +2208,7 @@ impl Cx<'_> {
             }
         }
 
+        let mut upstream = UpstreamQueries::new(&graph);
         for (index, node) in nodes.iter().enumerate() {
             // A sub-workflow's nodes and outputs were checked when it was loaded, in its scope.
             if node.scope.is_some() || matches!(node.kind, NodeKind::WorkflowExit(_)) {
@@ -2223,7 +2233,7 @@ impl Cx<'_> {
             templates.extend(node.when.as_ref());
             templates.extend(node.map.as_ref().map(|m| &m.over));
             for template in templates {
-                self.check_template_refs(template, &input_names, &graph, Some(index));
+                self.check_template_refs(template, &input_names, &mut upstream, Some(index));
             }
         }
         // A route leads to a node that needs the router directly.
@@ -2251,8 +2261,9 @@ impl Cx<'_> {
             }
         }
         for output in outputs {
-            self.check_template_refs(&output.template, &input_names, &graph, None);
+            self.check_template_refs(&output.template, &input_names, &mut upstream, None);
         }
+        drop(upstream);
         graph
     }
 
@@ -2260,9 +2271,10 @@ impl Cx<'_> {
         &mut self,
         template: &Template,
         inputs: &[&str],
-        graph: &WorkflowGraph,
+        upstream: &mut UpstreamQueries<'_>,
         reader: Option<usize>,
     ) {
+        let graph = upstream.graph();
         for input in &template.inputs {
             if !inputs.contains(&input.as_str()) {
                 let span = self.reference_span(&template.source, &format!("inputs.{input}"));
@@ -2304,7 +2316,7 @@ impl Cx<'_> {
                 continue;
             };
             if let Some(reader) = reader
-                && !graph.is_upstream(target, reader)
+                && !upstream.is_upstream(target, reader)
             {
                 let reader_id = graph.id(reader).to_owned();
                 self.report(

@@ -215,3 +215,158 @@ fn conditions_compile_and_may_only_read_upstream_nodes() {
         "{lines:#?}"
     );
 }
+
+/// Sub-workflow files held in memory, counting how often each is looked up.
+#[derive(Default)]
+struct CountingSources {
+    files: std::collections::BTreeMap<String, String>,
+    lookups: std::cell::RefCell<std::collections::BTreeMap<String, usize>>,
+}
+
+impl relavium_runtime::load::AgentSource for CountingSources {
+    fn lookup(&self, _name: &str) -> relavium_runtime::load::AgentLookup {
+        relavium_runtime::load::AgentLookup::NotFound { searched: vec![] }
+    }
+
+    fn lookup_workflow(&self, from: &str, path: &str) -> relavium_runtime::load::AgentLookup {
+        let name = relavium_runtime::load::resolve_relative(from, path);
+        *self.lookups.borrow_mut().entry(name.clone()).or_default() += 1;
+        match self.files.get(&name) {
+            Some(text) => {
+                relavium_runtime::load::AgentLookup::Found(SourceFile::new(name, text.clone()))
+            }
+            None => relavium_runtime::load::AgentLookup::NotFound {
+                searched: vec![name],
+            },
+        }
+    }
+}
+
+fn self_including(times: usize) -> String {
+    let mut text = String::from("relavium: 1\nname: again\nnodes:\n");
+    for i in 0..times {
+        text.push_str(&format!("  s{i}:\n    workflow: ./self.relavium.yaml\n"));
+    }
+    text
+}
+
+#[test]
+fn a_workflow_that_includes_itself_is_one_diagnostic_per_include_not_an_explosion() {
+    for times in [4, 10] {
+        let sources = CountingSources::default();
+        let file = SourceFile::new("w/self.relavium.yaml", self_including(times));
+        let diags = load_workflow(&file, &sources).unwrap_err();
+        let cycles: Vec<_> = diags
+            .iter()
+            .filter(|d| d.message.contains("includes itself"))
+            .collect();
+        assert_eq!(cycles.len(), times, "{diags:?}");
+        assert_eq!(
+            cycles[0].message,
+            "sub-workflow `./self.relavium.yaml` includes itself: w/self.relavium.yaml → w/self.relavium.yaml"
+        );
+        assert_eq!((cycles[0].span.line, cycles[0].span.col), (5, 15));
+        assert!(cycles[0].hint.as_deref().unwrap().contains("never ends"));
+        // Found without reading the file again: the chain of files being loaded said so.
+        assert!(sources.lookups.borrow().is_empty(), "{:?}", sources.lookups);
+    }
+}
+
+#[test]
+fn a_cycle_through_several_files_names_them_all() {
+    let mut sources = CountingSources::default();
+    sources.files.insert(
+        "w/b.relavium.yaml".into(),
+        "relavium: 1\nname: b\nnodes:\n  back:\n    workflow: ../w/a.relavium.yaml\n".into(),
+    );
+    let file = SourceFile::new(
+        "w/a.relavium.yaml",
+        "relavium: 1\nname: a\nnodes:\n  go:\n    workflow: b.relavium.yaml\n",
+    );
+    let diags = load_workflow(&file, &sources).unwrap_err();
+    let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        messages.contains(
+            &"sub-workflow `../w/a.relavium.yaml` includes itself: w/a.relavium.yaml → w/b.relavium.yaml → w/a.relavium.yaml"
+        ),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"sub-workflow `b.relavium.yaml` is invalid"));
+}
+
+#[test]
+fn a_sub_workflow_used_many_times_is_read_once_and_expanded_each_time() {
+    let mut sources = CountingSources::default();
+    sources.files.insert(
+        "leaf.relavium.yaml".into(),
+        "relavium: 1\nname: leaf\nnodes:\n  x: { transform: \"1\" }\n".into(),
+    );
+    sources.files.insert(
+        "mid.relavium.yaml".into(),
+        "relavium: 1\nname: mid\nnodes:\n  l1: { workflow: leaf.relavium.yaml }\n  l2: { workflow: leaf.relavium.yaml }\n".into(),
+    );
+    let file = SourceFile::new(
+        "top.relavium.yaml",
+        "relavium: 1\nname: top\nnodes:\n  m1: { workflow: mid.relavium.yaml }\n  m2: { workflow: mid.relavium.yaml }\n  m3: { workflow: mid.relavium.yaml }\n",
+    );
+    let workflow = load_workflow(&file, &sources).unwrap();
+    // Each use is its own copy: 3 mids × (entry, 2 leaves × 3 nodes, exit).
+    assert_eq!(workflow.nodes.len(), 3 * (2 + 2 * 3));
+    assert!(workflow.nodes.iter().any(|n| n.id.value == "m3.l2.x"));
+    let lookups = sources.lookups.borrow();
+    assert_eq!(lookups["mid.relavium.yaml"], 1, "{lookups:?}");
+    assert_eq!(lookups["leaf.relavium.yaml"], 1, "{lookups:?}");
+}
+
+#[test]
+fn an_expansion_past_the_cap_is_refused_where_it_happens() {
+    // Seven levels, each using the next ten times: 10^7 leaves if it were expanded.
+    let mut sources = CountingSources::default();
+    for level in 1..7 {
+        let mut text = format!("relavium: 1\nname: l{level}\nnodes:\n");
+        if level == 6 {
+            text.push_str("  leaf: { transform: \"1\" }\n");
+        } else {
+            for i in 0..10 {
+                text.push_str(&format!(
+                    "  s{i}: {{ workflow: l{}.relavium.yaml }}\n",
+                    level + 1
+                ));
+            }
+        }
+        sources
+            .files
+            .insert(format!("l{level}.relavium.yaml"), text);
+    }
+    let mut top = String::from("relavium: 1\nname: top\nnodes:\n");
+    for i in 0..10 {
+        top.push_str(&format!("  s{i}: {{ workflow: l1.relavium.yaml }}\n"));
+    }
+    let diags = load_workflow(&SourceFile::new("top.relavium.yaml", top), &sources).unwrap_err();
+    let cap: Vec<_> = diags
+        .iter()
+        .filter(|d| {
+            d.message
+                .starts_with("the workflow expands to more than 200000 nodes")
+        })
+        .collect();
+    assert!(!cap.is_empty(), "{diags:?}");
+    assert!(cap[0].hint.as_deref().unwrap().contains("copied each time"));
+    // Each file was read once, whatever the fan-out.
+    assert!(sources.lookups.borrow().values().all(|n| *n == 1));
+}
+
+#[test]
+fn spans_on_one_very_long_line_are_exact() {
+    // 40,000 scalars on one line, then a problem after them: its column is right.
+    let items: Vec<String> = (0..40_000).map(|i| (i % 10).to_string()).collect();
+    let text = format!(
+        "relavium: 1\nname: list\nnodes:\n  t: {{ transform: \"[{}] | length\", bogus: 1 }}\n",
+        items.join(",")
+    );
+    let diags =
+        load_workflow(&SourceFile::new("l.relavium.yaml", text.clone()), &agents()).unwrap_err();
+    let bogus = diags.iter().find(|d| d.message.contains("bogus")).unwrap();
+    let col = text.lines().nth(3).unwrap().find("bogus").unwrap() + 1;
+    assert_eq!((bogus.span.line, bogus.span.col), (4, col));
+}
