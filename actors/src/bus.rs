@@ -14,7 +14,7 @@
 
 use crate::engine::EngineError;
 use relavium_runtime::tree::ActorTree;
-use relavium_runtime::{RunEvent, RunStore};
+use relavium_runtime::{RunEvent, RunStore, StoreError};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -38,7 +38,7 @@ impl std::fmt::Debug for EventHub {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct HubInner {
     /// The first event this hub published (a resumed run's hub starts mid-history, and its
     /// subscribers get what this process published, as before the window existed).
@@ -47,6 +47,20 @@ struct HubInner {
     tree: ActorTree,
     subscribers: Vec<mpsc::UnboundedSender<RunEvent>>,
     closed: bool,
+    /// Why the run's events could not be written (then nothing more is published).
+    failure: Option<StoreError>,
+    /// Told once when the run's events cannot be written (the run's supervisor).
+    on_failure: Option<Box<dyn FnOnce(StoreError) + Send>>,
+}
+
+impl std::fmt::Debug for HubInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubInner")
+            .field("recent", &self.recent.len())
+            .field("closed", &self.closed)
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EventHub {
@@ -74,6 +88,9 @@ impl EventHub {
     /// Records `event` and hands it to every live subscriber.
     pub fn publish(&self, event: RunEvent) {
         let mut inner = self.lock();
+        if inner.failure.is_some() {
+            return; // its history stopped before this event: showing it would be a lie
+        }
         inner
             .subscribers
             .retain(|tx| tx.send(event.clone()).is_ok());
@@ -90,6 +107,36 @@ impl EventHub {
         let mut inner = self.lock();
         inner.closed = true;
         inner.subscribers.clear();
+        inner.on_failure = None;
+    }
+
+    /// Calls `tell` (once) if the run's events cannot be written.
+    pub fn on_store_failure(&self, tell: impl FnOnce(StoreError) + Send + 'static) {
+        self.lock().on_failure = Some(Box::new(tell));
+    }
+
+    /// The store refused the run's events: nothing more will be published (what was published
+    /// is durable; what was not never will be), subscribers' streams end, and whoever asked is
+    /// told, once.
+    pub fn store_failed(&self, error: StoreError) {
+        let tell = {
+            let mut inner = self.lock();
+            if inner.failure.is_some() {
+                return;
+            }
+            inner.failure = Some(error.clone());
+            inner.closed = true;
+            inner.subscribers.clear();
+            inner.on_failure.take()
+        };
+        if let Some(tell) = tell {
+            tell(error);
+        }
+    }
+
+    /// Why the run's events could not be written, if they could not.
+    pub fn failure(&self) -> Option<StoreError> {
+        self.lock().failure.clone()
     }
 
     /// The run's live actor tree, as its events so far describe it.

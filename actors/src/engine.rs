@@ -41,6 +41,19 @@ pub enum EngineError {
     /// The history store failed.
     #[error("failed to write or read the run history: {0}")]
     Store(#[from] StoreError),
+    /// The run's history could not be written (a full disk, an unwritable file), so the run was
+    /// stopped at once: what was recorded before is kept, and the run can be resumed from it
+    /// once the store works again.
+    #[error("run {run} was stopped because its history could not be written: {error}")]
+    NotPersisted {
+        /// The run.
+        run: String,
+        /// What the store said.
+        error: StoreError,
+    },
+    /// A new run's start could not be written, so there is no run.
+    #[error("the run could not be recorded, so it did not start: {0}")]
+    NotRecorded(StoreError),
     /// The actor system refused to start an actor.
     #[error("failed to start the run: {0}")]
     Spawn(String),
@@ -486,6 +499,10 @@ impl Engine {
             // A new run is in the history (its `run:started` durable) before its handle is
             // given out, so whoever gets the id can read, follow or command it at once.
             first_event.next().await;
+            if let Some(error) = hub.failure() {
+                // Not even its start could be recorded: there is no run.
+                return Err(EngineError::NotRecorded(error));
+            }
         }
         drop(first_event);
         let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());

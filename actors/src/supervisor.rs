@@ -153,6 +153,9 @@ pub enum SupervisorMsg {
     /// if asked for, says whether it applied (a decision for a gate that is not waiting, or a
     /// cancellation of a run that is over, does not).
     Command(RunCommand, Option<RpcReplyPort<bool>>),
+    /// The store refused the run's events: stop everything at once (the writer publishes
+    /// nothing more of this run), keep the lease's record so the run stays resumable.
+    StoreFailed(StoreError),
 }
 
 /// The answer to a reservation.
@@ -287,6 +290,8 @@ pub struct SupervisorState {
     /// What a take-over must close and reconcile before the run goes on.
     takeover: Option<Takeover>,
     commands: Vec<RunCommand>,
+    /// Why the run's history could not be written: the run is being stopped, as is.
+    store_failure: Option<StoreError>,
 }
 
 /// The part of a [`Recovery`] the supervisor applies itself.
@@ -403,8 +408,19 @@ impl RunSupervisor {
     /// actors of the old process are closed and its unsettled calls charged, then work goes on.
     async fn start(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
         let Some(takeover) = state.takeover.take() else {
-            let actions = state.machine.step(Input::Start, state.clock.now());
+            let mut actions = state.machine.step(Input::Start, state.clock.now());
+            // The run's first events are durable before anything runs: a history that cannot
+            // take them means nothing is called.
+            let work = actions
+                .iter()
+                .position(|a| !matches!(a, Action::Emit(kind) if !kind.is_terminal()))
+                .unwrap_or(actions.len());
+            let rest = actions.split_off(work);
             self.apply(myself, state, actions).await;
+            if !self.history_holds(myself, state).await {
+                return;
+            }
+            self.apply(myself, state, rest).await;
             return self.apply_commands(myself, state).await;
         };
         // Commands given while no process ran the run apply as the run is taken over: a
@@ -470,7 +486,27 @@ impl RunSupervisor {
                 reconciled: true,
             }));
         }
+        // What the take-over recorded is durable before anything runs again.
+        if !self.history_holds(myself, state).await {
+            return;
+        }
         self.apply(myself, state, actions).await;
+    }
+
+    /// Waits until what the run emitted so far is durable; if the store refused it, stops the
+    /// run and says `false`.
+    async fn history_holds(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> bool {
+        match state.writer.flush().await {
+            Ok(()) => true,
+            Err(error) => {
+                self.on_store_failed(myself, state, error);
+                false
+            }
+        }
     }
 
     /// Applies the commands recorded while no process ran the run.
@@ -694,6 +730,10 @@ impl RunSupervisor {
         let Some(live) = state.nodes.remove(&id) else {
             return;
         };
+        if state.store_failure.is_some() {
+            self.end_without_history(myself, state);
+            return;
+        }
         let unit = (live.node, live.item);
         if state.current.get(&unit) == Some(&id) {
             state.current.remove(&unit);
@@ -757,6 +797,48 @@ impl RunSupervisor {
         }
     }
 
+    /// The run's events could not be written: stop every node actor now (their calls are
+    /// abandoned), then end without a terminal event. What was committed stays; the lease is
+    /// released without finishing the run, so `resume` continues it once the store works.
+    fn on_store_failed(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        error: StoreError,
+    ) {
+        if state.store_failure.is_some() {
+            return;
+        }
+        tracing::info!(run_id = %state.run_id, error = %error, "the run's history could not be written: stopping the run");
+        state.store_failure = Some(error);
+        for live in state.nodes.values_mut() {
+            live.stopping = true;
+            live.actor
+                .stop(Some("the run's history could not be written".into()));
+        }
+        self.end_without_history(myself, state);
+    }
+
+    /// Once every node actor has stopped after a store failure: hand over the error and stop.
+    fn end_without_history(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+        if !state.nodes.is_empty() {
+            return;
+        }
+        let Some(error) = state.store_failure.clone() else {
+            return;
+        };
+        state.hub.close();
+        // Released, the run not marked finished: whoever hears of the failure may resume it.
+        drop(state.lease.take());
+        if let Some(tx) = state.outcome.take() {
+            let _ = tx.send(Err(EngineError::NotPersisted {
+                run: state.run_id.0.clone(),
+                error,
+            }));
+        }
+        myself.stop(None);
+    }
+
     /// Once the machine has finished and every node actor has stopped: emit the terminal event
     /// last, make everything durable, hand over the outcome and stop.
     async fn finish_if_done(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
@@ -796,7 +878,10 @@ impl RunSupervisor {
         }
         state.hub.close();
         let result = match (state.write_error.take(), flushed) {
-            (Some(error), _) | (None, Err(error)) => Err(EngineError::Store(error)),
+            (Some(error), _) | (None, Err(error)) => Err(EngineError::NotPersisted {
+                run: state.run_id.0.clone(),
+                error,
+            }),
             (None, Ok(())) => Ok(outcome),
         };
         if let Some(tx) = state.outcome.take() {
@@ -813,9 +898,13 @@ impl Actor for RunSupervisor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<SupervisorMsg>,
+        myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
+        // The writer tells the hub when the run's events cannot be written; the run stops.
+        args.hub.on_store_failure(move |error| {
+            let _ = myself.cast(SupervisorMsg::StoreFailed(error));
+        });
         let (machine, sequence, takeover, ledger) = match args.start {
             RunStart::New(machine) => {
                 let ledger = ledger_for(machine.workflow());
@@ -843,8 +932,9 @@ impl Actor for RunSupervisor {
             run_id: args.run_id,
             machine,
             clock: args.clock,
+            // Its flushes (and its nodes') report this run's failures only.
+            writer: args.writer.for_run(&args.hub),
             hub: args.hub,
-            writer: args.writer,
             providers: args.providers,
             catalog: args.catalog,
             cooldowns: args.cooldowns,
@@ -857,6 +947,7 @@ impl Actor for RunSupervisor {
             in_flight: HashMap::new(),
             finished: None,
             write_error: None,
+            store_failure: None,
             lease: args.lease,
             tools: args.tools,
             span,
@@ -871,7 +962,19 @@ impl Actor for RunSupervisor {
         message: SupervisorMsg,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        if let SupervisorMsg::StoreFailed(error) = message {
+            self.on_store_failed(&myself, state, error);
+            return Ok(());
+        }
+        if state.store_failure.is_some() {
+            // Stopping: nothing new starts, no call may leave.
+            if let SupervisorMsg::Reserve { reply, .. } = message {
+                let _ = reply.send(Reservation::Stale);
+            }
+            return Ok(());
+        }
         match message {
+            SupervisorMsg::StoreFailed(_) => {}
             SupervisorMsg::Start => self.start(&myself, state).await,
             SupervisorMsg::GateDue { node, item } => {
                 let actions = state

@@ -9,10 +9,18 @@
 //! after the transaction holding it has committed. No subscriber (the CLI's NDJSON, the desktop,
 //! a cluster peer) ever sees an event a crash could take back, so what a consumer saw is always
 //! a prefix of the history `resume` continues from.
+//!
+//! **A failed write stops the runs it concerned, not the writer:** when a transaction fails
+//! (a full disk, an unwritable file), none of its events is published; every run with an event
+//! or a snapshot in it is marked failed and its hub is told (its supervisor then stops the run
+//! at once: nothing runs, nothing is called, nothing is shown as done). Later events of those
+//! runs are dropped — they could only leave a gap — while other runs, and the same run resumed
+//! once the store works again, are written as usual.
 
 use crate::bus::EventHub;
 use relavium_runtime::store::{RunSnapshot, WriteBatch};
 use relavium_runtime::{RunEvent, RunId, RunStore, StoreError};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -24,13 +32,20 @@ const MAX_BATCH: usize = 4096;
 enum Command {
     Append(RunEvent, Arc<EventHub>),
     Snapshot(RunId, Box<RunSnapshot>),
-    Flush(oneshot::Sender<Result<(), StoreError>>),
+    /// Resolves once what was queued before is written; with a run's hub, reports only that
+    /// run's failure, without one, any failure since the writer started.
+    Flush(
+        Option<Arc<EventHub>>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
 }
 
-/// A cheap, cloneable handle to the writer thread.
+/// A cheap, cloneable handle to the writer thread; one scoped to a run (see
+/// [`WriterHandle::for_run`]) flushes that run and reports only its failures.
 #[derive(Clone, Debug)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Command>,
+    scope: Option<Arc<EventHub>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -38,7 +53,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Append(e, _) => write!(f, "Append({})", e.sequence_number),
             Command::Snapshot(run, _) => write!(f, "Snapshot({run})"),
-            Command::Flush(_) => f.write_str("Flush"),
+            Command::Flush(..) => f.write_str("Flush"),
         }
     }
 }
@@ -58,7 +73,7 @@ impl StoreWriter {
             .name("relavium-store-writer".into())
             .spawn(move || write_loop(store.as_ref(), rx))?;
         Ok(StoreWriter {
-            handle: Some(WriterHandle { tx }),
+            handle: Some(WriterHandle { tx, scope: None }),
             thread: Some(thread),
         })
     }
@@ -101,11 +116,27 @@ impl WriterHandle {
             .map_err(|_| StoreError::Backend("the store writer has stopped".into()))
     }
 
-    /// Waits until everything queued before this call is written.
+    /// The same writer, scoped to the run whose events go to `hub`: its [`flush`] fails only
+    /// if that run's events could not be written.
+    ///
+    /// [`flush`]: WriterHandle::flush
+    pub fn for_run(&self, hub: &Arc<EventHub>) -> WriterHandle {
+        WriterHandle {
+            tx: self.tx.clone(),
+            scope: Some(Arc::clone(hub)),
+        }
+    }
+
+    /// Waits until everything queued before this call is written; fails if a write failed (of
+    /// this handle's run, or of any run for an unscoped handle).
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.flush_for(self.scope.clone()).await
+    }
+
+    async fn flush_for(&self, run: Option<Arc<EventHub>>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Command::Flush(done))
+            .send(Command::Flush(run, done))
             .map_err(|_| StoreError::Backend("the store writer has stopped".into()))?;
         wait.await
             .map_err(|_| StoreError::Backend("the store writer stopped before flushing".into()))?
@@ -115,19 +146,31 @@ impl WriterHandle {
 fn write_loop(store: &dyn RunStore, rx: mpsc::Receiver<Command>) {
     let mut batch = WriteBatch::default();
     let mut hubs: Vec<Arc<EventHub>> = Vec::new();
-    let mut waiting: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
-    // The first failure is sticky: later flushes report it, so no lost write goes unnoticed.
-    let mut failure: Option<StoreError> = None;
+    #[allow(clippy::type_complexity)]
+    let mut waiting: Vec<(
+        Option<Arc<EventHub>>,
+        oneshot::Sender<Result<(), StoreError>>,
+    )> = Vec::new();
+    // The first failure of all, for flushes that name no run (an engine shutting down).
+    let mut any_failure: Option<StoreError> = None;
+    // New runs whose snapshot could not be written: their first events are dropped. (A run
+    // whose events failed is known by its hub, which remembers the failure; a resumed run has
+    // a new hub, so it is written again.)
+    let mut failed_starts: HashMap<RunId, StoreError> = HashMap::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
                 Command::Append(event, hub) => {
-                    batch.events.push(event);
-                    hubs.push(hub);
+                    if let Some(error) = failed_starts.get(&event.run_id) {
+                        hub.store_failed(error.clone());
+                    } else if hub.failure().is_none() {
+                        batch.events.push(event);
+                        hubs.push(hub);
+                    }
                 }
                 Command::Snapshot(run_id, snapshot) => batch.snapshots.push((run_id, *snapshot)),
-                Command::Flush(done) => waiting.push(done),
+                Command::Flush(run, done) => waiting.push((run, done)),
             }
             if batch.events.len() >= MAX_BATCH {
                 break;
@@ -135,18 +178,34 @@ fn write_loop(store: &dyn RunStore, rx: mpsc::Receiver<Command>) {
             next = rx.try_recv().ok();
         }
         if !batch.events.is_empty() || !batch.snapshots.is_empty() {
-            if let Err(error) = store.write(&batch) {
-                failure.get_or_insert(error);
-            }
-            // Durable now (or failed, which the run learns at its flush): make it visible.
-            for (event, hub) in batch.events.drain(..).zip(hubs.drain(..)) {
-                hub.publish(event);
+            match store.write(&batch) {
+                // Durable now: make it visible.
+                Ok(()) => {
+                    for (event, hub) in batch.events.drain(..).zip(hubs.drain(..)) {
+                        hub.publish(event);
+                    }
+                }
+                // Never made visible: the runs it concerned stop where their history stops.
+                Err(error) => {
+                    any_failure.get_or_insert_with(|| error.clone());
+                    for (run, _) in &batch.snapshots {
+                        failed_starts.insert(run.clone(), error.clone());
+                    }
+                    for hub in hubs.drain(..) {
+                        hub.store_failed(error.clone());
+                    }
+                    batch.events.clear();
+                }
             }
             batch.snapshots.clear();
         }
-        for done in waiting.drain(..) {
-            let _ = done.send(match &failure {
-                Some(error) => Err(error.clone()),
+        for (scope, done) in waiting.drain(..) {
+            let failure = match &scope {
+                Some(hub) => hub.failure(),
+                None => any_failure.clone(),
+            };
+            let _ = done.send(match failure {
+                Some(error) => Err(error),
                 None => Ok(()),
             });
         }

@@ -684,7 +684,9 @@ fn engine_failure(error: EngineError) -> Failure {
     let code = match &error {
         EngineError::InvalidInputs(_) => exit::USAGE,
         EngineError::UnknownProvider(_) | EngineError::Unpriced(_) => exit::INVALID_WORKFLOW,
-        EngineError::Store(_) => exit::STORE,
+        EngineError::Store(_) | EngineError::NotPersisted { .. } | EngineError::NotRecorded(_) => {
+            exit::STORE
+        }
         EngineError::UnknownRun(_) => exit::NOT_FOUND,
         EngineError::Busy(_)
         | EngineError::Finished(..)
@@ -701,6 +703,15 @@ fn engine_failure(error: EngineError) -> Failure {
             m.push_str("\n  (pass inputs as --input KEY=VALUE)");
             m
         }
+        EngineError::NotPersisted { run, error } => format!(
+            "run {run} was stopped: its history could not be written ({error}); nothing is shown \
+             as done that was not recorded, and what was recorded is kept\n  (once the store \
+             works again — free disk space, fix permissions — continue it with `relavium resume {run}`)"
+        ),
+        EngineError::NotRecorded(error) => format!(
+            "the run could not be recorded, so it did not start: {error}\n  (free disk space or \
+             fix the permissions of the history, then run it again)"
+        ),
         other => other.to_string(),
     };
     Failure::new(code, message)
