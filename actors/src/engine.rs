@@ -73,6 +73,19 @@ pub enum EngineError {
     /// does not fit it).
     #[error("run {0} cannot be resumed: {1}")]
     NotResumable(String, String),
+    /// The gate was already decided (the decision is recorded and applies when the run goes
+    /// on); the first decision stands.
+    #[error("gate `{node}` of run {run} was already {decision} by {by}; that decision stands")]
+    AlreadyDecided {
+        /// The run.
+        run: String,
+        /// The gate (`NODE` or `NODE[INDEX]`).
+        node: String,
+        /// The decision that stands.
+        decision: String,
+        /// Who gave it.
+        by: String,
+    },
     /// The node is not a gate waiting for a decision.
     #[error("node `{node}` of run {run} is not a gate waiting for a decision")]
     NotWaiting {
@@ -617,13 +630,49 @@ impl Engine {
             }
         }
         let id = run_id.clone();
-        let live_elsewhere = self
+        let gate = match &command {
+            RunCommand::DecideGate { node_id, item, .. } => Some(match item {
+                None => node_id.clone(),
+                Some(i) => format!("{node_id}[{i}]"),
+            }),
+            RunCommand::Cancel { .. } => None,
+        };
+        let recorded = self
             .blocking(move |store| {
+                // A decision already recorded for this gate (not yet applied: the gate still
+                // waits) wins; a second one is refused, never silently dropped later.
+                if let RunCommand::DecideGate { node_id, item, .. } = &command {
+                    let earlier =
+                        store
+                            .commands_for(&id)?
+                            .into_iter()
+                            .find_map(|c| match c.command {
+                                RunCommand::DecideGate {
+                                    node_id: n,
+                                    item: i,
+                                    decision,
+                                    by,
+                                    ..
+                                } if n == *node_id && i == *item => Some((decision, by)),
+                                _ => None,
+                            });
+                    if let Some((decision, by)) = earlier {
+                        return Ok(Err((decision, by)));
+                    }
+                }
                 store.push_command(&id, &command)?;
-                store.is_claimed(&id)
+                store.is_claimed(&id).map(Ok)
             })
             .await?;
-        Ok(Delivery::Recorded { live_elsewhere })
+        match recorded {
+            Ok(live_elsewhere) => Ok(Delivery::Recorded { live_elsewhere }),
+            Err((decision, by)) => Err(EngineError::AlreadyDecided {
+                run: run_id.0.clone(),
+                node: gate.unwrap_or_default(),
+                decision: decision.as_str().to_owned(),
+                by,
+            }),
+        }
     }
 
     /// Every model a node would call must have a provider: say which does not, before running.
@@ -705,8 +754,17 @@ impl Engine {
     }
 
     /// The runs in the history matching `query`, newest first.
+    /// Runs that are not over say whether a process runs them now ([`RunSummary::live`]): one
+    /// lease probe each, so a run whose process was killed reads as interrupted, not running.
     pub async fn list_runs(&self, query: RunQuery) -> Result<Vec<RunSummary>, EngineError> {
-        self.blocking(move |store| store.list_runs(&query)).await
+        self.blocking(move |store| {
+            let mut runs = store.list_runs(&query)?;
+            for run in runs.iter_mut().filter(|r| !r.status.is_finished()) {
+                run.live = Some(store.is_claimed(&run.run_id)?);
+            }
+            Ok(runs)
+        })
+        .await
     }
 
     /// One run of the history.

@@ -108,6 +108,9 @@ enum Command {
         /// Let the attempts under way finish (their results are kept); start nothing new.
         #[arg(long)]
         graceful: bool,
+        /// How long to wait for the process running the run to stop it (e.g. 30s, 2m).
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
     },
     /// Print a shell's completion script (`relavium completions bash > ~/.local/share/bash-completion/completions/relavium`).
     Completions {
@@ -378,7 +381,17 @@ fn main() -> ExitCode {
     };
     if let Some((handle, path)) = metrics {
         handle.run_upkeep();
-        if let Err(e) = std::fs::write(&path, handle.render()) {
+        // Only a command that ran something has metrics; any other leaves the file alone (it
+        // holds the last run's). Written aside and renamed, so a reader never sees half.
+        let text = handle.render();
+        let written = if text.trim().is_empty() {
+            Ok(())
+        } else {
+            let mut aside = path.clone().into_os_string();
+            aside.push(".tmp");
+            std::fs::write(&aside, text).and_then(|()| std::fs::rename(&aside, &path))
+        };
+        if let Err(e) = written {
             let _ = writeln!(
                 std::io::stderr(),
                 "relavium: failed to write the metrics to {}: {e}",
@@ -458,7 +471,7 @@ async fn async_main(
                 Some(&config),
             )?;
             let handle = engine
-                .resume(&RunId(run_id))
+                .resume(&run_id_arg(run_id)?)
                 .await
                 .map_err(engine_failure)?;
             follow(engine, handle, &watch).await
@@ -475,7 +488,7 @@ async fn async_main(
                 Some(&config),
             )?;
             let handle = engine
-                .retry_from(&RunId(run_id), &from)
+                .retry_from(&run_id_arg(run_id)?, &from)
                 .await
                 .map_err(engine_failure)?;
             follow(engine, handle, &watch).await
@@ -488,9 +501,11 @@ async fn async_main(
             run_id,
             reason,
             graceful,
+            wait,
         } => {
             let config = load_config(config.as_deref())?;
-            cancel(db.as_deref(), &config, RunId(run_id), reason, graceful).await
+            let run_id = run_id_arg(run_id)?;
+            cancel(db.as_deref(), &config, run_id, reason, graceful, wait).await
         }
         Command::List {
             json,
@@ -507,8 +522,21 @@ async fn async_main(
         | Command::Completions { .. }
         | Command::Init
         | Command::Models { .. } => Ok(exit::OK),
-        Command::Status { run_id, json } => status(db.as_deref(), RunId(run_id), json).await,
+        Command::Status { run_id, json } => status(db.as_deref(), run_id_arg(run_id)?, json).await,
     }
+}
+
+/// A run id as typed: one that cannot be a run id names no run (exit 4), whatever it is.
+fn run_id_arg(text: String) -> Result<RunId, Failure> {
+    RunId::parse(&text).ok_or_else(|| {
+        Failure::new(
+            exit::NOT_FOUND,
+            format!(
+                "no run with id `{}`: a run id is letters and digits, as `relavium list` shows",
+                text.escape_debug()
+            ),
+        )
+    })
 }
 
 /// A point in time given as a duration ago (`2h`) or an RFC 3339 time.
@@ -529,7 +557,7 @@ fn when(text: &str) -> Result<relavium_runtime::Timestamp, Failure> {
 
 /// `relavium status RUN_ID`: the run, then one line per node attempt.
 async fn status(db: Option<&Path>, run_id: RunId, json: bool) -> Result<u8, Failure> {
-    let engine = engine(db, ProviderRegistry::new(), None)?;
+    let engine = reading_engine(db)?;
     let run = engine
         .get_run(run_id.clone())
         .await
@@ -652,10 +680,32 @@ fn providers(config: &LlmConfig, script: Option<&Path>) -> Result<ProviderRegist
     Ok(registry)
 }
 
+/// An engine for commands that only read the history (`list`, `logs`, `status`, `gate list`):
+/// a history it cannot write (a read-only file or filesystem) is opened read-only.
+fn reading_engine(db: Option<&Path>) -> Result<Engine, Failure> {
+    engine_over(db, ProviderRegistry::new(), None, Access::Read)
+}
+
+/// Whether a command writes the history.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
 fn engine(
     db: Option<&Path>,
     providers: ProviderRegistry,
     llm: Option<&LlmConfig>,
+) -> Result<Engine, Failure> {
+    engine_over(db, providers, llm, Access::Write)
+}
+
+fn engine_over(
+    db: Option<&Path>,
+    providers: ProviderRegistry,
+    llm: Option<&LlmConfig>,
+    access: Access,
 ) -> Result<Engine, Failure> {
     let from_env = std::env::var("RELAVIUM_DEFAULT_MODEL")
         .ok()
@@ -669,7 +719,18 @@ fn engine(
     let default_fallback = llm.map(|c| c.fallback.clone()).unwrap_or_default();
     let prices = llm.map(|c| c.prices.clone()).unwrap_or_default();
     let path = home::database_path(db).map_err(|e| Failure::new(exit::STORE, e))?;
-    let store = SqliteStore::open(&path).map_err(|e| Failure::new(exit::STORE, e.to_string()))?;
+    let store = match SqliteStore::open(&path) {
+        Ok(store) => store,
+        Err(error) if access == Access::Read => {
+            SqliteStore::open_read_only(&path).map_err(|e| {
+                Failure::new(
+                    exit::STORE,
+                    format!("{error}; reading it read-only failed too: {e}"),
+                )
+            })?
+        }
+        Err(error) => return Err(Failure::new(exit::STORE, error.to_string())),
+    };
     let default_model = match default_model {
         Some(model) => model,
         None => ModelRef::parse(DEFAULT_MODEL).map_err(|e| Failure::new(exit::INTERNAL, e))?,
@@ -691,6 +752,7 @@ fn engine_failure(error: EngineError) -> Failure {
         EngineError::Busy(_)
         | EngineError::Finished(..)
         | EngineError::NotWaiting { .. }
+        | EngineError::AlreadyDecided { .. }
         | EngineError::NotResumable(..) => exit::CONFLICT,
         EngineError::Spawn(_) | EngineError::Interrupted => exit::INTERNAL,
     };
@@ -1020,7 +1082,7 @@ async fn gate(db: Option<&Path>, config: &LlmConfig, action: GateAction) -> Resu
         providers(config, args.watch.script.as_deref())?,
         Some(config),
     )?;
-    let run_id = RunId(args.run_id);
+    let run_id = run_id_arg(args.run_id)?;
     let (node_id, item) = parse_gate(&args.node_id).ok_or_else(|| {
         Failure::new(
             exit::USAGE,
@@ -1082,15 +1144,13 @@ fn parse_gate(text: &str) -> Option<(String, Option<u32>)> {
     }
 }
 
-/// How long `cancel` waits for the process running a run to stop it.
-const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
 async fn cancel(
     db: Option<&Path>,
     config: &LlmConfig,
     run_id: RunId,
     reason: String,
     graceful: bool,
+    wait: std::time::Duration,
 ) -> Result<u8, Failure> {
     let engine = engine(db, providers(config, None)?, Some(config))?;
     let delivery = engine
@@ -1102,7 +1162,7 @@ async fn cancel(
             live_elsewhere: true,
         } => {
             // The owner applies it at its next look at the store: wait until the run has ended.
-            let deadline = std::time::Instant::now() + CANCEL_WAIT;
+            let deadline = std::time::Instant::now() + wait;
             loop {
                 let run = engine
                     .get_run(run_id.clone())
@@ -1117,11 +1177,21 @@ async fn cancel(
                     return Ok(exit::OK);
                 }
                 if std::time::Instant::now() > deadline {
+                    // Not a bug of ours: the owner is stopped (SIGSTOP), stuck, or finishing
+                    // long attempts (`--graceful`). The cancellation stays recorded.
+                    let cause = if graceful {
+                        "it may still be finishing its attempts, or be stopped or stuck"
+                    } else {
+                        "it may be stopped or stuck"
+                    };
                     return Err(Failure::new(
-                        exit::INTERNAL,
+                        exit::CONFLICT,
                         format!(
-                            "run {run_id} did not stop within {}s; its process may be stuck",
-                            CANCEL_WAIT.as_secs()
+                            "run {run_id} is live in another process, which did not stop it within \
+                             {}; {cause}. The cancellation is recorded and applies as soon as that \
+                             process goes on; if it is gone for good, end it and run `relavium \
+                             cancel {run_id}` again to close the run here",
+                            humantime::format_duration(wait)
                         ),
                     ));
                 }
@@ -1169,7 +1239,7 @@ async fn list(
         })?),
     };
     let filtered = status.is_some() || workflow.is_some() || since.is_some() || until.is_some();
-    let engine = engine(db, ProviderRegistry::new(), None)?;
+    let engine = reading_engine(db)?;
     let runs = engine
         .list_runs(RunQuery {
             limit: Some(limit),
@@ -1200,8 +1270,8 @@ async fn list(
 
 /// How often `logs --follow` looks for new events of a run live in another process.
 async fn logs(db: Option<&Path>, args: LogsArgs) -> Result<u8, Failure> {
-    let engine = engine(db, ProviderRegistry::new(), None)?;
-    let run_id = RunId(args.run_id);
+    let engine = reading_engine(db)?;
+    let run_id = run_id_arg(args.run_id)?;
     let run = engine
         .get_run(run_id.clone())
         .await
@@ -1439,7 +1509,7 @@ async fn models_pull(name: &str, from: Option<&str>) -> Result<u8, Failure> {
 
 /// `relavium gate list`: the gates waiting for a decision, in runs that are not over.
 async fn gate_list(db: Option<&Path>, json: bool) -> Result<u8, Failure> {
-    let engine = engine(db, ProviderRegistry::new(), None)?;
+    let engine = reading_engine(db)?;
     let mut waiting = Vec::new();
     for status in [RunStatus::Paused, RunStatus::Running] {
         let runs = engine

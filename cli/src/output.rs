@@ -268,10 +268,15 @@ pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
         let duration = run
             .finished_at
             .map_or("-".to_owned(), |f| seconds(f.millis_since(run.started_at)));
+        // A run nobody runs any more reads as what it is (`status` and `resume` say more).
+        let status = match (run.status, run.live) {
+            (RunStatus::Running, Some(false)) => "interrupted".to_owned(),
+            (status, _) => status.as_str().to_owned(),
+        };
         rows.push([
             run.run_id.0.clone(),
             run.workflow_name.clone(),
-            run.status.as_str().to_owned(),
+            status,
             time(run.started_at),
             duration,
             run.usage.total_tokens().to_string(),

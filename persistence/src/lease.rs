@@ -62,6 +62,48 @@ impl Leases {
             Leases::InProcess(leases) => leases.claim(run_id),
         }
     }
+
+    /// Whether some engine holds the run's lease, without creating anything (so it works on a
+    /// read-only history): no lock file means no owner.
+    pub(crate) fn is_claimed(&self, run_id: &RunId) -> Result<bool, StoreError> {
+        match self {
+            Leases::Dir(dir) => {
+                if !run_id.0.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Ok(false);
+                }
+                let path = dir.join(format!("{}.lock", run_id.0));
+                let file = match File::open(&path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => {
+                        return Err(StoreError::Backend(format!(
+                            "failed to open {}: {e}",
+                            path.display()
+                        )));
+                    }
+                };
+                match file.try_lock_shared() {
+                    Ok(()) => {
+                        let _ = file.unlock();
+                        Ok(false)
+                    }
+                    Err(TryLockError::WouldBlock) => Ok(true),
+                    Err(TryLockError::Error(e)) => Err(StoreError::Backend(format!(
+                        "failed to lock {}: {e}",
+                        path.display()
+                    ))),
+                }
+            }
+            Leases::InProcess(leases) => match leases.claim(run_id) {
+                Ok(lease) => {
+                    drop(lease);
+                    Ok(false)
+                }
+                Err(StoreError::Claimed(_)) => Ok(true),
+                Err(other) => Err(other),
+            },
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -47,7 +47,59 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("failed to open {}: {e}", path.display())))?;
         let mut locks = path.as_os_str().to_owned();
         locks.push(".locks");
-        SqliteStore::setup(conn, lease::Leases::in_dir(locks.into()))
+        SqliteStore::setup(conn, lease::Leases::in_dir(locks.into())).map_err(|e| match e {
+            StoreError::Backend(why) => StoreError::Backend(format!("{}: {why}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Opens the database at `path` for reading only: nothing is created, migrated or locked,
+    /// so a history on a read-only filesystem, or a file without write permission, can still
+    /// be listed and read. Its schema must be this version's. SQLite needs to create the WAL's
+    /// shared-memory file even to read; where it cannot, the file is opened as immutable (it
+    /// is then read as its last checkpoint left it, which is all of it once every writer has
+    /// closed it).
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let failed = |e: rusqlite::Error| {
+            StoreError::Backend(format!("failed to open {} to read: {e}", path.display()))
+        };
+        if !path.exists() {
+            return Err(StoreError::Backend(format!(
+                "{} does not exist",
+                path.display()
+            )));
+        }
+        let plain = Connection::open_with_flags(path, flags).map_err(failed)?;
+        plain.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        let conn = match schema::check_readable(&plain) {
+            Ok(()) => plain,
+            Err(_) => {
+                drop(plain);
+                let uri = format!(
+                    "file:{}?immutable=1",
+                    path.display()
+                        .to_string()
+                        .replace('%', "%25")
+                        .replace('?', "%3f")
+                        .replace('#', "%23")
+                );
+                let immutable = Connection::open_with_flags(uri, flags).map_err(failed)?;
+                schema::check_readable(&immutable).map_err(|e| {
+                    StoreError::Backend(format!("failed to read {}: {e}", path.display()))
+                })?;
+                immutable
+            }
+        };
+        let mut locks = path.as_os_str().to_owned();
+        locks.push(".locks");
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            leases: lease::Leases::in_dir(locks.into()),
+        })
     }
 
     /// A private in-memory database (for tests).
@@ -273,6 +325,7 @@ fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
         last_sequence: count(10)?,
         error: row.get(11)?,
         cost: relavium_runtime::MicroCents(count(12)?),
+        live: None,
     })
 }
 
@@ -480,6 +533,10 @@ impl RunStore for SqliteStore {
 
     fn claim_run(&self, run_id: &RunId) -> Result<Box<dyn RunLease>, StoreError> {
         self.leases.claim(run_id)
+    }
+
+    fn is_claimed(&self, run_id: &RunId) -> Result<bool, StoreError> {
+        self.leases.is_claimed(run_id)
     }
 }
 

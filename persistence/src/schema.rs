@@ -67,6 +67,9 @@ CREATE TABLE run_commands (
 CREATE INDEX run_commands_by_run ON run_commands (run_id, id);
 ";
 
+/// The schema version the migrations below end at.
+pub(crate) const LATEST_VERSION: usize = 3;
+
 /// Brings the database at `conn` to the latest schema.
 ///
 /// Several processes may open a new database at once (two `relavium run`s on a fresh home):
@@ -75,7 +78,7 @@ CREATE INDEX run_commands_by_run ON run_commands (run_id, id);
 /// winner's transaction committed — and carries on; only a real failure is reported.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let migrations = Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)]);
-    const LATEST: std::num::NonZeroUsize = std::num::NonZeroUsize::new(3).unwrap();
+    const LATEST: std::num::NonZeroUsize = std::num::NonZeroUsize::new(LATEST_VERSION).unwrap();
     let latest = rusqlite_migration::SchemaVersion::Inside(LATEST);
     let mut attempt = 0;
     loop {
@@ -93,5 +96,22 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             )));
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// Whether `conn` (opened read-only) can be read with this version's schema.
+pub(crate) fn check_readable(conn: &Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    // Reading a table proves the WAL (if any) could be opened too.
+    conn.query_row("SELECT count(*) FROM runs", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| e.to_string())?;
+    match usize::try_from(version).unwrap_or(0) {
+        v if v == LATEST_VERSION => Ok(()),
+        v if v > LATEST_VERSION => Err(format!("it was written by a newer relavium (schema {v})")),
+        v => Err(format!(
+            "it needs an upgrade (schema {v}): open it once with write access"
+        )),
     }
 }

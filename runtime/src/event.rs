@@ -19,6 +19,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[serde(transparent)]
 pub struct RunId(pub String);
 
+impl RunId {
+    /// `text` as a run id, if it can be one: 1 to 64 ASCII letters, digits, `-` or `_` (the
+    /// engine makes ULIDs). Anything else — a path, spaces, a separator — names no run, and
+    /// must never reach a file name (run leases are files named after their run).
+    pub fn parse(text: &str) -> Option<RunId> {
+        let well_formed = (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| RunId(text.to_owned()))
+    }
+}
+
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

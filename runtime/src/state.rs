@@ -2304,11 +2304,24 @@ pub fn parse_input_value(workflow: &Workflow, name: &str, text: &str) -> Result<
         return Ok(Value::String(text.to_owned()));
     };
     use crate::workflow::InputType;
+    // Long values are quoted by their start only: the message stays readable.
+    let quoted: String = if text.chars().count() > 60 {
+        text.chars().take(60).chain("…".chars()).collect()
+    } else {
+        text.to_owned()
+    };
     let parsed = match decl.ty {
         InputType::String => return Ok(Value::String(text.to_owned())),
-        _ => serde_json::from_str::<Value>(text).map_err(|_| {
+        _ => serde_json::from_str::<Value>(text).map_err(|e| {
+            // A value of the right shape can still be unreadable (nested past serde_json's
+            // 128 levels, say): say why instead of blaming its type.
+            let why = if e.is_syntax() && text.trim_start().starts_with(['[', '{']) {
+                format!(" (it is not readable JSON: {e})")
+            } else {
+                String::new()
+            };
             format!(
-                "input `{name}` must be {}, got `{text}`",
+                "input `{name}` must be {}, got `{quoted}`{why}",
                 decl.ty.with_article()
             )
         })?,
@@ -2317,7 +2330,7 @@ pub fn parse_input_value(workflow: &Workflow, name: &str, text: &str) -> Result<
         Ok(parsed)
     } else {
         Err(format!(
-            "input `{name}` must be {}, got `{text}`",
+            "input `{name}` must be {}, got `{quoted}`",
             decl.ty.with_article()
         ))
     }

@@ -149,6 +149,11 @@ pub struct RunSummary {
     pub last_sequence: u64,
     /// Why it failed.
     pub error: Option<String>,
+    /// For a run that is not over: whether a process runs it right now (filled in by the
+    /// engine's listing; `None` where nobody asked, and for runs that are over). A `running`
+    /// run with `live: false` was interrupted: its process stopped (`relavium resume` goes on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<bool>,
 }
 
 /// One attempt of one node, as recorded.
@@ -468,6 +473,7 @@ impl RunStore for MemoryStore {
                             cost: crate::MicroCents::ZERO,
                             last_sequence: 0,
                             error: None,
+                            live: None,
                         },
                         events: Vec::new(),
                         nodes: Vec::new(),
