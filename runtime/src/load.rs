@@ -1493,6 +1493,13 @@ impl Cx<'_> {
             })
             .copied()
             .collect();
+        // Every key known for this kind (the common case): nothing more to check.
+        if entries
+            .iter()
+            .all(|(k, _)| k.as_str().is_some_and(|k| allowed.contains(&k)))
+        {
+            return self.node_body(agents, id, what, entries, kind_key);
+        }
         let later: Vec<&str> = NODE_LATER_KEYS
             .iter()
             .chain(AGENT_NODE_KEYS)
@@ -1505,6 +1512,18 @@ impl Cx<'_> {
             .copied()
             .collect();
         self.check_node_keys(entries, &what, kind_key, &allowed, &later);
+        self.node_body(agents, id, what, entries, kind_key)
+    }
+
+    /// The rest of [`Cx::node`], once its keys were checked.
+    fn node_body(
+        &mut self,
+        agents: &dyn AgentSource,
+        id: Spanned<String>,
+        what: String,
+        entries: &Entries,
+        kind_key: &str,
+    ) -> Option<Node> {
         let description = self
             .optional_string(entries, "description", "`description`")
             .map(|s| s.value);
