@@ -934,31 +934,46 @@ async fn run(
 /// into the exit code.
 async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<u8, Failure> {
     let json = watch.json;
+    // Where the plain progress lines start: the beginning, or where the person left the view.
+    let mut after = 0;
     if interactive(json, watch.no_tui) {
         let role = tui::Role::Owner {
             exit_on_pause: watch.exit_on_pause,
         };
-        tui::watch(&engine, handle.run_id(), handle.subscribe(0), role)
+        let watched = tui::watch(&engine, handle.run_id(), handle.subscribe(0), role)
             .await
             .map_err(|e| Failure::new(exit::INTERNAL, format!("the terminal view failed: {e}")))?;
-        if watch.exit_on_pause {
-            let run = engine
-                .get_run(handle.run_id().clone())
-                .await
-                .map_err(engine_failure)?;
-            if run.status == RunStatus::Paused || !run.status.is_finished() {
-                engine.flush().await.map_err(engine_failure)?;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "relavium: run {} is paused at a gate; it goes on after `relavium gate approve|reject`",
-                    handle.run_id()
-                );
-                return Ok(exit::PAUSED);
-            }
+        let mut stderr = std::io::stderr();
+        for line in watched.view.summary(watched.left) {
+            let _ = writeln!(stderr, "{line}");
         }
-        return finish(engine, handle, json).await;
+        if watched.left {
+            // `q`: the run goes on here, shown as plain lines from where the view stopped.
+            let _ = writeln!(
+                stderr,
+                "relavium: left the view; the run goes on (Ctrl-C stops it)"
+            );
+            after = watched.view.last_sequence();
+        } else {
+            if watch.exit_on_pause {
+                let run = engine
+                    .get_run(handle.run_id().clone())
+                    .await
+                    .map_err(engine_failure)?;
+                if run.status == RunStatus::Paused || !run.status.is_finished() {
+                    engine.flush().await.map_err(engine_failure)?;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "relavium: run {} is paused at a gate; it goes on after `relavium gate approve|reject`",
+                        handle.run_id()
+                    );
+                    return Ok(exit::PAUSED);
+                }
+            }
+            return finish(engine, handle, json).await;
+        }
     }
-    let mut events = handle.subscribe(0);
+    let mut events = handle.subscribe(after);
     let printer = ProgressPrinter::new(stderr_style());
     // NDJSON lines are buffered while more events are already queued and flushed as soon as
     // none is: a token is on stdout the moment it exists, and a burst costs one write, not one
@@ -1281,9 +1296,13 @@ async fn logs(db: Option<&Path>, args: LogsArgs) -> Result<u8, Failure> {
             .follow(run_id.clone(), 0)
             .await
             .map_err(engine_failure)?;
-        tui::watch(&engine, &run_id, events, tui::Role::Watcher)
+        let watched = tui::watch(&engine, &run_id, events, tui::Role::Watcher)
             .await
             .map_err(|e| Failure::new(exit::INTERNAL, format!("the terminal view failed: {e}")))?;
+        let mut stderr = std::io::stderr();
+        for line in watched.view.summary(watched.left) {
+            let _ = writeln!(stderr, "{line}");
+        }
         return Ok(exit::OK);
     }
     let printer = ProgressPrinter::new(stderr_style());

@@ -6,9 +6,13 @@
 //! one loop, the terminal restored however the loop ends (normally, by error, or by a panic).
 //!
 //! Keys: ↑/↓ (or k/j) select a node; `a` / `r` approve / reject the selected gate; `c` stops the
-//! run gracefully, twice stops it at once; `?` shows help; `q` leaves the view. In a view of
-//! this process's run, `q` (and Ctrl-C) stop it gracefully first; in a view of another
-//! process's run they just leave, and the run goes on.
+//! run gracefully, twice stops it at once; `?` shows help; `q` leaves the view and the run goes
+//! on — in this process as plain progress lines (`run`, `resume`), or in its own (`logs
+//! --follow`). Ctrl-C is `c` in a view of this process's run and `q` in a view of another's.
+//!
+//! The selection follows the run (the node that started last; a gate asking a question) until
+//! a person moves it. When the view closes, [`View::summary`] leaves the outcome on stderr: how
+//! it ended, the failing node and its error, the cost, the run id and what to type next.
 
 use crossterm::event::{Event, EventStream as KeyStream, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
@@ -51,12 +55,19 @@ pub(crate) struct View {
     /// The run belongs to another process: leaving the view leaves it running.
     watching: bool,
     note: String,
+    /// A person moved the selection: it no longer follows the run.
+    selection_moved: bool,
+    /// The last event folded in.
+    last_sequence: u64,
+    /// The node whose failure failed the run, and why.
+    failure: Option<(Option<String>, String)>,
 }
 
 impl View {
     /// Folds one event in.
     pub(crate) fn apply(&mut self, event: &RunEvent) {
         self.run_id = event.run_id.0.clone();
+        self.last_sequence = event.sequence_number;
         let key = |id: &str, item: Option<u32>| match item {
             Some(i) => format!("{id}[{i}]"),
             None => id.to_owned(),
@@ -78,13 +89,26 @@ impl View {
             EventKind::RunFailed(p) => {
                 self.status = "failed".into();
                 self.note = p.error.message.clone();
+                self.cost = p.cost;
+                self.failure = Some((p.node_id.clone(), p.error.message.clone()));
             }
-            EventKind::RunCancelled(_) => self.status = "cancelled".into(),
+            EventKind::RunCancelled(p) => {
+                self.status = "cancelled".into();
+                self.cost = p.cost;
+            }
             EventKind::NodeStarted(p) => {
-                let node = self.node(&key(&p.node_id, p.item));
+                let id = key(&p.node_id, p.item);
+                let node = self.node(&id);
                 node.state = "running".into();
                 node.attempt = p.attempt;
                 node.output.clear();
+                // Follow the work, unless a gate's question is on screen.
+                let asking = self
+                    .selected_id()
+                    .is_some_and(|s| self.nodes[s].gate.is_some());
+                if !asking {
+                    self.follow(&id);
+                }
             }
             EventKind::NodeCompleted(p) => {
                 let node = self.node(&key(&p.node_id, p.item));
@@ -111,9 +135,11 @@ impl View {
                 self.node(&key(&p.node_id, p.item)).state = "cancelled".into()
             }
             EventKind::GateRequested(p) => {
-                let node = self.node(&key(&p.node_id, p.item));
+                let id = key(&p.node_id, p.item);
+                let node = self.node(&id);
                 node.state = "waiting".into();
                 node.gate = Some(p.message.clone());
+                self.follow(&id);
             }
             EventKind::GateResolved(p) => {
                 let node = self.node(&key(&p.node_id, p.item));
@@ -145,6 +171,84 @@ impl View {
 
     fn selected_id(&self) -> Option<&String> {
         self.order.get(self.selected)
+    }
+
+    /// Selects `id`, unless a person chose what to look at.
+    fn follow(&mut self, id: &str) {
+        if !self.selection_moved
+            && let Some(index) = self.order.iter().position(|o| o == id)
+        {
+            self.selected = index;
+        }
+    }
+
+    /// Moves the selection by a person's key: from now on it stays where they put it.
+    fn select(&mut self, index: usize) {
+        self.selection_moved = true;
+        self.selected = index.min(self.order.len().saturating_sub(1));
+    }
+
+    /// The sequence number of the last event shown.
+    pub(crate) fn last_sequence(&self) -> u64 {
+        self.last_sequence
+    }
+
+    /// What stays on stderr once the view closes: how the run stands, what failed and why, its
+    /// cost, its id and what to type next. `left` says the person left before the end.
+    pub(crate) fn summary(&self, left: bool) -> Vec<String> {
+        let id = &self.run_id;
+        if id.is_empty() {
+            return Vec::new();
+        }
+        let head = |mark: &str, what: &str| {
+            format!("{mark} {} · run {id} {what} · {}", self.workflow, self.cost)
+        };
+        let done = self.nodes.values().filter(|n| n.state == "done").count();
+        let mut lines = Vec::new();
+        match self.status.as_str() {
+            "completed" => lines.push(head("✓", &format!("completed ({done} nodes)"))),
+            "failed" => {
+                lines.push(head("✗", "failed"));
+                let (node, error) = self.failure.clone().unwrap_or_default();
+                let node = node.or_else(|| {
+                    self.order
+                        .iter()
+                        .find(|n| self.nodes[*n].state == "failed")
+                        .cloned()
+                });
+                match node {
+                    Some(node) => lines.push(format!("  node `{node}` failed: {error}")),
+                    None => lines.push(format!("  {error}")),
+                }
+                lines.push(format!(
+                    "  inspect it: relavium status {id} · relavium logs {id}"
+                ));
+            }
+            "cancelled" => {
+                lines.push(head("■", &format!("cancelled ({done} nodes done)")));
+                lines.push(format!("  inspect it: relavium status {id}"));
+            }
+            "paused" => {
+                let waiting: Vec<&str> = self
+                    .order
+                    .iter()
+                    .filter(|n| self.nodes[*n].gate.is_some())
+                    .map(String::as_str)
+                    .collect();
+                lines.push(head("⏸", &format!("paused at {}", waiting.join(", "))));
+                lines.push(format!(
+                    "  decide: relavium gate approve|reject {id} {}",
+                    waiting.first().copied().unwrap_or("NODE")
+                ));
+            }
+            _ if left && self.watching => {
+                lines.push(head("●", "goes on in its process"));
+                lines.push(format!("  watch it again: relavium logs {id} --follow"));
+            }
+            _ if left => lines.push(head("●", "goes on here")),
+            other => lines.push(head("●", other)),
+        }
+        lines
     }
 
     fn finished(&self) -> bool {
@@ -270,7 +374,7 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
         } else {
             (
                 "c, Ctrl-C    stop gracefully (twice: at once)",
-                "q            leave (stops a run still going, gracefully)",
+                "q            leave the view (the run goes on here, as lines)",
             )
         };
         (
@@ -336,15 +440,23 @@ pub(crate) enum Role {
     Watcher,
 }
 
-/// Shows the run `events` come from until it ends (or the person leaves); returns whether they
-/// left early. Gate decisions and stops go through the engine's commands, so they reach the run
-/// wherever it lives.
+/// How a view ended.
+pub(crate) struct Watched {
+    /// The person left before the run ended (or paused, with `exit_on_pause`).
+    pub(crate) left: bool,
+    /// What the view showed last (for its summary and where to go on from).
+    pub(crate) view: View,
+}
+
+/// Shows the run `events` come from until it ends (or the person leaves). Gate decisions and
+/// stops go through the engine's commands, so they reach the run wherever it lives. The
+/// terminal is restored when this returns.
 pub(crate) async fn watch(
     engine: &Engine,
     run_id: &RunId,
     mut events: EventStream,
     role: Role,
-) -> std::io::Result<bool> {
+) -> std::io::Result<Watched> {
     // `ratatui::init` installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::init();
     let _restore = Restore;
@@ -365,7 +477,7 @@ pub(crate) async fn watch(
             }
         );
         if view.finished() || (exit_on_pause && view.status == "paused") {
-            return Ok(false);
+            return Ok(Watched { left: false, view });
         }
         tokio::select! {
             event = events.next(), if stream_open => match event {
@@ -383,7 +495,7 @@ pub(crate) async fn watch(
                 let Some(Ok(Event::Key(key))) = key else { continue };
                 match on_key(engine, run_id, role, &mut view, key, &mut stops).await {
                     KeyOutcome::Stay => {}
-                    KeyOutcome::Leave => return Ok(true),
+                    KeyOutcome::Leave => return Ok(Watched { left: true, view }),
                 }
             }
         }
@@ -406,10 +518,8 @@ async fn on_key(
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
     let quit = key.code == KeyCode::Char('q') && !ctrl_c;
     match key.code {
-        KeyCode::Down | KeyCode::Char('j') => {
-            view.selected = (view.selected + 1).min(view.order.len().saturating_sub(1));
-        }
-        KeyCode::Up | KeyCode::Char('k') => view.selected = view.selected.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => view.select(view.selected + 1),
+        KeyCode::Up | KeyCode::Char('k') => view.select(view.selected.saturating_sub(1)),
         KeyCode::Char('?') => view.help = !view.help,
         KeyCode::Char('a') | KeyCode::Char('r') => {
             let Some(id) = view.selected_id().cloned() else {
@@ -440,16 +550,13 @@ async fn on_key(
                 Err(error) => error.to_string(),
             };
         }
-        // Ctrl-C leaves a view of another process's run; `c` is how to stop that run.
-        KeyCode::Char('q') | KeyCode::Char('c')
-            if (quit || ctrl_c) && matches!(role, Role::Watcher) =>
-        {
+        // `q` leaves, whoever runs the run: it goes on. Ctrl-C leaves a view of another
+        // process's run too; in this process's run it stops it, as `c` does.
+        KeyCode::Char('q') if quit => return KeyOutcome::Leave,
+        KeyCode::Char('c') if ctrl_c && matches!(role, Role::Watcher) => {
             return KeyOutcome::Leave;
         }
-        KeyCode::Char('q') if *stops > 0 => {
-            return KeyOutcome::Leave;
-        }
-        KeyCode::Char('c') | KeyCode::Char('q') => {
+        KeyCode::Char('c') => {
             *stops += 1;
             let graceful = *stops == 1;
             let command = RunCommand::Cancel {
@@ -464,9 +571,6 @@ async fn on_key(
                 Ok(delivery) => format!("stopping the run now{}", delivered(delivery)),
                 Err(error) => error.to_string(),
             };
-            if quit {
-                return KeyOutcome::Leave;
-            }
         }
         _ => {}
     }
@@ -592,6 +696,65 @@ mod tests {
         let mut view = paused_run();
         view.selected = 1;
         insta::assert_snapshot!(screen(&view));
+    }
+
+    #[test]
+    fn the_selection_follows_the_run_until_a_person_moves_it() {
+        let view = paused_run();
+        assert_eq!(view.selected_id().map(String::as_str), Some("approve"));
+        let mut moved = paused_run();
+        moved.select(0);
+        moved.apply(&event(
+            20,
+            EventKind::NodeStarted(NodeStarted {
+                node_id: "publish".into(),
+                item: None,
+                attempt: 1,
+            }),
+        ));
+        assert_eq!(moved.selected_id().map(String::as_str), Some("draft"));
+        // Left alone, a node that starts while a gate asks does not take the question away.
+        let mut asking = paused_run();
+        asking.apply(&event(
+            20,
+            EventKind::NodeStarted(NodeStarted {
+                node_id: "publish".into(),
+                item: None,
+                attempt: 1,
+            }),
+        ));
+        assert_eq!(asking.selected_id().map(String::as_str), Some("approve"));
+    }
+
+    #[test]
+    fn the_summary_says_how_the_run_ended_and_what_to_type_next() {
+        let mut view = paused_run();
+        assert_eq!(
+            view.summary(false),
+            [
+                "⏸ gated · run 01RUN paused at approve · $0.000000",
+                "  decide: relavium gate approve|reject 01RUN approve",
+            ]
+        );
+        view.apply(&event(
+            30,
+            EventKind::RunFailed(RunFailed {
+                error: ErrorInfo::new("gate.rejected", "the gate `approve` was rejected"),
+                node_id: Some("approve".into()),
+                usage: Usage::default(),
+                cost: MicroCents(1234),
+                duration_ms: 5,
+            }),
+        ));
+        assert_eq!(
+            view.summary(false),
+            [
+                "✗ gated · run 01RUN failed · $0.000012",
+                "  node `approve` failed: the gate `approve` was rejected",
+                "  inspect it: relavium status 01RUN · relavium logs 01RUN",
+            ]
+        );
+        assert_eq!(view.last_sequence(), 30);
     }
 
     #[test]

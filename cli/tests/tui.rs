@@ -96,9 +96,7 @@ fn the_terminal_view_shows_the_run_and_approves_a_gate_with_a_key() {
     tmux.start(&script);
     let screen = tmux.wait_for("waiting  approve");
     assert!(screen.contains("paused"), "{screen}");
-    assert!(screen.contains("draft the release notes"), "{screen}");
-    // Selecting the gate shows its question; `a` approves it.
-    tmux.run(&["send-keys", "-t", "view", "j"]);
+    // The selection followed the run to the gate: its question is on screen, `a` approves.
     let screen = tmux.wait_for("Publish draft the release notes?");
     assert!(screen.contains("[a] approve"), "{screen}");
     tmux.run(&["send-keys", "-t", "view", "a"]);
@@ -180,7 +178,6 @@ fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
     let screen = tmux.wait_for("waiting  approve");
     assert!(screen.contains("paused"), "{screen}");
     assert!(screen.contains("following the run"), "{screen}");
-    tmux.run(&["send-keys", "-t", "view", "j"]);
     tmux.wait_for("[a] approve");
     tmux.run(&["send-keys", "-t", "view", "a"]);
     // The decision reaches the other process, which finishes the run; the view ends with it.
@@ -223,4 +220,75 @@ fn leaving_logs_follow_leaves_the_run_going() {
     assert!(runner.try_wait().unwrap().is_none(), "the run stopped");
     let _ = runner.kill();
     let _ = runner.wait();
+}
+
+#[test]
+fn q_in_your_own_run_leaves_the_view_and_the_run_goes_on_here() {
+    let home = tempfile::tempdir().unwrap();
+    let done = home.path().join("exit-code");
+    let tmux = Tmux::new();
+    tmux.start(&format!(
+        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo '{}' run cli/tests/fixtures/gated.relavium.yaml; echo $? > '{}'; sleep 60",
+        repo().display(),
+        home.path().display(),
+        env!("CARGO_BIN_EXE_relavium"),
+        done.display()
+    ));
+    tmux.wait_for("waiting  approve");
+    tmux.run(&["send-keys", "-t", "view", "q"]);
+    let screen = tmux.wait_for("left the view; the run goes on");
+    assert!(screen.contains("paused at approve"), "{screen}");
+    assert!(!screen.contains("┌ nodes"), "the view closed:\n{screen}");
+    // Still this process's run: a decision from another terminal finishes it here.
+    let list = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["list", "--json"])
+        .env("RELAVIUM_HOME", home.path())
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let run_id = runs[0]["runId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        runs[0]["live"], true,
+        "the run is still live in its process"
+    );
+    let approve = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["gate", "approve", &run_id, "approve", "--by", "other"])
+        .env("RELAVIUM_HOME", home.path())
+        .env("RELAVIUM_DEFAULT_MODEL", "scripted/echo")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        approve.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
+    assert_eq!(wait_for_file(&done, &tmux), "0");
+    let after = tmux.wait_for("publish (approved by other)");
+    assert!(
+        after.contains("✓ publish"),
+        "plain progress lines after leaving:\n{after}"
+    );
+}
+
+#[test]
+fn a_failed_run_leaves_a_summary_on_screen() {
+    let home = tempfile::tempdir().unwrap();
+    let done = home.path().join("exit-code");
+    let tmux = Tmux::new();
+    tmux.start(&format!(
+        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo '{}' run examples/hello.relavium.yaml --script cli/tests/fixtures/fail.script.yaml; echo $? > '{}'; sleep 60",
+        repo().display(),
+        home.path().display(),
+        env!("CARGO_BIN_EXE_relavium"),
+        done.display()
+    ));
+    assert_eq!(wait_for_file(&done, &tmux), "1");
+    let screen = tmux.wait_for("failed");
+    assert!(!screen.contains("┌ nodes"), "the view closed:\n{screen}");
+    assert!(screen.contains("✗ hello · run"), "{screen}");
+    assert!(screen.contains("node `fact` failed: "), "{screen}");
+    assert!(screen.contains("the provider is down"), "{screen}");
+    assert!(screen.contains("inspect it: relavium status"), "{screen}");
 }
