@@ -229,10 +229,20 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let length = word.chars().count();
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.chars().count().max(word.chars().count()) / 3).max(1))
+        .filter_map(|c| {
+            let c_length = c.chars().count();
+            let allowed = (c_length.max(length) / 3).max(1);
+            // The distance is at least the difference in length: most names are ruled out
+            // without computing it.
+            if c_length.abs_diff(length) > allowed {
+                return None;
+            }
+            let d = edit_distance(word, c);
+            (d <= allowed).then_some((d, c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

@@ -100,6 +100,19 @@ struct SubWorkflow {
 /// How deep sub-workflows may nest.
 const MAX_NESTING: usize = 8;
 
+/// How many problems of a file get a "did you mean" search (each looks at every name).
+const SUGGESTIONS_UNTIL: usize = 100;
+
+/// `names` for a hint: all of a few, the first of many (a hint never lists 20,000 names).
+fn some_names(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let quoted: Vec<String> = names.iter().take(SHOWN).map(|n| format!("`{n}`")).collect();
+    match names.len() {
+        n if n > SHOWN => format!("{}, … ({n} in all)", quoted.join(", ")),
+        _ => quoted.join(", "),
+    }
+}
+
 /// The most nodes a workflow may have once its sub-workflows are expanded.
 pub const MAX_EXPANDED_NODES: usize = 200_000;
 
@@ -286,6 +299,7 @@ fn load_one(
     let mut cx = Cx {
         file: file.clone(),
         written_ids: Vec::new(),
+        written_set: Default::default(),
         diags: Diagnostics::new(),
         in_map: false,
         engine: &engine,
@@ -315,6 +329,7 @@ pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostic
     let mut cx = Cx {
         file: file.clone(),
         written_ids: Vec::new(),
+        written_set: Default::default(),
         diags: Diagnostics::new(),
         in_map: false,
         engine: &engine,
@@ -337,6 +352,8 @@ struct Cx<'e> {
     file: SourceFile,
     /// Every node id written in the file, valid or not (for "the nodes are …" hints).
     written_ids: Vec<String>,
+    /// The same ids, to look one up in constant time.
+    written_set: std::collections::HashSet<String>,
     diags: Diagnostics,
     /// Compiling the body of a `map` node: `item` and `index` are variables.
     in_map: bool,
@@ -359,6 +376,25 @@ struct Cx<'e> {
 type Entries = [(YamlNode, YamlNode)];
 
 impl Cx<'_> {
+    /// Records the node ids written in the file (valid or not).
+    fn set_written_ids(&mut self, entries: &Entries) {
+        self.written_ids = entries
+            .iter()
+            .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+            .collect();
+        self.written_set = self.written_ids.iter().cloned().collect();
+    }
+
+    /// A likely intended name among `candidates` for the typo `word`. Past
+    /// [`SUGGESTIONS_UNTIL`] problems no more are searched: a file with thousands of broken
+    /// references gets its list of problems at once, not a search of every name per problem.
+    fn suggest<'c>(&self, word: &str, candidates: &'c [String]) -> Option<&'c str> {
+        if self.diags.len() >= SUGGESTIONS_UNTIL {
+            return None;
+        }
+        did_you_mean(word, candidates.iter().map(String::as_str))
+    }
+
     fn report(
         &mut self,
         code: DiagnosticCode,
@@ -739,6 +775,7 @@ impl Cx<'_> {
             }
             Some(node) => {
                 if let Some(node_entries) = self.map(node, "`nodes`") {
+                    self.set_written_ids(node_entries);
                     if node_entries.is_empty() {
                         self.report(
                             DiagnosticCode::MissingKey,
@@ -2179,22 +2216,19 @@ impl Cx<'_> {
         let input_names: Vec<&str> = inputs.iter().map(|i| i.name.value.as_str()).collect();
         // Ids that failed schema checks still exist: don't call them unknown.
         if let Some(YamlValue::Map(entries)) = nodes_yaml.map(|n| &n.value) {
-            self.written_ids = entries
-                .iter()
-                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
-                .collect();
+            self.set_written_ids(entries);
         }
-        let written_ids = self.written_ids.clone();
+        let written_ids = std::mem::take(&mut self.written_ids);
 
         for (index, node) in nodes.iter().enumerate() {
             for need in &node.needs {
                 let Some(needed) = graph.index_of(need) else {
-                    if written_ids.contains(&need.value) {
+                    if self.written_set.contains(&need.value) {
                         continue;
                     }
-                    let hint = match did_you_mean(need, written_ids.iter().map(String::as_str)) {
+                    let hint = match self.suggest(need, &written_ids) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("the nodes are `{}`", written_ids.join("`, `")),
+                        None => format!("the nodes are {}", some_names(&written_ids)),
                     };
                     self.report(
                         DiagnosticCode::UnknownNode,
@@ -2227,6 +2261,7 @@ impl Cx<'_> {
             }
         }
 
+        self.written_ids = written_ids;
         let mut upstream = UpstreamQueries::new(&graph);
         for (index, node) in nodes.iter().enumerate() {
             // A sub-workflow's nodes and outputs were checked when it was loaded, in its scope.
@@ -2318,13 +2353,12 @@ impl Cx<'_> {
         for node in &template.nodes {
             let span = self.reference_span(&template.source, &format!("nodes.{node}"));
             let Some(target) = graph.index_of(node) else {
-                if self.written_ids.contains(node) {
+                if self.written_set.contains(node) {
                     continue; // it exists, but had problems of its own (reported there)
                 }
-                let ids = self.written_ids.clone();
-                let hint = match did_you_mean(node, ids.iter().map(String::as_str)) {
+                let hint = match self.suggest(node, &self.written_ids) {
                     Some(s) => format!("did you mean `nodes.{s}`?"),
-                    None => format!("the nodes are `{}`", ids.join("`, `")),
+                    None => format!("the nodes are {}", some_names(&self.written_ids)),
                 };
                 self.report(
                     DiagnosticCode::UnknownNode,

@@ -370,3 +370,29 @@ fn spans_on_one_very_long_line_are_exact() {
     let col = text.lines().nth(3).unwrap().find("bogus").unwrap() + 1;
     assert_eq!((bogus.span.line, bogus.span.col), (4, col));
 }
+
+#[test]
+fn thousands_of_broken_references_make_short_hints() {
+    // 20,000 nodes, each needing a node that does not exist: every problem is reported, each
+    // with a hint of bounded size (it used to list all 20,000 names: gigabytes of hints).
+    let mut text = String::from("relavium: 1\nname: bad\nnodes:\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("  n{i}: {{ needs: [missing{i}], prompt: hi }}\n"));
+    }
+    let diags = load_workflow(&SourceFile::new("bad.relavium.yaml", text), &agents()).unwrap_err();
+    let unknown: Vec<_> = diags
+        .iter()
+        .filter(|d| d.message.ends_with("which does not exist"))
+        .collect();
+    assert_eq!(unknown.len(), 20_000);
+    let longest = unknown
+        .iter()
+        .map(|d| d.hint.as_deref().unwrap_or("").len())
+        .max()
+        .unwrap();
+    assert!(longest < 200, "a hint of {longest} bytes");
+    assert_eq!(
+        unknown[19_999].hint.as_deref(),
+        Some("the nodes are `n0`, `n1`, `n2`, `n3`, `n4`, `n5`, `n6`, `n7`, … (20000 in all)")
+    );
+}
