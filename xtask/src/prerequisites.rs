@@ -1,0 +1,304 @@
+//! What each task needs from the machine, how to tell whether it is there, and how each
+//! package manager installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a set of prerequisites is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Building and running `relavium` (the README's first command).
+    Run,
+    /// Running every test (the README's second command).
+    Test,
+}
+
+impl Purpose {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Purpose::Run => "run",
+            Purpose::Test => "test",
+        }
+    }
+}
+
+/// One thing a task needs.
+#[derive(Debug)]
+pub(crate) struct Need {
+    /// What it is, as people call it.
+    pub(crate) name: &'static str,
+    /// Why the project needs it.
+    pub(crate) why: &'static str,
+    /// Whether the machine has it.
+    present: fn() -> bool,
+    /// Its package: (apt-get, dnf, brew); `None` where that manager needs none.
+    packages: [Option<&'static str>; 3],
+    /// Needed to run `relavium`, or only for the tests.
+    for_run: bool,
+}
+
+const NEEDS: &[Need] = &[
+    Need {
+        name: "C and C++ compiler",
+        why: "builds bundled SQLite, TLS and llama.cpp",
+        present: || on_path("cc") && on_path("c++"),
+        packages: [Some("build-essential"), Some("gcc-c++"), None],
+        for_run: true,
+    },
+    Need {
+        name: "cmake",
+        why: "builds llama.cpp, the embedded model's engine",
+        present: || on_path("cmake"),
+        packages: [Some("cmake"), Some("cmake"), Some("cmake")],
+        for_run: true,
+    },
+    Need {
+        name: "libclang",
+        why: "generates llama.cpp's Rust bindings (bindgen)",
+        present: has_libclang,
+        packages: [Some("libclang-dev"), Some("clang-devel"), Some("llvm")],
+        for_run: true,
+    },
+    Need {
+        name: "tmux",
+        why: "the terminal view's end-to-end tests run relavium in it",
+        present: || on_path("tmux"),
+        packages: [Some("tmux"), Some("tmux"), Some("tmux")],
+        for_run: false,
+    },
+    Need {
+        name: "python3",
+        why: "the MCP tests run a small MCP server written in Python",
+        present: || on_path("python3"),
+        packages: [Some("python3"), Some("python3"), Some("python")],
+        for_run: false,
+    },
+    Need {
+        name: "D-Bus session",
+        why: "the keychain test runs a private Secret Service on its own bus",
+        present: || cfg!(not(target_os = "linux")) || on_path("dbus-run-session"),
+        packages: [Some("dbus"), Some("dbus-daemon"), None],
+        for_run: false,
+    },
+    Need {
+        name: "gnome-keyring",
+        why: "the keychain test stores a key in a real Secret Service",
+        present: || cfg!(not(target_os = "linux")) || on_path("gnome-keyring-daemon"),
+        packages: [Some("gnome-keyring"), Some("gnome-keyring"), None],
+        for_run: false,
+    },
+];
+
+/// What `purpose` needs and this machine lacks.
+pub(crate) fn missing(purpose: Purpose) -> Vec<&'static Need> {
+    NEEDS
+        .iter()
+        .filter(|need| need.for_run || purpose == Purpose::Test)
+        .filter(|need| !(need.present)())
+        .collect()
+}
+
+/// A package manager this machine has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Manager {
+    Apt,
+    Dnf,
+    Brew,
+}
+
+impl Manager {
+    pub(crate) fn detect() -> Option<Manager> {
+        if on_path("apt-get") {
+            Some(Manager::Apt)
+        } else if on_path("dnf") {
+            Some(Manager::Dnf)
+        } else if on_path("brew") {
+            Some(Manager::Brew)
+        } else {
+            None
+        }
+    }
+
+    fn packages(self, needs: &[&Need]) -> Vec<&'static str> {
+        let column = match self {
+            Manager::Apt => 0,
+            Manager::Dnf => 1,
+            Manager::Brew => 2,
+        };
+        let mut packages: Vec<&'static str> =
+            needs.iter().filter_map(|n| n.packages[column]).collect();
+        packages.dedup();
+        packages
+    }
+
+    /// The command a person would type to install `needs`.
+    pub(crate) fn command_line(self, needs: &[&Need]) -> String {
+        let packages = self.packages(needs).join(" ");
+        match self {
+            Manager::Apt => format!(
+                "sudo apt-get update && sudo apt-get install -y --no-install-recommends {packages}"
+            ),
+            Manager::Dnf => format!("sudo dnf install -y {packages}"),
+            Manager::Brew => format!("brew install {packages}"),
+        }
+    }
+
+    /// Installs `needs`: as root directly, else through `sudo -n` (never a password prompt).
+    pub(crate) fn install(self, needs: &[&Need]) -> Result<(), String> {
+        let packages = self.packages(needs);
+        if packages.is_empty() {
+            return Err("nothing this package manager can install covers it".into());
+        }
+        let elevate: Option<&str> = match self {
+            Manager::Brew => None,
+            _ if is_root() => None,
+            _ if sudo_works() => Some("sudo"),
+            _ => {
+                return Err(
+                    "installing needs root, and `sudo` asks for a password (or is missing)".into(),
+                );
+            }
+        };
+        let run = |program: &str, args: &[&str]| -> Result<(), String> {
+            let mut command = match elevate {
+                Some(sudo) => {
+                    let mut c = Command::new(sudo);
+                    c.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", program]);
+                    c
+                }
+                None => {
+                    let mut c = Command::new(program);
+                    c.env("DEBIAN_FRONTEND", "noninteractive");
+                    c
+                }
+            };
+            command.args(args);
+            eprintln!("xtask: {} {}", program, args.join(" "));
+            let status = command
+                .status()
+                .map_err(|e| format!("cannot run {program}: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+            }
+        };
+        match self {
+            Manager::Apt => {
+                run("apt-get", &["update", "-qq"])?;
+                let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+                args.extend(&packages);
+                run("apt-get", &args)
+            }
+            Manager::Dnf => {
+                let mut args = vec!["install", "-y", "-q"];
+                args.extend(&packages);
+                run("dnf", &args)
+            }
+            Manager::Brew => {
+                let mut args = vec!["install"];
+                args.extend(&packages);
+                run("brew", &args)
+            }
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+fn sudo_works() -> bool {
+    on_path("sudo")
+        && Command::new("sudo")
+            .args(["-n", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+pub(crate) fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Where bindgen (clang-sys) finds libclang: `LIBCLANG_PATH`, `llvm-config --libdir`, and the
+/// places distributions and Homebrew put it.
+fn has_libclang() -> bool {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(path) = std::env::var_os("LIBCLANG_PATH") {
+        dirs.push(PathBuf::from(path));
+    }
+    if let Ok(out) = Command::new("llvm-config").arg("--libdir").output()
+        && out.status.success()
+    {
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    for base in [
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/local/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/opt/homebrew/opt/llvm/lib",
+        "/usr/local/opt/llvm/lib",
+        "/Library/Developer/CommandLineTools/usr/lib",
+    ] {
+        dirs.push(PathBuf::from(base));
+        for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("llvm") {
+                dirs.push(entry.path().join("lib"));
+            }
+        }
+    }
+    dirs.iter().any(|dir| holds_libclang(dir))
+}
+
+fn holds_libclang(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("libclang") && (name.contains(".so") || name.ends_with(".dylib"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_needs_are_a_subset_of_test_needs() {
+        let run: Vec<&str> = NEEDS.iter().filter(|n| n.for_run).map(|n| n.name).collect();
+        assert_eq!(run, ["C and C++ compiler", "cmake", "libclang"]);
+        assert!(NEEDS.len() > run.len());
+    }
+
+    #[test]
+    fn each_manager_names_its_packages() {
+        let all: Vec<&Need> = NEEDS.iter().collect();
+        assert_eq!(
+            Manager::Apt.command_line(&all),
+            "sudo apt-get update && sudo apt-get install -y --no-install-recommends build-essential cmake libclang-dev tmux python3 dbus gnome-keyring"
+        );
+        assert_eq!(
+            Manager::Dnf.command_line(&all[..3]),
+            "sudo dnf install -y gcc-c++ cmake clang-devel"
+        );
+        assert_eq!(
+            Manager::Brew.command_line(&all[1..3]),
+            "brew install cmake llvm"
+        );
+    }
+
+    #[test]
+    fn a_tool_is_found_only_on_the_path() {
+        assert!(on_path("sh"));
+        assert!(!on_path("surely-no-such-tool-here"));
+    }
+}
