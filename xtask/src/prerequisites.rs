@@ -173,6 +173,8 @@ impl Manager {
                 }
             };
             command.args(args);
+            // The package manager's chatter goes to stderr: stdout is the task's own.
+            command.stdout(std::io::stderr());
             eprintln!("xtask: {} {}", program, args.join(" "));
             let status = command
                 .status()
