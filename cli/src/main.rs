@@ -1099,13 +1099,7 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
                     .await
                     .map_err(engine_failure)?;
                 if run.status == RunStatus::Paused || !run.status.is_finished() {
-                    engine.flush().await.map_err(engine_failure)?;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "relavium: run {} is paused at a gate; it goes on after `relavium gate approve|reject`",
-                        handle.run_id()
-                    );
-                    return Ok(exit::PAUSED);
+                    return let_go_at_pause(&engine, handle.run_id()).await;
                 }
             }
             return finish(engine, handle, json).await;
@@ -1162,18 +1156,23 @@ async fn follow(engine: Engine, handle: RunHandle, watch: &WatchArgs) -> Result<
         if watch.exit_on_pause && matches!(event.kind, EventKind::RunPaused(_)) {
             // Everything up to the pause is durable before the process lets go of the run.
             let _ = stdout.flush();
-            engine.flush().await.map_err(engine_failure)?;
-            let _ = writeln!(
-                std::io::stderr(),
-                "relavium: run {} is paused at a gate; it goes on after `relavium gate approve|reject`",
-                handle.run_id()
-            );
-            return Ok(exit::PAUSED);
+            return let_go_at_pause(&engine, handle.run_id()).await;
         }
     }
     let _ = stdout.flush();
     drop(stdout);
     finish(engine, handle, json).await
+}
+
+/// `--exit-on-pause`: once everything up to the pause is durable, this process lets go of the
+/// run (exit 6); it goes on after a gate decision.
+async fn let_go_at_pause(engine: &Engine, run_id: &RunId) -> Result<u8, Failure> {
+    engine.flush().await.map_err(engine_failure)?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "relavium: run {run_id} is paused at a gate; it goes on after `relavium gate approve|reject`"
+    );
+    Ok(exit::PAUSED)
 }
 
 /// Whether to show the live view: on a terminal, unless `--json`, `--no-tui` or `NO_COLOR`.

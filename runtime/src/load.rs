@@ -939,12 +939,7 @@ impl Cx<'_> {
         let child = self.load_sub_workflow(&path, agents)?;
         let height = nesting_height(&child) + 1;
         if self.depth + height > MAX_NESTING {
-            self.report(
-                DiagnosticCode::InvalidValue,
-                path.span,
-                format!("sub-workflows nest more than {MAX_NESTING} deep"),
-            )
-            .hint = Some("flatten some of the levels into one file".into());
+            self.report_too_deep(path.span);
             return None;
         }
         let own = self.written_ids.len();
@@ -1009,6 +1004,15 @@ impl Cx<'_> {
         })
     }
 
+    fn report_too_deep(&mut self, span: Span) {
+        self.report(
+            DiagnosticCode::InvalidValue,
+            span,
+            format!("sub-workflows nest more than {MAX_NESTING} deep"),
+        )
+        .hint = Some("flatten some of the levels into one file".into());
+    }
+
     /// The sub-workflow at `path` (as written in this file), loaded once per load: a file
     /// already being loaded further out is a cycle.
     fn load_sub_workflow(
@@ -1047,12 +1051,7 @@ impl Cx<'_> {
             return cached;
         }
         if self.depth >= MAX_NESTING {
-            self.report(
-                DiagnosticCode::InvalidValue,
-                path.span,
-                format!("sub-workflows nest more than {MAX_NESTING} deep"),
-            )
-            .hint = Some("flatten some of the levels into one file".into());
+            self.report_too_deep(path.span);
             return None;
         }
         let file = match agents.lookup_workflow(self.file.name(), &path.value) {
