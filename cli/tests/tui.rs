@@ -45,6 +45,18 @@ impl Tmux {
         ]);
     }
 
+    /// Runs `relavium ARGS` (with `env`, e.g. `USER=keys`) in the repository with `home` as its
+    /// home and the scripted model; its exit code goes to `done`, then the pane stays open.
+    fn start_relavium(&self, home: &Path, env: &str, args: &str, done: &Path) {
+        self.start(&format!(
+            "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo {env} '{}' {args}; echo $? > '{}'; sleep 60",
+            repo().display(),
+            home.display(),
+            env!("CARGO_BIN_EXE_relavium"),
+            done.display()
+        ));
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -86,14 +98,12 @@ fn the_terminal_view_shows_the_run_and_approves_a_gate_with_a_key() {
     let home = tempfile::tempdir().unwrap();
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
-    let script = format!(
-        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo USER=keys '{}' run cli/tests/fixtures/gated.relavium.yaml; echo $? > '{}'; sleep 60",
-        repo().display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_relavium"),
-        done.display()
+    tmux.start_relavium(
+        home.path(),
+        "USER=keys",
+        "run cli/tests/fixtures/gated.relavium.yaml",
+        &done,
     );
-    tmux.start(&script);
     let screen = tmux.wait_for("waiting  approve");
     assert!(screen.contains("paused"), "{screen}");
     // The selection followed the run to the gate: its question is on screen, `a` approves.
@@ -168,13 +178,12 @@ fn logs_follow_shows_a_run_of_another_process_and_approves_its_gate() {
     }
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
-    tmux.start(&format!(
-        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo USER=watcher '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
-        repo().display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_relavium"),
-        done.display()
-    ));
+    tmux.start_relavium(
+        home.path(),
+        "USER=watcher",
+        &format!("logs {run_id} --follow"),
+        &done,
+    );
     let screen = tmux.wait_for("waiting  approve");
     assert!(screen.contains("paused"), "{screen}");
     assert!(screen.contains("following the run"), "{screen}");
@@ -205,13 +214,7 @@ fn leaving_logs_follow_leaves_the_run_going() {
     let run_id = first["runId"].as_str().unwrap().to_owned();
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
-    tmux.start(&format!(
-        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo '{}' logs {run_id} --follow; echo $? > '{}'; sleep 60",
-        repo().display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_relavium"),
-        done.display()
-    ));
+    tmux.start_relavium(home.path(), "", &format!("logs {run_id} --follow"), &done);
     tmux.wait_for("waiting  approve");
     tmux.run(&["send-keys", "-t", "view", "q"]);
     assert_eq!(wait_for_file(&done, &tmux), "0");
@@ -227,13 +230,12 @@ fn q_in_your_own_run_leaves_the_view_and_the_run_goes_on_here() {
     let home = tempfile::tempdir().unwrap();
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
-    tmux.start(&format!(
-        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo '{}' run cli/tests/fixtures/gated.relavium.yaml; echo $? > '{}'; sleep 60",
-        repo().display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_relavium"),
-        done.display()
-    ));
+    tmux.start_relavium(
+        home.path(),
+        "",
+        "run cli/tests/fixtures/gated.relavium.yaml",
+        &done,
+    );
     tmux.wait_for("waiting  approve");
     tmux.run(&["send-keys", "-t", "view", "q"]);
     let screen = tmux.wait_for("left the view; the run goes on");
@@ -277,13 +279,12 @@ fn a_failed_run_leaves_a_summary_on_screen() {
     let home = tempfile::tempdir().unwrap();
     let done = home.path().join("exit-code");
     let tmux = Tmux::new();
-    tmux.start(&format!(
-        "cd '{}' && RELAVIUM_HOME='{}' RELAVIUM_DEFAULT_MODEL=scripted/echo '{}' run examples/hello.relavium.yaml --script cli/tests/fixtures/fail.script.yaml; echo $? > '{}'; sleep 60",
-        repo().display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_relavium"),
-        done.display()
-    ));
+    tmux.start_relavium(
+        home.path(),
+        "",
+        "run examples/hello.relavium.yaml --script cli/tests/fixtures/fail.script.yaml",
+        &done,
+    );
     assert_eq!(wait_for_file(&done, &tmux), "1");
     let screen = tmux.wait_for("failed");
     assert!(!screen.contains("┌ nodes"), "the view closed:\n{screen}");

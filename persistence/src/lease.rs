@@ -37,11 +37,9 @@ impl Leases {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     StoreError::Backend(format!("failed to create {}: {e}", dir.display()))
                 })?;
-                // Run ids are ULIDs; anything else is refused rather than used as a path.
-                if !run_id.0.chars().all(|c| c.is_ascii_alphanumeric()) {
+                let Some(path) = lock_file(dir, run_id) else {
                     return Err(StoreError::UnknownRun(run_id.0.clone()));
-                }
-                let path = dir.join(format!("{}.lock", run_id.0));
+                };
                 let file = OpenOptions::new()
                     .create(true)
                     .truncate(false)
@@ -68,10 +66,9 @@ impl Leases {
     pub(crate) fn is_claimed(&self, run_id: &RunId) -> Result<bool, StoreError> {
         match self {
             Leases::Dir(dir) => {
-                if !run_id.0.chars().all(|c| c.is_ascii_alphanumeric()) {
+                let Some(path) = lock_file(dir, run_id) else {
                     return Ok(false);
-                }
-                let path = dir.join(format!("{}.lock", run_id.0));
+                };
                 let file = match File::open(&path) {
                     Ok(file) => file,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -104,6 +101,12 @@ impl Leases {
             },
         }
     }
+}
+
+/// The lock file of `run_id` in `dir`, if the id can be a run's ([`RunId::parse`]): anything
+/// else is refused rather than used as a path.
+fn lock_file(dir: &std::path::Path, run_id: &RunId) -> Option<PathBuf> {
+    RunId::parse(&run_id.0).map(|id| dir.join(format!("{}.lock", id.0)))
 }
 
 #[derive(Debug)]

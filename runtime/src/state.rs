@@ -1946,12 +1946,9 @@ impl RunMachine {
             ));
         };
         let agent = step.agent.as_ref();
-        let model = step
-            .model
-            .as_ref()
-            .map(|m| m.value.clone())
-            .or_else(|| agent.and_then(|a| a.model.clone()))
-            .or_else(|| defaults.model.as_ref().map(|m| m.value.clone()))
+        let model = self
+            .workflow
+            .named_model(node)
             .unwrap_or_else(|| self.default_model.clone());
         let render = |template: &Template, what: &str| {
             self.render(template, scope).map_err(|m| {
