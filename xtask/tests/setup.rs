@@ -53,7 +53,7 @@ fn a_user_who_cannot_install_gets_the_command_and_nothing_is_built() {
         eprintln!("skipped: acting as another user needs root (runuser)");
         return;
     }
-    let dir = tempfile_dir();
+    let dir = tempfile_dir("nobody");
     let path = path_without_cmake(&dir);
 
     let check = as_nobody(&dir, &path, &["setup", "--check", "--for", "run"]);
@@ -90,10 +90,74 @@ fn a_user_who_cannot_install_gets_the_command_and_nothing_is_built() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A fresh directory under /tmp (where `nobody` may enter).
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
+/// A fresh directory under /tmp (where `nobody` may enter), one per test.
+fn tempfile_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("xtask-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The check that stops a plain `cargo build` before llama.cpp's build: with cmake off the PATH
+/// and the `llama` feature on (as `relavium-llm/local` turns it on), the build script fails
+/// with what is missing and the commands that install it; without the feature it checks
+/// nothing. Builds only `relavium-build-check` (no dependencies) in its own target directory.
+#[test]
+fn a_build_without_cmake_stops_with_our_message() {
+    let dir = tempfile_dir("build-check");
+    let path = path_without_cmake(&dir);
+    let cargo = std::path::PathBuf::from(std::env::var_os("CARGO").expect("cargo sets CARGO"));
+    let toolchain = cargo.parent().unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let build = |features: &[&str]| {
+        Command::new(&cargo)
+            .args([
+                "build",
+                "--locked",
+                "--offline",
+                "-p",
+                "relavium-build-check",
+            ])
+            .args(features)
+            .env(
+                "PATH",
+                format!("{}:{}", path.display(), toolchain.display()),
+            )
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .current_dir(workspace)
+            .output()
+            .unwrap()
+    };
+
+    let checked = build(&["--features", "llama"]);
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(!checked.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("failed to run custom build command for `relavium-build-check"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("relavium cannot be built here: this machine lacks cmake"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cmake                  builds llama.cpp, the embedded model's engine"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cargo xtask setup --for run"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "sudo apt-get update && sudo apt-get install -y --no-install-recommends cmake"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let unchecked = build(&[]);
+    let stderr = String::from_utf8_lossy(&unchecked.stderr);
+    assert!(
+        unchecked.status.success(),
+        "without `llama` nothing is checked: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
