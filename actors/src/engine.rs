@@ -21,6 +21,7 @@ use relavium_runtime::store::{
 };
 use relavium_runtime::workflow::NodeKind;
 use relavium_runtime::{Clock, ModelRef, RunEvent, RunId, RunStore, StoreError, Workflow};
+use relavium_runtime::{ErrorKind, ErrorReport};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -94,6 +95,59 @@ pub enum EngineError {
         /// The node.
         node: String,
     },
+}
+
+impl EngineError {
+    /// Its stable kind: what surfaces decide on (an exit code, an icon), never the message.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::InvalidInputs(_) => ErrorKind::InvalidInputs,
+            EngineError::UnknownProvider(_) => ErrorKind::ModelUnavailable,
+            EngineError::Unpriced(_) => ErrorKind::Unpriced,
+            EngineError::Store(_) => ErrorKind::Store,
+            EngineError::NotPersisted { .. } => ErrorKind::NotPersisted,
+            EngineError::NotRecorded(_) => ErrorKind::NotRecorded,
+            EngineError::Spawn(_) | EngineError::Interrupted => ErrorKind::Internal,
+            EngineError::UnknownRun(_) => ErrorKind::UnknownRun,
+            EngineError::Busy(_) => ErrorKind::Busy,
+            EngineError::Finished(..) => ErrorKind::Finished,
+            EngineError::NotResumable(..) => ErrorKind::NotResumable,
+            EngineError::AlreadyDecided { .. } => ErrorKind::AlreadyDecided,
+            EngineError::NotWaiting { .. } => ErrorKind::NotWaiting,
+        }
+    }
+
+    /// The error as serde data: its kind, what happened, and what to do about it.
+    pub fn report(&self) -> ErrorReport {
+        let report = ErrorReport::new(self.kind(), self.to_string());
+        match self {
+            EngineError::InvalidInputs(problems) => {
+                let mut message = String::from("the inputs do not fit the workflow:");
+                for problem in problems {
+                    message.push_str("\n  - ");
+                    message.push_str(problem);
+                }
+                ErrorReport::new(self.kind(), message)
+            }
+            EngineError::NotPersisted { run, error } => ErrorReport::new(
+                self.kind(),
+                format!(
+                    "run {run} was stopped: its history could not be written ({error}); nothing \
+                     is shown as done that was not recorded, and what was recorded is kept"
+                ),
+            )
+            .with_hint(format!(
+                "once the store works again — free disk space, fix permissions — continue it \
+                 with `relavium resume {run}`"
+            )),
+            EngineError::NotRecorded(error) => ErrorReport::new(
+                self.kind(),
+                format!("the run could not be recorded, so it did not start: {error}"),
+            )
+            .with_hint("free disk space or fix the permissions of the history, then run it again"),
+            _ => report,
+        }
+    }
 }
 
 /// How often [`Engine::follow`] reads the store for a run's new events.

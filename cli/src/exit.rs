@@ -1,5 +1,7 @@
 //! The exit codes of `relavium`, documented in `--help` and the README. Never renumber one.
 
+use relavium_runtime::ErrorKind;
+
 /// The run completed; the command succeeded.
 pub(crate) const OK: u8 = 0;
 /// The run failed (a node failed).
@@ -23,6 +25,24 @@ pub(crate) const CONFLICT: u8 = 8;
 pub(crate) const CANCELLED: u8 = 130;
 /// An internal error (a bug: please report it).
 pub(crate) const INTERNAL: u8 = 70;
+
+/// The exit code of a failure of `kind` — the one place the CLI turns a kind into a code.
+pub(crate) fn for_kind(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidInputs | ErrorKind::InvalidConfig => USAGE,
+        ErrorKind::InvalidWorkflow | ErrorKind::ModelUnavailable | ErrorKind::Unpriced => {
+            INVALID_WORKFLOW
+        }
+        ErrorKind::UnknownRun => NOT_FOUND,
+        ErrorKind::Store | ErrorKind::NotPersisted | ErrorKind::NotRecorded => STORE,
+        ErrorKind::Busy
+        | ErrorKind::Finished
+        | ErrorKind::NotResumable
+        | ErrorKind::AlreadyDecided
+        | ErrorKind::NotWaiting => CONFLICT,
+        ErrorKind::Internal => INTERNAL,
+    }
+}
 
 /// The table printed under `--help`.
 pub(crate) const HELP: &str = "\

@@ -4,7 +4,31 @@
 use relavium_runtime::event::EventKind;
 use relavium_runtime::store::RunSummary;
 use relavium_runtime::{RunEvent, RunStatus, Timestamp};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+
+/// Styling for stderr: colors on a terminal unless `NO_COLOR`.
+pub(crate) fn stderr_style() -> Style {
+    Style::new(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+}
+
+/// Styling for stdout: colors on a terminal unless `NO_COLOR`.
+pub(crate) fn stdout_style() -> Style {
+    Style::new(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+}
+
+/// Whether stderr is a terminal that takes colors.
+pub(crate) fn stderr_style_enabled() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Whether to show the live view: on a terminal, unless `--json`, `--no-tui` or `NO_COLOR`.
+pub(crate) fn interactive(json: bool, no_tui: bool) -> bool {
+    !json
+        && !no_tui
+        && std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+}
 
 /// Styling for one output stream.
 #[derive(Debug, Clone, Copy)]

@@ -529,7 +529,7 @@ async fn on_key(
                 view.note = format!("`{id}` is not a gate waiting for a decision");
                 return KeyOutcome::Stay;
             }
-            let Some((node_id, item)) = crate::parse_gate(&id) else {
+            let Some((node_id, item)) = crate::commands::gate::parse_gate(&id) else {
                 return KeyOutcome::Stay;
             };
             let decision = if key.code == KeyCode::Char('a') {

@@ -145,6 +145,54 @@ fn run_without_json_shows_progress_on_stderr_and_outputs_on_stdout() {
     assert!(list.stdout.contains("completed"));
 }
 
+/// `validate --json`: one document per invocation that matches the published schema
+/// (`relavium schema validation`), each problem with its code, range and hint; exit 3 still.
+#[test]
+fn validate_json_reports_structured_diagnostics_matching_the_published_schema() {
+    let home = tempfile::tempdir().unwrap();
+    let out = relavium(
+        home.path(),
+        &[
+            "validate",
+            "--json",
+            "examples/hello.relavium.yaml",
+            "cli/tests/fixtures/invalid.relavium.yaml",
+            "cli/tests/fixtures/no-such-file.relavium.yaml",
+        ],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.is_empty(),
+        "the document says it all: {}",
+        out.stderr
+    );
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let schema = relavium(home.path(), &["schema", "validation"]);
+    let schema: Value = serde_json::from_str(&schema.stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the published schema compiles");
+    if let Err(error) = validator.validate(&report) {
+        panic!("{report} does not match the schema: {error}");
+    }
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    assert_eq!(files[0]["valid"], true);
+    assert_eq!(files[0]["diagnostics"], serde_json::json!([]));
+    assert_eq!(files[1]["valid"], false);
+    let unknown = files[1]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "E0007")
+        .expect("the unknown need");
+    assert_eq!(unknown["start"]["line"], 8);
+    assert_eq!(unknown["start"]["column"], 20);
+    assert_eq!(unknown["end"]["line"], 8);
+    assert_eq!(unknown["end"]["column"], 25, "`ghost` is 5 characters");
+    assert!(unknown["message"].as_str().unwrap().contains("ghost"));
+    assert_eq!(files[2]["valid"], false);
+    assert_eq!(files[2]["error"]["kind"], "invalid_workflow");
+}
+
 #[test]
 fn validate_reports_an_unknown_need_and_a_cycle_with_locations() {
     let home = tempfile::tempdir().unwrap();

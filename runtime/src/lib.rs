@@ -7,7 +7,8 @@
 //! - [`event`]: the canonical [`event::RunEvent`] union and its JSON Schema;
 //! - [`money`]: micro-cents and token usage;
 //! - [`state`]: the run state machine (data in, actions out);
-//! - [`store`]: the storage trait the engine persists through, and the clock trait.
+//! - [`store`]: the storage trait the engine persists through, and the clock trait;
+//! - [`report`]: failures and file problems as serde data, with stable kinds and codes.
 //!
 //! **Architecture invariant:** this crate does no IO and depends on no async runtime, HTTP
 //! client or database (`cargo tree -p relavium-runtime` shows it). Anything that needs the
@@ -19,6 +20,7 @@ pub mod graph;
 pub mod load;
 pub mod money;
 pub mod output;
+pub mod report;
 pub mod source;
 pub mod state;
 pub mod store;
@@ -31,6 +33,7 @@ pub use diagnostics::{Diagnostic, DiagnosticCode, Diagnostics};
 pub use event::{EventKind, RunEvent, RunId, Timestamp};
 pub use load::{AgentLookup, AgentSource, load_agent, load_workflow};
 pub use money::{MicroCents, Usage};
+pub use report::{DiagnosticReport, ErrorKind, ErrorReport};
 pub use source::{SourceFile, Span, Spanned};
 pub use state::{Action, Input, RunMachine, RunOutcome, RunStatus};
 pub use store::{Clock, RunStore, StoreError};
