@@ -17,7 +17,8 @@ use relavium_runtime::state::{
     RestoreError, RunMachine, RunOutcome, resolve_inputs, reusable_outputs,
 };
 use relavium_runtime::store::{
-    NodeExecution, RunCommand, RunLease, RunQuery, RunSnapshot, RunSummary, SnapshotFile,
+    NodeExecution, RunCommand, RunCosts, RunLease, RunQuery, RunSnapshot, RunSummary, SnapshotFile,
+    WaitingGate,
 };
 use relavium_runtime::workflow::NodeKind;
 use relavium_runtime::{Clock, ModelRef, RunEvent, RunId, RunStore, StoreError, Workflow};
@@ -215,7 +216,7 @@ struct EngineInner {
     clock: Arc<dyn Clock>,
     cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     /// The supervisors of the runs started by this engine, for `cancel`.
-    live: std::sync::Mutex<std::collections::HashMap<RunId, ActorRef<SupervisorMsg>>>,
+    live: std::sync::Mutex<std::collections::HashMap<RunId, LiveRun>>,
     writer: std::sync::Mutex<Option<StoreWriter>>,
     writer_handle: WriterHandle,
     /// Whether the task that delivers commands from other processes is running.
@@ -565,23 +566,33 @@ impl Engine {
         if fresh {
             // A new run is in the history (its `run:started` durable) before its handle is
             // given out, so whoever gets the id can read, follow or command it at once.
-            first_event.next().await;
-            if let Some(error) = hub.failure() {
-                // Not even its start could be recorded: there is no run.
+            // Only a stream that ends before its first event means the start was refused: a
+            // failure the hub records later (the run went on and the disk filled) is the
+            // run's own, reported by its outcome.
+            if first_event.next().await.is_none() {
+                let error = hub.failure().unwrap_or_else(|| {
+                    StoreError::Backend("the run's start was not recorded".into())
+                });
                 return Err(EngineError::NotRecorded(error));
             }
         }
         drop(first_event);
         let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.retain(|_, actor| actor.get_status() != ractor::ActorStatus::Stopped);
-        live.insert(run_id.clone(), supervisor.clone());
+        live.retain(|_, run| run.is_running());
+        live.insert(
+            run_id.clone(),
+            LiveRun {
+                run_id: run_id.clone(),
+                hub: Arc::clone(&hub),
+                supervisor,
+            },
+        );
         drop(live);
         self.ensure_command_poller();
         Ok(RunHandle {
             run_id,
             hub,
             outcome: rx,
-            supervisor,
         })
     }
 
@@ -598,9 +609,9 @@ impl Engine {
             loop {
                 tokio::time::sleep(COMMAND_POLL).await;
                 let Some(inner) = engine.upgrade() else { break };
-                let live: std::collections::HashMap<RunId, ActorRef<SupervisorMsg>> = {
+                let live: std::collections::HashMap<RunId, LiveRun> = {
                     let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
-                    live.retain(|_, actor| actor.get_status() != ractor::ActorStatus::Stopped);
+                    live.retain(|_, run| run.is_running());
                     live.clone()
                 };
                 if live.is_empty() {
@@ -616,8 +627,10 @@ impl Engine {
                 };
                 for command in commands {
                     cursor = cursor.max(command.id);
-                    if let Some(actor) = live.get(&command.run_id) {
-                        let _ = actor.cast(SupervisorMsg::Command(command.command, None));
+                    if let Some(run) = live.get(&command.run_id) {
+                        let _ = run
+                            .supervisor
+                            .cast(SupervisorMsg::Command(command.command, None));
                     }
                 }
             }
@@ -627,19 +640,18 @@ impl Engine {
     /// Gives a command to a run wherever it runs: applied at once when the run is live in this
     /// engine, otherwise recorded in the store for the process running it (or the next one to
     /// resume it). A gate decision is refused unless the gate is waiting.
+    ///
+    /// This is the one way to cancel a run (`RunCommand::Cancel`: at once — running nodes are
+    /// stopped, their calls abandoned, waiting ones skipped — or, `graceful`, letting the
+    /// attempts under way finish) and to decide a gate, for a run of this process or another.
     pub async fn command(
         &self,
         run_id: &RunId,
         command: RunCommand,
     ) -> Result<Delivery, EngineError> {
-        let local = {
-            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
-            live.get(run_id)
-                .filter(|a| a.get_status() != ractor::ActorStatus::Stopped)
-                .cloned()
-        };
-        if let Some(actor) = local {
-            let asked = actor
+        if let Some(run) = self.live_run(run_id) {
+            let asked = run
+                .supervisor
                 .call(
                     |reply| SupervisorMsg::Command(command.clone(), Some(reply)),
                     Some(std::time::Duration::from_secs(10)),
@@ -790,17 +802,11 @@ impl Engine {
             .map_err(EngineError::Store)
     }
 
-    /// Asks a run this engine started to stop (`run:cancelled`). Returns `false` when the run
-    /// is not live here (it finished, or runs in another process).
-    pub fn cancel(&self, run_id: &RunId, reason: &str) -> bool {
+    /// A run live in this engine (started or resumed here, not yet over): its events can be
+    /// followed as they are published and its actor tree read. `None` for any other run.
+    pub fn live_run(&self, run_id: &RunId) -> Option<LiveRun> {
         let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.get(run_id).is_some_and(|actor| {
-            actor
-                .cast(SupervisorMsg::Cancel {
-                    reason: reason.to_owned(),
-                })
-                .is_ok()
-        })
+        live.get(run_id).filter(|run| run.is_running()).cloned()
     }
 
     /// The runs in the history matching `query`, newest first.
@@ -838,13 +844,18 @@ impl Engine {
 
     /// Every recorded event of a run after sequence number `after`, then the new ones as they
     /// are recorded — by this engine or by any other process on the same store — until the
-    /// run's terminal event. This is how a surface watches a run it did not start (`relavium
-    /// logs --follow`): the store is read every [`FOLLOW_POLL`], so an event shows up at most
-    /// that long after it is durable. A run nobody runs (interrupted, or paused after `run
+    /// run's terminal event. This is how a surface watches a run by id (`relavium logs
+    /// --follow`): a run live in this engine is followed as its events are published (pushed,
+    /// as [`RunHandle::subscribe`]); for a run of another process the store is read every
+    /// [`FOLLOW_POLL`], so an event shows up at most that long after it is durable. A run nobody runs (interrupted, or paused after `run
     /// --exit-on-pause`) is followed until someone resumes and ends it; dropping the stream
     /// stops the reading.
     pub async fn follow(&self, run_id: RunId, after: u64) -> Result<EventStream, EngineError> {
         self.get_run(run_id.clone()).await?;
+        if let Some(run) = self.live_run(&run_id) {
+            // Live here: pushed as published, nothing polled.
+            return Ok(run.subscribe(after));
+        }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (failed, failure) = oneshot::channel();
         let engine = self.clone();
@@ -885,13 +896,28 @@ impl Engine {
             .await
     }
 
-    /// The gates of a run waiting for a decision, per its recorded history.
+    /// The gates of a run waiting for a decision, per the store's projection of its history.
     pub async fn waiting_gates(
         &self,
         run_id: RunId,
     ) -> Result<Vec<relavium_runtime::event::GateRequested>, EngineError> {
-        let events = self.read_events(run_id, 0, usize::MAX).await?;
-        Ok(relavium_runtime::store::waiting_gates(&events))
+        let gates = self.all_waiting_gates().await?;
+        Ok(gates
+            .into_iter()
+            .filter(|g| g.run_id == run_id)
+            .map(|g| g.gate)
+            .collect())
+    }
+
+    /// Every gate waiting for a decision, in every run of the store that is not over (CLI
+    /// runs, desktop runs, runs of other processes), oldest request first: one store query.
+    pub async fn all_waiting_gates(&self) -> Result<Vec<WaitingGate>, EngineError> {
+        self.blocking(|store| store.waiting_gates()).await
+    }
+
+    /// What a run has cost, node by node, and what is left of its cap, from the store.
+    pub async fn run_costs(&self, run_id: RunId) -> Result<RunCosts, EngineError> {
+        self.blocking(move |store| store.run_costs(&run_id)).await
     }
 
     /// Whether some engine (this process or another) runs the run right now. A run that is
@@ -921,13 +947,43 @@ impl Engine {
     }
 }
 
+/// A run live in this engine, as [`Engine::live_run`] finds it by id: any number of these may
+/// exist; the one [`RunHandle`] of a run also awaits its outcome.
+#[derive(Debug, Clone)]
+pub struct LiveRun {
+    run_id: RunId,
+    hub: Arc<EventHub>,
+    supervisor: ActorRef<SupervisorMsg>,
+}
+
+impl LiveRun {
+    /// The run's id.
+    pub fn run_id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    /// The run's events after sequence number `after`, then the live ones as they are
+    /// published; the stream ends after the run's terminal event.
+    pub fn subscribe(&self, after: u64) -> EventStream {
+        self.hub.subscribe(after)
+    }
+
+    /// The run's live actor tree right now.
+    pub fn actor_tree(&self) -> relavium_runtime::tree::ActorTree {
+        self.hub.actor_tree()
+    }
+
+    fn is_running(&self) -> bool {
+        self.supervisor.get_status() != ractor::ActorStatus::Stopped
+    }
+}
+
 /// A started run.
 #[derive(Debug)]
 pub struct RunHandle {
     run_id: RunId,
     hub: Arc<EventHub>,
     outcome: oneshot::Receiver<Result<RunOutcome, EngineError>>,
-    supervisor: ActorRef<SupervisorMsg>,
 }
 
 impl RunHandle {
@@ -945,27 +1001,6 @@ impl RunHandle {
     /// The run's live actor tree right now (empty once the run has finished).
     pub fn actor_tree(&self) -> relavium_runtime::tree::ActorTree {
         self.hub.actor_tree()
-    }
-
-    /// Asks the run to stop: running nodes are stopped (their calls abandoned), waiting ones
-    /// skipped, and the run ends with `run:cancelled`. Does nothing once the run has finished.
-    pub fn cancel(&self, reason: &str) {
-        let _ = self.supervisor.cast(SupervisorMsg::Cancel {
-            reason: reason.to_owned(),
-        });
-    }
-
-    /// Asks the run to stop gracefully: nothing new starts, the attempts under way finish (their
-    /// results are kept), then the run ends with `run:cancelled`. [`RunHandle::cancel`] after
-    /// this stops them at once.
-    pub fn cancel_gracefully(&self, reason: &str) {
-        let _ = self.supervisor.cast(SupervisorMsg::Command(
-            RunCommand::Cancel {
-                reason: reason.to_owned(),
-                graceful: true,
-            },
-            None,
-        ));
     }
 
     /// Waits for the run to finish. By then every event of the run is durable in the store.

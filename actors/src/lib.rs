@@ -36,4 +36,6 @@ pub mod workspace;
 pub mod writer;
 
 pub use bus::EventStream;
-pub use engine::{Delivery, Engine, EngineConfig, EngineError, FOLLOW_POLL, RunHandle, StartRun};
+pub use engine::{
+    Delivery, Engine, EngineConfig, EngineError, FOLLOW_POLL, LiveRun, RunHandle, StartRun,
+};

@@ -117,11 +117,6 @@ pub enum SupervisorMsg {
         /// The answer.
         reply: RpcReplyPort<Reservation>,
     },
-    /// Stop the run (running nodes are stopped, waiting ones skipped).
-    Cancel {
-        /// Why.
-        reason: String,
-    },
     /// An attempt's time is up.
     TimedOut {
         /// The node.
@@ -1028,12 +1023,6 @@ impl Actor for RunSupervisor {
                     }
                 };
                 let _ = reply.send(answer);
-            }
-            SupervisorMsg::Cancel { reason } => {
-                let actions = state
-                    .machine
-                    .step(Input::Cancel { reason }, state.clock.now());
-                self.apply(&myself, state, actions).await;
             }
             SupervisorMsg::TimedOut {
                 node,

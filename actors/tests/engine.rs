@@ -7,7 +7,7 @@ use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_llm::{LlmProvider, LlmRequest, LlmStream, ProviderRegistry};
 use relavium_runtime::event::EventKind;
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
-use relavium_runtime::store::{MemoryStore, RunQuery};
+use relavium_runtime::store::{MemoryStore, RunCommand, RunQuery};
 use relavium_runtime::{ModelRef, RunEvent, RunStatus, RunStore, SourceFile, Workflow};
 use serde_json::{Map, json};
 use std::collections::HashSet;
@@ -695,7 +695,17 @@ async fn a_cancelled_run_stops_its_nodes_and_ends_with_run_cancelled() {
                 let tree = handle.actor_tree();
                 assert_eq!(tree.actors()[0].actor, "run");
                 assert_eq!(tree.children("run").count(), 2, "{tree:?}");
-                assert!(engine.cancel(&run_id, "a test asked"));
+                let delivery = engine
+                    .command(
+                        &run_id,
+                        RunCommand::Cancel {
+                            reason: "a test asked".into(),
+                            graceful: false,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(delivery, relavium_actors::Delivery::Applied);
             }
         }
     })

@@ -9,8 +9,8 @@ use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_runtime::event::EventKind;
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
 use relavium_runtime::store::{
-    MemoryStore, NodeExecution, RunCommand, RunLease, RunQuery, RunSnapshot, RunSummary,
-    StoredCommand, WriteBatch,
+    MemoryStore, NodeExecution, RunCommand, RunCosts, RunLease, RunQuery, RunSnapshot, RunSummary,
+    StoredCommand, WaitingGate, WriteBatch,
 };
 use relavium_runtime::{ModelRef, RunEvent, RunId, RunStatus, RunStore, SourceFile, StoreError};
 use std::collections::HashMap;
@@ -72,6 +72,12 @@ impl RunStore for FillingStore {
     }
     fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError> {
         self.inner.node_executions(run_id)
+    }
+    fn waiting_gates(&self) -> Result<Vec<WaitingGate>, StoreError> {
+        self.inner.waiting_gates()
+    }
+    fn run_costs(&self, run_id: &RunId) -> Result<RunCosts, StoreError> {
+        self.inner.run_costs(run_id)
     }
 }
 

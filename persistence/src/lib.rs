@@ -2,7 +2,8 @@
 //!
 //! One database file holds the history of every run: `events` (primary key run id + sequence
 //! number, the canonical event JSON as written on every transport) and two projections kept in
-//! the same transaction, `runs` and `node_executions`, for fast listing. Schema changes are
+//! the same transaction — `runs`, `node_executions`, `waiting_gates` (across runs) and
+//! `node_costs` — for fast listing. Schema changes are
 //! versioned migrations (`rusqlite_migration`, tracked in `PRAGMA user_version`).
 //!
 //! The database runs in WAL mode with `synchronous=NORMAL` (a committed batch survives a killed
@@ -16,8 +17,8 @@ use relavium_runtime::Usage;
 use relavium_runtime::event::{EventKind, RunEvent, RunId, Timestamp};
 use relavium_runtime::state::{NodeStatus, RunStatus};
 use relavium_runtime::store::{
-    NodeExecution, RunCommand, RunLease, RunQuery, RunSnapshot, RunStore, RunSummary, StoreError,
-    StoredCommand, WriteBatch,
+    NodeExecution, RunCommand, RunCosts, RunLease, RunQuery, RunSnapshot, RunStore, RunSummary,
+    StoreError, StoredCommand, WaitingGate, WriteBatch,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
@@ -162,9 +163,69 @@ fn tokens(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The projections of gates waiting for a decision (`waiting_gates`) and of what each node
+/// cost (`node_costs`, `runs.budget_left_micro_cents`). Also run by the V4 migration over the
+/// events a database already held.
+pub(crate) fn project_gates_and_costs(
+    tx: &rusqlite::Transaction<'_>,
+    event: &RunEvent,
+) -> rusqlite::Result<()> {
+    let run = &event.run_id.0;
+    let item = |item: Option<u32>| item.map_or(-1, i64::from);
+    match &event.kind {
+        EventKind::GateRequested(p) => {
+            let body = serde_json::to_string(p)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO waiting_gates (run_id, node_id, item, requested_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                run,
+                p.node_id,
+                item(p.item),
+                micros(event.timestamp),
+                body
+            ])?;
+        }
+        EventKind::GateResolved(p) => {
+            tx.prepare_cached(
+                "DELETE FROM waiting_gates WHERE run_id = ?1 AND node_id = ?2 AND item = ?3",
+            )?
+            .execute(params![run, p.node_id, item(p.item)])?;
+        }
+        EventKind::NodeCancelled(p) => {
+            tx.prepare_cached(
+                "DELETE FROM waiting_gates WHERE run_id = ?1 AND node_id = ?2 AND item = ?3",
+            )?
+            .execute(params![run, p.node_id, item(p.item)])?;
+        }
+        EventKind::RunCompleted(_) | EventKind::RunFailed(_) | EventKind::RunCancelled(_) => {
+            tx.prepare_cached("DELETE FROM waiting_gates WHERE run_id = ?1")?
+                .execute(params![run])?;
+        }
+        EventKind::CostUpdated(p) => {
+            tx.prepare_cached(
+                "INSERT INTO node_costs (run_id, node_id, cost_micro_cents) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (run_id, node_id) DO UPDATE SET cost_micro_cents = excluded.cost_micro_cents",
+            )?
+            .execute(params![run, p.node_id, tokens(p.node_cost.0)])?;
+            if let Some(left) = p.run_budget_left {
+                tx.prepare_cached(
+                    "UPDATE runs SET budget_left_micro_cents = ?2 WHERE run_id = ?1",
+                )?
+                .execute(params![run, tokens(left.0)])?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn apply(tx: &rusqlite::Transaction<'_>, event: &RunEvent) -> rusqlite::Result<()> {
     let run = &event.run_id.0;
     let at = micros(event.timestamp);
+    project_gates_and_costs(tx, event)?;
     match &event.kind {
         EventKind::RunStarted(p) => {
             tx.prepare_cached(
@@ -484,6 +545,73 @@ impl RunStore for SqliteStore {
             })
             .map_err(backend)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    fn waiting_gates(&self) -> Result<Vec<WaitingGate>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT g.run_id, r.workflow_name, g.requested_at, g.body
+                 FROM waiting_gates g JOIN runs r ON r.run_id = g.run_id
+                 WHERE r.status IN ('running', 'paused')
+                 ORDER BY g.requested_at, g.run_id, g.node_id, g.item",
+            )
+            .map_err(backend)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut gates = Vec::new();
+        for row in rows {
+            let (run_id, workflow_name, requested_at, body) = row.map_err(backend)?;
+            let gate = serde_json::from_str(&body).map_err(|e| {
+                StoreError::Backend(format!(
+                    "a waiting gate of run {run_id} cannot be read: {e}"
+                ))
+            })?;
+            gates.push(WaitingGate {
+                run_id: RunId(run_id),
+                workflow_name,
+                requested_at: Timestamp(u64::try_from(requested_at).unwrap_or(0)),
+                gate,
+            });
+        }
+        Ok(gates)
+    }
+
+    fn run_costs(&self, run_id: &RunId) -> Result<RunCosts, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached("SELECT node_id, cost_micro_cents FROM node_costs WHERE run_id = ?1")
+            .map_err(backend)?;
+        let nodes = statement
+            .query_map([&run_id.0], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    relavium_runtime::MicroCents(u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0)),
+                ))
+            })
+            .map_err(backend)?
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let run_budget_left = conn
+            .prepare_cached("SELECT budget_left_micro_cents FROM runs WHERE run_id = ?1")
+            .map_err(backend)?
+            .query_row([&run_id.0], |row| row.get::<_, Option<i64>>(0))
+            .optional()
+            .map_err(backend)?
+            .flatten()
+            .map(|left| relavium_runtime::MicroCents(u64::try_from(left).unwrap_or(0)));
+        Ok(RunCosts {
+            nodes,
+            run_budget_left,
+        })
     }
 
     fn snapshot(&self, run_id: &RunId) -> Result<Option<RunSnapshot>, StoreError> {

@@ -5,11 +5,13 @@ use relavium_actors::{Engine, EngineConfig, StartRun};
 use relavium_llm::ProviderRegistry;
 use relavium_llm::adapters::scripted::{Script, ScriptedProvider};
 use relavium_persistence::SqliteStore;
-use relavium_runtime::event::{EventKind, NodeStarted, RunStarted};
+use relavium_runtime::event::{
+    CostUpdated, EventKind, GateDecision, GateRequested, GateResolved, NodeStarted, RunStarted,
+};
 use relavium_runtime::load::{InMemoryAgents, load_workflow};
 use relavium_runtime::store::{MemoryStore, RunQuery};
 use relavium_runtime::{
-    ModelRef, RunEvent, RunId, RunStatus, RunStore, SourceFile, StoreError, Timestamp,
+    MicroCents, ModelRef, RunEvent, RunId, RunStatus, RunStore, SourceFile, StoreError, Timestamp,
 };
 use std::sync::Arc;
 
@@ -285,4 +287,115 @@ fn many_connections_opening_a_new_database_at_once_all_succeed() {
             assert!(opened.is_ok(), "round {round}: {opened:?}");
         }
     }
+}
+
+fn gate(run: &str, seq: u64, node: &str, item: Option<u32>) -> RunEvent {
+    event(
+        run,
+        seq,
+        EventKind::GateRequested(GateRequested {
+            node_id: node.into(),
+            item,
+            message: format!("ok {node}?"),
+            expires_at: None,
+            on_timeout: None,
+        }),
+    )
+}
+
+fn resolved(run: &str, seq: u64, node: &str, item: Option<u32>) -> RunEvent {
+    event(
+        run,
+        seq,
+        EventKind::GateResolved(GateResolved {
+            node_id: node.into(),
+            item,
+            decision: GateDecision::Approved,
+            by: "me".into(),
+            comment: None,
+            waited_ms: 1,
+        }),
+    )
+}
+
+fn cost(run: &str, seq: u64, node: &str, node_cost: u64, left: Option<u64>) -> RunEvent {
+    event(
+        run,
+        seq,
+        EventKind::CostUpdated(CostUpdated {
+            node_id: node.into(),
+            call_id: format!("{node}#1.1"),
+            model: "scripted/x".into(),
+            cost: MicroCents(1),
+            node_cost: MicroCents(node_cost),
+            run_cost: MicroCents(node_cost),
+            run_budget_left: left.map(MicroCents),
+            reconciled: false,
+        }),
+    )
+}
+
+/// `waiting_gates` answers for every run in one query and `run_costs` per node, both exactly
+/// as the reference store folds them from the events: a resolved gate or item leaves the
+/// list, a run that is over lists none, the last cost of a node wins.
+#[test]
+fn gates_waiting_across_runs_and_costs_per_node_match_the_reference_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("h.db")).unwrap();
+    let memory = MemoryStore::new();
+    let finished = event(
+        "r3",
+        3,
+        EventKind::RunCompleted(relavium_runtime::event::RunCompleted {
+            outputs: Default::default(),
+            usage: Default::default(),
+            cost: MicroCents(0),
+            duration_ms: 1,
+        }),
+    );
+    let events = [
+        started("r1"),
+        gate("r1", 2, "approve", None),
+        cost("r1", 3, "draft", 5, Some(95)),
+        cost("r1", 4, "draft", 9, Some(91)),
+        cost("r1", 5, "other", 2, None),
+        started("r2"),
+        gate("r2", 2, "review", Some(0)),
+        gate("r2", 3, "review", Some(1)),
+        resolved("r2", 4, "review", Some(0)),
+        started("r3"),
+        gate("r3", 2, "never", None),
+        finished,
+    ];
+    for store in [&sqlite as &dyn RunStore, &memory] {
+        store.append_events(&events).unwrap();
+    }
+    let names = |store: &dyn RunStore| -> Vec<(String, String)> {
+        store
+            .waiting_gates()
+            .unwrap()
+            .into_iter()
+            .map(|g| (g.run_id.0.clone(), g.name()))
+            .collect()
+    };
+    assert_eq!(
+        names(&sqlite),
+        [
+            ("r1".to_owned(), "approve".to_owned()),
+            ("r2".to_owned(), "review[1]".to_owned())
+        ]
+    );
+    assert_eq!(
+        sqlite.waiting_gates().unwrap(),
+        memory.waiting_gates().unwrap()
+    );
+    let costs = sqlite.run_costs(&RunId("r1".into())).unwrap();
+    assert_eq!(costs.nodes["draft"], MicroCents(9));
+    assert_eq!(costs.nodes["other"], MicroCents(2));
+    assert_eq!(costs.run_budget_left, Some(MicroCents(91)));
+    assert_eq!(costs, memory.run_costs(&RunId("r1".into())).unwrap());
+    assert_eq!(
+        sqlite.run_costs(&RunId("r2".into())).unwrap(),
+        Default::default()
+    );
 }

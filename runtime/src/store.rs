@@ -178,6 +178,54 @@ pub struct NodeExecution {
     pub error: Option<String>,
 }
 
+/// A gate waiting for a decision, in a run that is not over: one row of the store's
+/// cross-run gate query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingGate {
+    /// The run.
+    pub run_id: RunId,
+    /// Its workflow's name.
+    pub workflow_name: String,
+    /// When the gate asked.
+    pub requested_at: Timestamp,
+    /// The gate as it asked (`gate:requested`).
+    #[serde(flatten)]
+    pub gate: crate::event::GateRequested,
+}
+
+impl WaitingGate {
+    /// The gate as people name it: `NODE`, or `NODE[INDEX]` for an item of a mapped gate.
+    pub fn name(&self) -> String {
+        match self.gate.item {
+            None => self.gate.node_id.clone(),
+            Some(item) => format!("{}[{item}]", self.gate.node_id),
+        }
+    }
+}
+
+/// What a run has cost, node by node, and what is left of its cap: the store's projection of
+/// its `cost:updated` events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCosts {
+    /// What each node has cost so far (every attempt and item), by node id.
+    pub nodes: BTreeMap<String, crate::MicroCents>,
+    /// What is left of the run's cap after its last settled call, if it has a cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_budget_left: Option<crate::MicroCents>,
+}
+
+impl RunCosts {
+    /// Applies one event (only `cost:updated` changes anything).
+    pub fn apply(&mut self, event: &RunEvent) {
+        if let EventKind::CostUpdated(c) = &event.kind {
+            self.nodes.insert(c.node_id.clone(), c.node_cost);
+            self.run_budget_left = c.run_budget_left.or(self.run_budget_left);
+        }
+    }
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunQuery {
@@ -251,6 +299,13 @@ pub trait RunStore: Send + Sync {
 
     /// A run's node attempts, in the order they started.
     fn node_executions(&self, run_id: &RunId) -> Result<Vec<NodeExecution>, StoreError>;
+
+    /// Every gate waiting for a decision in any run that is not over, oldest request first —
+    /// one query, however many runs the store holds.
+    fn waiting_gates(&self) -> Result<Vec<WaitingGate>, StoreError>;
+
+    /// What a run has cost, node by node, and what is left of its cap.
+    fn run_costs(&self, run_id: &RunId) -> Result<RunCosts, StoreError>;
 }
 
 /// A [`RunStore`] in memory, with the same rules as the SQLite one (for tests and embedders).
@@ -542,6 +597,42 @@ impl RunStore for MemoryStore {
             .get(run_id)
             .map(|r| r.nodes.clone())
             .unwrap_or_default())
+    }
+
+    fn waiting_gates(&self) -> Result<Vec<WaitingGate>, StoreError> {
+        let runs = self.lock()?;
+        let mut gates: Vec<WaitingGate> = Vec::new();
+        for run in runs.values().filter(|r| !r.summary.status.is_finished()) {
+            let asked_at = |gate: &crate::event::GateRequested| {
+                run.events.iter().rev().find_map(|e| match &e.kind {
+                    EventKind::GateRequested(g)
+                        if g.node_id == gate.node_id && g.item == gate.item =>
+                    {
+                        Some(e.timestamp)
+                    }
+                    _ => None,
+                })
+            };
+            for gate in waiting_gates(&run.events) {
+                gates.push(WaitingGate {
+                    run_id: run.summary.run_id.clone(),
+                    workflow_name: run.summary.workflow_name.clone(),
+                    requested_at: asked_at(&gate).unwrap_or(run.summary.started_at),
+                    gate,
+                });
+            }
+        }
+        gates.sort_by(|a, b| (a.requested_at, &a.run_id).cmp(&(b.requested_at, &b.run_id)));
+        Ok(gates)
+    }
+
+    fn run_costs(&self, run_id: &RunId) -> Result<RunCosts, StoreError> {
+        let runs = self.lock()?;
+        let mut costs = RunCosts::default();
+        for event in runs.get(run_id).map(|r| r.events.as_slice()).unwrap_or(&[]) {
+            costs.apply(event);
+        }
+        Ok(costs)
     }
 
     fn snapshot(&self, run_id: &RunId) -> Result<Option<RunSnapshot>, StoreError> {

@@ -8,9 +8,8 @@ use crate::exit;
 use crate::failure::Failure;
 use crate::output::write_line;
 use relavium_actors::Delivery;
-use relavium_runtime::RunStatus;
 use relavium_runtime::event::GateDecision;
-use relavium_runtime::store::{RunCommand, RunQuery};
+use relavium_runtime::store::RunCommand;
 use std::io::Write;
 
 pub(crate) async fn gate(context: &Context, action: GateAction) -> Result<u8, Failure> {
@@ -86,32 +85,21 @@ pub(crate) fn parse_gate(text: &str) -> Option<(String, Option<u32>)> {
 /// `relavium gate list`: the gates waiting for a decision, in runs that are not over.
 async fn gate_list(context: &Context, json: bool) -> Result<u8, Failure> {
     let engine = context.reading_engine()?;
-    let mut waiting = Vec::new();
-    for status in [RunStatus::Paused, RunStatus::Running] {
-        let runs = engine
-            .list_runs(RunQuery {
-                limit: Some(200),
-                status: Some(status),
-                ..RunQuery::default()
+    let waiting: Vec<serde_json::Value> = engine
+        .all_waiting_gates()
+        .await?
+        .into_iter()
+        .map(|g| {
+            serde_json::json!({
+                "runId": g.run_id,
+                "workflow": g.workflow_name,
+                "gate": g.name(),
+                "message": g.gate.message,
+                "requestedAt": g.requested_at,
+                "expiresAt": g.gate.expires_at,
             })
-            .await?;
-        for run in runs {
-            let open = engine.waiting_gates(run.run_id.clone()).await?;
-            for g in open {
-                let gate = match g.item {
-                    None => g.node_id,
-                    Some(i) => format!("{}[{i}]", g.node_id),
-                };
-                waiting.push(serde_json::json!({
-                    "runId": run.run_id,
-                    "workflow": run.workflow_name,
-                    "gate": gate,
-                    "message": g.message,
-                    "expiresAt": g.expires_at,
-                }));
-            }
-        }
-    }
+        })
+        .collect();
     let mut stdout = std::io::stdout().lock();
     if json {
         let text = serde_json::to_string_pretty(&waiting)

@@ -5,7 +5,6 @@ use super::{Context, run_id_arg};
 use crate::exit;
 use crate::failure::Failure;
 use crate::output::{self, stdout_style, write_line};
-use relavium_runtime::event::EventKind;
 use std::io::Write;
 
 /// `relavium status RUN_ID`: the run, then one line per node attempt.
@@ -14,24 +13,8 @@ pub(crate) async fn status(context: &Context, run_id: String, json: bool) -> Res
     let engine = context.reading_engine()?;
     let run = engine.get_run(run_id.clone()).await?;
     let nodes = engine.node_executions(run_id.clone()).await?;
-    // Cost per node, and the run's cap, from the events.
-    let mut cost: std::collections::BTreeMap<String, relavium_runtime::MicroCents> =
-        std::collections::BTreeMap::new();
-    let mut budget_left = None;
-    let mut after = 0;
-    loop {
-        let page = engine.read_events(run_id.clone(), after, 1000).await?;
-        for event in &page {
-            if let EventKind::CostUpdated(c) = &event.kind {
-                cost.insert(c.node_id.clone(), c.node_cost);
-                budget_left = c.run_budget_left.or(budget_left);
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == 1000 => after = last.sequence_number,
-            _ => break,
-        }
-    }
+    let costs = engine.run_costs(run_id.clone()).await?;
+    let (cost, budget_left) = (costs.nodes, costs.run_budget_left);
     // A run not over that no process runs was interrupted (or left waiting at a gate).
     let live = if run.status.is_finished() {
         false

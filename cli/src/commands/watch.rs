@@ -9,6 +9,7 @@ use crate::output::{ProgressPrinter, Style, interactive, stderr_style, stdout_st
 use crate::tui;
 use relavium_actors::{Engine, RunHandle};
 use relavium_runtime::event::EventKind;
+use relavium_runtime::store::RunCommand;
 use relavium_runtime::{RunId, RunStatus};
 use std::io::Write;
 
@@ -73,11 +74,11 @@ pub(crate) async fn follow(
                 match interrupts {
                     1 => {
                         let _ = writeln!(std::io::stderr(), "relavium: finishing what runs, starting nothing new (Ctrl-C again to stop at once)");
-                        handle.cancel_gracefully("interrupted (Ctrl-C)");
+                        stop(&engine, handle.run_id(), true).await;
                     }
                     2 => {
                         let _ = writeln!(std::io::stderr(), "relavium: stopping the run now (Ctrl-C again to quit without waiting)");
-                        handle.cancel("interrupted (Ctrl-C)");
+                        stop(&engine, handle.run_id(), false).await;
                     }
                     _ => {
                         return Err(Failure::new(exit::CANCELLED, "interrupted three times: quitting without waiting for the run"));
@@ -157,4 +158,16 @@ pub(crate) async fn finish(engine: Engine, handle: RunHandle, json: bool) -> Res
 
 pub(crate) fn style_name(_style: Style, name: &str) -> String {
     name.to_owned()
+}
+
+/// Ctrl-C: cancels the run (gracefully the first time), through the engine's one door.
+async fn stop(engine: &Engine, run_id: &RunId, graceful: bool) {
+    let cancel = RunCommand::Cancel {
+        reason: "interrupted (Ctrl-C)".into(),
+        graceful,
+    };
+    if let Err(error) = engine.command(run_id, cancel).await {
+        // The run ended meanwhile: its outcome is on its way.
+        tracing::debug!(%error, "cancelling after Ctrl-C");
+    }
 }
