@@ -7,6 +7,7 @@
 //! - [`event`]: the canonical [`event::RunEvent`] union and its JSON Schema;
 //! - [`money`]: micro-cents and token usage;
 //! - [`state`]: the run state machine (data in, actions out);
+//! - [`attempt`]: one node attempt as a machine (the tool loop, re-asks, fallback, denial);
 //! - [`store`]: the storage trait the engine persists through, and the clock trait;
 //! - [`report`]: failures and file problems as serde data, with stable kinds and codes.
 //!
@@ -14,6 +15,7 @@
 //! client or database (`cargo tree -p relavium-runtime` shows it). Anything that needs the
 //! outside world takes a trait object from the caller.
 
+pub mod attempt;
 pub mod diagnostics;
 pub mod event;
 pub mod graph;
