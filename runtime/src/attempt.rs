@@ -72,7 +72,7 @@ pub struct Candidate {
     /// The model.
     pub model: ModelRef,
     /// Its context window, when the catalog knows it.
-    pub context_window: Option<u32>,
+    pub context_window: Option<u64>,
     /// Whether its provider is cooling down after repeated failures.
     pub cooling: bool,
 }
@@ -156,7 +156,7 @@ pub enum AttemptInput {
         /// falls back).
         after_output: bool,
         /// The context window of the failed model, when known.
-        context_window: Option<u32>,
+        context_window: Option<u64>,
         /// The models of the chain after the failed one, in order.
         candidates: Vec<Candidate>,
     },
@@ -589,7 +589,7 @@ impl AttemptMachine {
 /// provider is not cooling down — after a context overflow, only one with a larger window.
 pub fn choose_fallback(
     decision: FailureDecision,
-    context_window: Option<u32>,
+    context_window: Option<u64>,
     candidates: &[Candidate],
 ) -> Option<ModelRef> {
     let mut open = candidates.iter().filter(|c| !c.cooling);

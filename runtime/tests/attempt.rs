@@ -75,7 +75,7 @@ fn failed(
     }
 }
 
-fn candidate(model: &str, window: u32, cooling: bool) -> Candidate {
+fn candidate(model: &str, window: u64, cooling: bool) -> Candidate {
     Candidate {
         model: m(model),
         context_window: Some(window),
