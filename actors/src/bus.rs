@@ -12,7 +12,7 @@
 //! 10,000-node run used to hold its ~100,000 events here). The live actor tree is folded in as
 //! events pass.
 
-use crate::engine::EngineError;
+use crate::error::EngineError;
 use relavium_runtime::tree::ActorTree;
 use relavium_runtime::{RunEvent, RunStore, StoreError};
 use std::collections::VecDeque;

@@ -13,16 +13,13 @@
 //! failure of the attempt, never of the engine.
 
 use crate::call::{CallArgs, CallMsg, CallReport, ProviderCallActor};
-use crate::supervisor::Reservation;
-use crate::supervisor::{NodeReport, NodeReportKind, SupervisorMsg};
+use crate::context::WorkerContext;
+use crate::protocol::{NodeReport, NodeReportKind, Reservation, ReserveCall, SupervisorMsg};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use relavium_llm::fallback::Cooldowns;
-use relavium_llm::pricing::{Catalog, Price};
-use relavium_llm::{
-    ErrorClass, ErrorDecision, LlmError, LlmProvider, LlmRequest, Message, ProviderRegistry,
-};
+use relavium_llm::{ErrorClass, ErrorDecision, LlmError, LlmProvider, LlmRequest, Message};
 use relavium_runtime::ModelRef;
+use relavium_runtime::Timestamp;
 use relavium_runtime::attempt::{
     AttemptAction, AttemptInput, AttemptMachine, Candidate, Continuation, FailureDecision,
     ToolDone, fallback_chain,
@@ -31,11 +28,9 @@ use relavium_runtime::event::{
     BudgetExceeded, BudgetScope, ErrorInfo, EventKind, LlmDelta, LlmRequestEvent, RunId,
 };
 use relavium_runtime::state::{ModelCall, NodeTask, Work};
-use relavium_runtime::{Clock, Timestamp};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -72,7 +67,6 @@ pub struct ToolOutcome {
 pub struct PreparedCall {
     provider: Arc<dyn LlmProvider>,
     request: LlmRequest,
-    price: Price,
     /// The tools the model was told about: its name for each → the tool.
     model_tools: HashMap<String, String>,
 }
@@ -171,7 +165,7 @@ fn counts_against_provider(class: ErrorClass) -> bool {
 #[derive(Debug)]
 pub struct NodeActor;
 
-/// What a node actor starts with.
+/// What a node actor starts with: its task (data) and what its process gives it.
 pub struct NodeArgs {
     /// The attempt to run.
     pub task: NodeTask,
@@ -179,22 +173,12 @@ pub struct NodeArgs {
     pub run_id: RunId,
     /// Its supervisor.
     pub supervisor: ActorRef<SupervisorMsg>,
-    /// Where providers are found.
-    pub providers: Arc<ProviderRegistry>,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Prices and context windows (for falling back to a larger context).
-    pub catalog: Arc<Catalog>,
-    /// Provider health, shared by the engine's runs.
-    pub cooldowns: Arc<Mutex<Cooldowns>>,
     /// Whether the run has a spending cap (calls then always carry `max_tokens`).
     pub budgeted: bool,
-    /// The store writer: a priced call waits until its reservation is durable.
-    pub writer: crate::writer::WriterHandle,
     /// The run's tracing span (this attempt's is opened inside it).
     pub run_span: tracing::Span,
-    /// What built-in tools may touch.
-    pub tools: Arc<crate::tools::ToolContext>,
+    /// Providers, context windows, provider health, the tools' world, the clock.
+    pub worker: Arc<WorkerContext>,
 }
 
 /// The node actor's state.
@@ -202,15 +186,10 @@ pub struct NodeState {
     machine: AttemptMachine,
     run_id: RunId,
     supervisor: ActorRef<SupervisorMsg>,
-    providers: Arc<ProviderRegistry>,
-    clock: Arc<dyn Clock>,
-    catalog: Arc<Catalog>,
-    cooldowns: Arc<Mutex<Cooldowns>>,
     budgeted: bool,
-    writer: crate::writer::WriterHandle,
     /// This attempt's tracing span (closed when the actor stops).
     span: tracing::Span,
-    tools: Arc<crate::tools::ToolContext>,
+    worker: Arc<WorkerContext>,
     /// The call in flight.
     call: Option<RunningCall>,
     /// The call being prepared: (its id, its model, the task preparing it).
@@ -230,8 +209,6 @@ struct RunningCall {
     call_id: String,
     started_at: Timestamp,
     model: ModelRef,
-    /// Its price, to settle its cost.
-    price: Price,
     /// Its `gen_ai.chat` span.
     span: tracing::Span,
 }
@@ -268,20 +245,18 @@ struct Preparation {
     task: NodeTask,
     run_id: RunId,
     supervisor: ActorRef<SupervisorMsg>,
-    clock: Arc<dyn Clock>,
-    catalog: Arc<Catalog>,
     budgeted: bool,
-    writer: crate::writer::WriterHandle,
-    tools: Arc<crate::tools::ToolContext>,
+    worker: Arc<WorkerContext>,
 }
 
 impl Preparation {
-    /// The request, then its reservation: the worst case reserved with the run's budget before
-    /// anything leaves the machine; the supervisor publishes the call's `llm:request` carrying
-    /// it, and a priced call waits until that event is durable (so a crash can never lose track
-    /// of money that may have been spent).
+    /// The request, then its reservation: the call's token bounds go to the supervisor, which
+    /// prices its worst case, reserves it with the run's budget before anything leaves the
+    /// machine, publishes the call's `llm:request` carrying it and — for a priced call —
+    /// answers once that event is durable (so a crash never loses track of money that may
+    /// have been spent).
     async fn run(self) -> Option<Result<Box<PreparedCall>, Refusal>> {
-        let (specs, model_tools) = match tool_specs(&self.tools, &self.call).await {
+        let (specs, model_tools) = match tool_specs(&self.worker.tools, &self.call).await {
             Ok(found) => found,
             Err(error) => {
                 return Some(Err(Refusal {
@@ -309,26 +284,11 @@ impl Preparation {
             .tags
             .insert("node_id".into(), self.task.node_id.clone());
 
-        let date = self.clock.now().to_string();
-        let date = date.get(..10).unwrap_or("9999-12-31").to_owned();
-        let price = match self.catalog.price(&self.model, &date) {
-            Ok(price) => price,
-            Err(error) => return Some(Err(Refusal::new("budget.unpriced", error.to_string()))),
-        };
         // With a cap, the output must be bounded for the worst case to be one.
         let max_output = request.max_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
         if self.budgeted {
             request.max_tokens = Some(max_output);
         }
-        let estimate = match self
-            .catalog
-            .estimate(&self.model, &date, &request, max_output)
-        {
-            Ok(estimate) => estimate,
-            Err(error) => {
-                return Some(Err(Refusal::new("llm.context_overflow", error.to_string())));
-            }
-        };
         let announced = LlmRequestEvent {
             node_id: self.task.node_id.clone(),
             attempt: self.task.attempt,
@@ -339,39 +299,33 @@ impl Preparation {
             temperature: request.temperature,
             reserved: None,
         };
+        let reserve = ReserveCall {
+            request: announced,
+            node: self.task.node_index,
+            item: self.task.item,
+            attempt: self.task.attempt,
+            call_id: self.call_id.clone(),
+            model: self.model.clone(),
+            input_tokens: relavium_llm::pricing::input_token_bound(&request),
+            max_output_tokens: max_output,
+        };
         let asked = self
             .supervisor
             .call(
-                |reply| SupervisorMsg::Reserve {
-                    request: announced,
-                    node: self.task.node_index,
-                    item: self.task.item,
-                    attempt: self.task.attempt,
-                    call_id: self.call_id.clone(),
-                    model: self.model.to_string(),
-                    amount: estimate.cost,
-                    reply,
-                },
+                |reply| SupervisorMsg::Reserve(reserve, reply),
                 Some(RESERVE_TIMEOUT),
             )
             .await;
         match asked {
-            Ok(CallResult::Success(Reservation::Granted)) => {
-                if estimate.cost.0 > 0
-                    && let Err(error) = self.writer.flush().await
-                {
-                    return Some(Err(Refusal::new(
-                        "engine.store",
-                        format!("the call's reservation could not be recorded: {error}"),
-                    )));
-                }
-                Some(Ok(Box::new(PreparedCall {
-                    provider: self.provider,
-                    request,
-                    price,
-                    model_tools,
-                })))
-            }
+            Ok(CallResult::Success(Reservation::Granted)) => Some(Ok(Box::new(PreparedCall {
+                provider: self.provider,
+                request,
+                model_tools,
+            }))),
+            Ok(CallResult::Success(Reservation::Refused(error))) => Some(Err(Refusal {
+                error,
+                refused: None,
+            })),
             Ok(CallResult::Success(Reservation::Denied(refused))) => {
                 let message = format!(
                     "the call's worst case ({}) would exceed the {} budget ({} of {} committed)",
@@ -447,11 +401,11 @@ impl NodeActor {
                 AttemptAction::Settle {
                     call_id,
                     model,
-                    cost,
+                    usage,
                 } => state.report(NodeReportKind::Settle {
                     call_id,
                     model,
-                    cost,
+                    usage,
                 }),
                 AttemptAction::RunTools { .. } => {
                     if let Some(content) = state.tool_request.take() {
@@ -504,7 +458,7 @@ impl NodeActor {
                 .conversation
                 .push(Message::user(Continuation::reask_message(&problems)));
         }
-        let provider = match state.providers.resolve(&model) {
+        let provider = match state.worker.providers.resolve(&model) {
             Ok(provider) => provider,
             Err(error) => {
                 let refusal = Refusal::new(&format!("llm.{}", error.class.as_str()), error.message);
@@ -521,11 +475,8 @@ impl NodeActor {
             task: state.task().clone(),
             run_id: state.run_id.clone(),
             supervisor: state.supervisor.clone(),
-            clock: Arc::clone(&state.clock),
-            catalog: Arc::clone(&state.catalog),
             budgeted: state.budgeted,
-            writer: state.writer.clone(),
-            tools: Arc::clone(&state.tools),
+            worker: Arc::clone(&state.worker),
         };
         let me = myself.clone();
         let task = tokio::spawn(
@@ -586,9 +537,8 @@ impl NodeActor {
                 state.call = Some(RunningCall {
                     actor,
                     call_id,
-                    started_at: state.clock.now(),
+                    started_at: state.worker.clock.now(),
                     model,
-                    price: prepared.price,
                     span,
                 });
                 self.step(myself, state, AttemptInput::CallStarted).await;
@@ -620,7 +570,6 @@ impl NodeActor {
                 text,
             })),
             CallReport::Finished(response) => {
-                let cost = call.price.cost(&response.usage);
                 call.span
                     .record("gen_ai.response.model", response.model.as_str());
                 call.span.record(
@@ -631,9 +580,9 @@ impl NodeActor {
                     .record("gen_ai.usage.input_tokens", response.usage.input_tokens);
                 call.span
                     .record("gen_ai.usage.output_tokens", response.usage.output_tokens);
-                call.span.record("relavium.cost_micro_cents", cost.0);
                 state.span.record("relavium.node.status", "succeeded");
                 state
+                    .worker
                     .cooldowns
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -646,10 +595,9 @@ impl NodeActor {
                     model: response.model.clone(),
                     stop_reason: response.stop_reason,
                     usage: response.usage,
-                    cost,
                     text: response.text(),
                     wants_tools,
-                    duration_ms: state.clock.now().millis_since(call.started_at),
+                    duration_ms: state.worker.clock.now().millis_since(call.started_at),
                 };
                 let actor = call.actor.clone();
                 self.step(myself, state, input).await;
@@ -659,7 +607,11 @@ impl NodeActor {
                 call.span.record("error.type", error.class.as_str());
                 state.span.record("relavium.node.status", "failed");
                 if counts_against_provider(error.class) {
-                    let mut cooldowns = state.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut cooldowns = state
+                        .worker
+                        .cooldowns
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
                     cooldowns.failure(call.model.provider(), Instant::now());
                 }
                 let input = AttemptInput::CallFailed {
@@ -678,9 +630,14 @@ impl NodeActor {
 
     /// `model`'s context window, per the catalog today.
     fn context_window(&self, state: &NodeState, model: &ModelRef) -> Option<u64> {
-        let date = state.clock.now().to_string();
+        let date = state.worker.clock.now().to_string();
         let date = date.get(..10).unwrap_or("9999-12-31");
-        state.catalog.price(model, date).ok().map(|p| p.context)
+        state
+            .worker
+            .catalog
+            .price(model, date)
+            .ok()
+            .map(|p| p.context)
     }
 
     /// The models of the node's chain after `current`, with their windows and whether their
@@ -693,7 +650,11 @@ impl NodeActor {
         let Some(position) = chain.iter().position(|m| m == current) else {
             return Vec::new();
         };
-        let cooldowns = state.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+        let cooldowns = state
+            .worker
+            .cooldowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         chain[position + 1..]
             .iter()
@@ -712,7 +673,7 @@ impl NodeActor {
             return;
         };
         let call = call.clone();
-        let context = Arc::clone(&state.tools);
+        let context = Arc::clone(&state.worker.tools);
         let me = myself.clone();
         state.tool_task = Some(tokio::spawn(
             async move {
@@ -756,7 +717,7 @@ impl NodeActor {
             role: relavium_llm::types::Role::Assistant,
             content,
         });
-        let context = Arc::clone(&state.tools);
+        let context = Arc::clone(&state.worker.tools);
         let me = myself.clone();
         state.tool_task = Some(tokio::spawn(
             async move {
@@ -853,14 +814,9 @@ impl Actor for NodeActor {
             machine: AttemptMachine::new(args.task),
             run_id: args.run_id,
             supervisor: args.supervisor,
-            providers: args.providers,
-            clock: args.clock,
-            catalog: args.catalog,
-            cooldowns: args.cooldowns,
             budgeted: args.budgeted,
-            writer: args.writer,
             span,
-            tools: args.tools,
+            worker: args.worker,
             call: None,
             preparing: None,
             tool_task: None,

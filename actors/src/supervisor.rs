@@ -23,29 +23,26 @@
 
 use crate::budget::Ledger;
 use crate::bus::EventHub;
-use crate::engine::EngineError;
+use crate::context::WorkerContext;
+use crate::error::EngineError;
 use crate::node::{NodeActor, NodeArgs, NodeMsg, node_actor_name};
+pub use crate::protocol::{NodeReport, NodeReportKind, Reservation, ReserveCall, SupervisorMsg};
 use crate::recovery::{Recovery, UnsettledCall};
 use crate::writer::WriterHandle;
 use ractor::RpcReplyPort;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use relavium_llm::ProviderRegistry;
-use relavium_llm::fallback::Cooldowns;
-use relavium_llm::pricing::Catalog;
-use relavium_runtime::MicroCents;
+use relavium_llm::pricing::{Catalog, Price, PricingError};
 use relavium_runtime::event::{
     ActorKind, ActorSpawned, ActorStopped, BudgetExceeded, CostUpdated, ErrorInfo, EventKind,
-    LlmRequestEvent, NodeRetrying, RunId,
+    NodeRetrying, RunId,
 };
 use relavium_runtime::state::{Action, GateVerdict, Input, NodeTask, RunMachine, RunOutcome};
 use relavium_runtime::store::{RunCommand, RunLease};
 use relavium_runtime::workflow::NodeIndex;
-use relavium_runtime::{Clock, RunEvent, StoreError, Usage};
-use serde_json::Value;
+use relavium_runtime::{Clock, RunEvent, StoreError};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -90,119 +87,6 @@ fn ledger_for(workflow: &relavium_runtime::Workflow) -> Ledger {
 /// The actor-tree name of a run's supervisor.
 pub const RUN_ACTOR: &str = "run";
 
-/// What a run supervisor receives.
-#[derive(Debug, ractor_cluster_derive::RactorMessage)]
-pub enum SupervisorMsg {
-    /// Begin the run.
-    Start,
-    /// A node actor's report.
-    Node(NodeReport),
-    /// A node asks to reserve a call's worst-case cost before the call leaves the machine. When
-    /// granted, the supervisor publishes the call's `llm:request` (with the reservation).
-    Reserve {
-        /// The call's `llm:request`, published once the reservation is granted.
-        request: LlmRequestEvent,
-        /// The node.
-        node: NodeIndex,
-        /// The item, for one item of a `map` node.
-        item: Option<u32>,
-        /// Its attempt.
-        attempt: u32,
-        /// The call.
-        call_id: String,
-        /// Its model.
-        model: String,
-        /// The worst case.
-        amount: MicroCents,
-        /// The answer.
-        reply: RpcReplyPort<Reservation>,
-    },
-    /// An attempt's time is up.
-    TimedOut {
-        /// The node.
-        node: NodeIndex,
-        /// The item, for one item of a `map` node.
-        item: Option<u32>,
-        /// The attempt.
-        attempt: u32,
-        /// The limit that passed.
-        timeout_ms: u64,
-    },
-    /// A scheduled retry is due.
-    RetryDue {
-        /// The node.
-        node: NodeIndex,
-        /// The item, for one item of a `map` node.
-        item: Option<u32>,
-        /// The attempt to start.
-        attempt: u32,
-    },
-    /// A gate's timeout may have passed.
-    GateDue {
-        /// The gate node.
-        node: NodeIndex,
-        /// The item, for one item of a `map` node.
-        item: Option<u32>,
-    },
-    /// A command from a surface (this process or, through the store, another one). The reply,
-    /// if asked for, says whether it applied (a decision for a gate that is not waiting, or a
-    /// cancellation of a run that is over, does not).
-    Command(RunCommand, Option<RpcReplyPort<bool>>),
-    /// The store refused the run's events: stop everything at once (the writer publishes
-    /// nothing more of this run), keep the lease's record so the run stays resumable.
-    StoreFailed(StoreError),
-}
-
-/// The answer to a reservation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    /// The call may go.
-    Granted,
-    /// A cap refuses it (the event to publish says which).
-    Denied(BudgetExceeded),
-    /// The attempt is no longer wanted: do not call.
-    Stale,
-}
-
-/// A report from one node attempt.
-#[derive(Debug)]
-pub struct NodeReport {
-    /// The node.
-    pub node: NodeIndex,
-    /// The item, for one item of a `map` node.
-    pub item: Option<u32>,
-    /// The attempt.
-    pub attempt: u32,
-    /// What it says.
-    pub kind: NodeReportKind,
-}
-
-/// What a node attempt reports.
-#[derive(Debug)]
-pub enum NodeReportKind {
-    /// An event to publish (`llm:*`, `actor:*` of its call).
-    Event(EventKind),
-    /// The attempt produced its output.
-    Succeeded {
-        /// The output.
-        output: Value,
-        /// Tokens used.
-        usage: Usage,
-    },
-    /// The attempt failed.
-    Failed(ErrorInfo),
-    /// A call ended: replace its reservation by its real cost (zero releases it).
-    Settle {
-        /// The call.
-        call_id: String,
-        /// Its model.
-        model: String,
-        /// What it cost; `None` when that is unknown but may not be zero (the stream broke
-        /// after the model had produced text): it is then charged its reservation, reconciled.
-        cost: Option<MicroCents>,
-    },
-}
-
 /// The actor.
 #[derive(Debug)]
 pub struct RunSupervisor;
@@ -219,20 +103,16 @@ pub struct SupervisorArgs {
     pub hub: Arc<EventHub>,
     /// Where events are persisted.
     pub writer: WriterHandle,
-    /// Where providers are found.
-    pub providers: Arc<ProviderRegistry>,
     /// Where the outcome goes.
     pub outcome: oneshot::Sender<Result<RunOutcome, EngineError>>,
-    /// Prices and context windows.
+    /// Prices: the supervisor prices every reservation and settlement of its run.
     pub catalog: Arc<Catalog>,
-    /// Provider health, shared by the engine's runs.
-    pub cooldowns: Arc<Mutex<Cooldowns>>,
+    /// What this process gives the run's node attempts.
+    pub worker: Arc<WorkerContext>,
     /// The run's lease: held while the supervisor lives, released when it stops.
     pub lease: Option<Box<dyn RunLease>>,
     /// Commands recorded for the run while no process ran it, applied once it runs.
     pub commands: Vec<RunCommand>,
-    /// What built-in tools may touch.
-    pub tools: Arc<crate::tools::ToolContext>,
 }
 
 /// How a supervisor begins.
@@ -263,9 +143,8 @@ pub struct SupervisorState {
     clock: Arc<dyn Clock>,
     hub: Arc<EventHub>,
     writer: WriterHandle,
-    providers: Arc<ProviderRegistry>,
     catalog: Arc<Catalog>,
-    cooldowns: Arc<Mutex<Cooldowns>>,
+    worker: Arc<WorkerContext>,
     outcome: Option<oneshot::Sender<Result<RunOutcome, EngineError>>>,
     sequence: u64,
     /// Every node actor still alive, current or being stopped.
@@ -274,12 +153,11 @@ pub struct SupervisorState {
     current: HashMap<(NodeIndex, Option<u32>), ActorId>,
     terminal_event: Option<EventKind>,
     ledger: Ledger,
-    /// The model of each call whose reservation is not yet settled, by call id.
-    in_flight: HashMap<String, String>,
+    /// The model and price of each call whose reservation is not yet settled, by call id.
+    in_flight: HashMap<String, (String, Price)>,
     finished: Option<RunOutcome>,
     write_error: Option<StoreError>,
     lease: Option<Box<dyn RunLease>>,
-    tools: Arc<crate::tools::ToolContext>,
     /// The run's tracing span (closed when the supervisor stops).
     span: tracing::Span,
     /// What a take-over must close and reconcile before the run goes on.
@@ -584,17 +462,12 @@ impl RunSupervisor {
             task,
             run_id: state.run_id.clone(),
             supervisor: myself.clone(),
-            providers: Arc::clone(&state.providers),
-            clock: Arc::clone(&state.clock),
-            catalog: Arc::clone(&state.catalog),
-            cooldowns: Arc::clone(&state.cooldowns),
             budgeted: {
                 let budget = state.machine.workflow().budget;
                 budget.run.is_some() || budget.node.is_some()
             },
-            writer: state.writer.clone(),
             run_span: state.span.clone(),
-            tools: Arc::clone(&state.tools),
+            worker: Arc::clone(&state.worker),
         };
         // Announce the actor before it starts, so its own events come after its birth.
         state.emit(EventKind::ActorSpawned(ActorSpawned {
@@ -644,13 +517,14 @@ impl RunSupervisor {
         if let NodeReportKind::Settle {
             call_id,
             model,
-            cost,
+            usage,
         } = &report.kind
         {
-            state.in_flight.remove(call_id);
-            let (cost, reconciled) = match cost {
-                Some(cost) => (*cost, false),
-                None => (state.ledger.reserved(call_id), true),
+            let price = state.in_flight.remove(call_id).map(|(_, price)| price);
+            let (cost, reconciled) = match (usage, price) {
+                (Some(usage), Some(price)) => (price.cost(usage), false),
+                // Unknown use (or a call never reserved here): charge the reservation.
+                _ => (state.ledger.reserved(call_id), true),
             };
             let settled = state.ledger.settle(report.node, call_id, cost);
             let node_id = state.machine.workflow().node(report.node).id.value.clone();
@@ -769,6 +643,89 @@ impl RunSupervisor {
         }
     }
 
+    /// Prices a call's worst case (its token bounds at full price), reserves it with the
+    /// ledger and publishes its `llm:request`; a priced call is granted only once that event is
+    /// durable — so after a crash `resume` finds the reservation of a call that never settled
+    /// and charges it. The durable wait runs in a task: the supervisor's mailbox never waits.
+    fn on_reserve(
+        &self,
+        state: &mut SupervisorState,
+        call: ReserveCall,
+        reply: RpcReplyPort<Reservation>,
+    ) {
+        let current = state
+            .current
+            .get(&(call.node, call.item))
+            .and_then(|id| state.nodes.get(id))
+            .is_some_and(|live| live.attempt == call.attempt && !live.stopping);
+        if !current {
+            let _ = reply.send(Reservation::Stale);
+            return;
+        }
+        let date = state.clock.now().to_string();
+        let date = date.get(..10).unwrap_or("9999-12-31");
+        let estimate = match state.catalog.worst_case(
+            &call.model,
+            date,
+            call.input_tokens,
+            call.max_output_tokens,
+        ) {
+            Ok(estimate) => estimate,
+            Err(error) => {
+                let kind = match error {
+                    PricingError::TooLong { .. } => "llm.context_overflow",
+                    _ => "budget.unpriced",
+                };
+                let _ = reply.send(Reservation::Refused(ErrorInfo::new(
+                    kind,
+                    error.to_string(),
+                )));
+                return;
+            }
+        };
+        let price = match state.catalog.price(&call.model, date) {
+            Ok(price) => price,
+            Err(error) => {
+                let refused = ErrorInfo::new("budget.unpriced", error.to_string());
+                let _ = reply.send(Reservation::Refused(refused));
+                return;
+            }
+        };
+        let amount = estimate.cost;
+        let model = call.model.to_string();
+        if let Err(denial) = state.ledger.reserve(call.node, &call.call_id, amount) {
+            let _ = reply.send(Reservation::Denied(BudgetExceeded {
+                node_id: state.machine.workflow().node(call.node).id.value.clone(),
+                call_id: call.call_id,
+                model,
+                scope: denial.scope,
+                requested: denial.requested,
+                limit: denial.limit,
+                committed: denial.committed,
+            }));
+            return;
+        }
+        let mut request = call.request;
+        request.reserved = (amount.0 > 0).then_some(amount);
+        state.in_flight.insert(call.call_id, (model, price));
+        state.emit(EventKind::LlmRequest(request));
+        if amount.0 == 0 {
+            let _ = reply.send(Reservation::Granted);
+            return;
+        }
+        let writer = state.writer.clone();
+        tokio::spawn(async move {
+            let answer = match writer.flush().await {
+                Ok(()) => Reservation::Granted,
+                Err(error) => Reservation::Refused(ErrorInfo::new(
+                    "engine.store",
+                    format!("the call's reservation could not be recorded: {error}"),
+                )),
+            };
+            let _ = reply.send(answer);
+        });
+    }
+
     /// Calls still unsettled when the run ends were stopped mid-flight (their node was cancelled
     /// because the run failed or was cancelled). The request left, so the provider may bill
     /// it, but its real cost is unknown: like a call lost in a crash, it is charged at its
@@ -776,7 +733,11 @@ impl RunSupervisor {
     /// the recorded cost never understates what may have been spent.
     fn settle_abandoned_calls(&self, state: &mut SupervisorState) {
         for (call_id, node, reserved) in state.ledger.unsettled() {
-            let model = state.in_flight.remove(&call_id).unwrap_or_default();
+            let model = state
+                .in_flight
+                .remove(&call_id)
+                .map(|(model, _)| model)
+                .unwrap_or_default();
             let settled = state.ledger.settle(node, &call_id, reserved);
             let run_budget_left = state.ledger.run_left();
             state.emit(EventKind::CostUpdated(CostUpdated {
@@ -930,9 +891,8 @@ impl Actor for RunSupervisor {
             // Its flushes (and its nodes') report this run's failures only.
             writer: args.writer.for_run(&args.hub),
             hub: args.hub,
-            providers: args.providers,
             catalog: args.catalog,
-            cooldowns: args.cooldowns,
+            worker: args.worker,
             outcome: Some(args.outcome),
             sequence,
             nodes: HashMap::new(),
@@ -944,7 +904,6 @@ impl Actor for RunSupervisor {
             write_error: None,
             store_failure: None,
             lease: args.lease,
-            tools: args.tools,
             span,
             takeover,
             commands: args.commands,
@@ -963,7 +922,7 @@ impl Actor for RunSupervisor {
         }
         if state.store_failure.is_some() {
             // Stopping: nothing new starts, no call may leave.
-            if let SupervisorMsg::Reserve { reply, .. } = message {
+            if let SupervisorMsg::Reserve(_, reply) = message {
                 let _ = reply.send(Reservation::Stale);
             }
             return Ok(());
@@ -984,46 +943,7 @@ impl Actor for RunSupervisor {
                 }
             }
             SupervisorMsg::Node(report) => self.on_node_report(&myself, state, report).await,
-            SupervisorMsg::Reserve {
-                mut request,
-                node,
-                item,
-                attempt,
-                call_id,
-                model,
-                amount,
-                reply,
-            } => {
-                let current = state
-                    .current
-                    .get(&(node, item))
-                    .and_then(|id| state.nodes.get(id))
-                    .is_some_and(|live| live.attempt == attempt && !live.stopping);
-                let answer = if !current {
-                    Reservation::Stale
-                } else {
-                    match state.ledger.reserve(node, &call_id, amount) {
-                        Ok(()) => {
-                            // Recorded before the call may leave: after a crash, `resume` finds
-                            // the reservation of a call that never settled and charges it.
-                            request.reserved = (amount.0 > 0).then_some(amount);
-                            state.in_flight.insert(call_id, model);
-                            state.emit(EventKind::LlmRequest(request));
-                            Reservation::Granted
-                        }
-                        Err(denial) => Reservation::Denied(BudgetExceeded {
-                            node_id: state.machine.workflow().node(node).id.value.clone(),
-                            call_id,
-                            model,
-                            scope: denial.scope,
-                            requested: denial.requested,
-                            limit: denial.limit,
-                            committed: denial.committed,
-                        }),
-                    }
-                };
-                let _ = reply.send(answer);
-            }
+            SupervisorMsg::Reserve(call, reply) => self.on_reserve(state, call, reply),
             SupervisorMsg::TimedOut {
                 node,
                 item,

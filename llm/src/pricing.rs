@@ -247,8 +247,20 @@ impl Catalog {
         request: &LlmRequest,
         max_output: u32,
     ) -> Result<Estimate, PricingError> {
+        self.worst_case(model, date, input_token_bound(request), max_output)
+    }
+
+    /// The most a call of at most `input_tokens` prompt tokens and `max_output` output tokens
+    /// to `model` can cost, all at full price (what a run supervisor reserves from the bounds
+    /// its node sends); refused when even a generous tokenizer could not fit the prompt.
+    pub fn worst_case(
+        &self,
+        model: &ModelRef,
+        date: &str,
+        input_tokens: u64,
+        max_output: u32,
+    ) -> Result<Estimate, PricingError> {
         let price = self.price(model, date)?;
-        let input_tokens = input_token_bound(request);
         let output_tokens = u64::from(max_output);
         if input_tokens > price.context {
             // Only an error when even a generous tokenizer could not fit it (bytes / 2).

@@ -23,7 +23,7 @@ use crate::event::{
     LlmResponseEvent, LlmToolCall, StopReason,
 };
 use crate::state::{NodeTask, Work};
-use crate::{MicroCents, ModelRef, Usage};
+use crate::{ModelRef, Usage};
 use serde_json::Value;
 
 /// The most model calls one agent attempt may make in its tool loop.
@@ -137,8 +137,6 @@ pub enum AttemptInput {
         stop_reason: StopReason,
         /// Its tokens.
         usage: Usage,
-        /// What it cost.
-        cost: MicroCents,
         /// Its text.
         text: String,
         /// Whether it asked for tools (and named at least one).
@@ -189,15 +187,15 @@ pub enum AttemptAction {
         /// How the conversation continues.
         continuation: Continuation,
     },
-    /// Settle the call's reservation: at `cost` (`None`: charge the reservation, the call's
-    /// worst case, because its real cost is unknown).
+    /// Settle the call's reservation at what `usage` costs (the supervisor prices it); `None`:
+    /// charge the reservation, the call's worst case, because its real use is unknown.
     Settle {
         /// The call.
         call_id: String,
         /// Its model.
         model: String,
-        /// What it cost.
-        cost: Option<MicroCents>,
+        /// The tokens it used.
+        usage: Option<Usage>,
     },
     /// Run the tools the answer of call `call_id` asked for.
     RunTools {
@@ -334,19 +332,10 @@ impl AttemptMachine {
                 model,
                 stop_reason,
                 usage,
-                cost,
                 text,
                 wants_tools,
                 duration_ms,
-            } => self.on_answer(
-                model,
-                stop_reason,
-                usage,
-                cost,
-                text,
-                wants_tools,
-                duration_ms,
-            ),
+            } => self.on_answer(model, stop_reason, usage, text, wants_tools, duration_ms),
             AttemptInput::CallFailed {
                 error,
                 decision,
@@ -367,7 +356,7 @@ impl AttemptMachine {
                     model: current.model.to_string(),
                     // Refused before any output: not billed. Broken after output: billed for
                     // what the model generated, which the broken stream never reported.
-                    cost: (!after_output).then_some(MicroCents::ZERO),
+                    usage: (!after_output).then_some(Usage::default()),
                 };
                 self.outcome = Some(Outcome::Failed { error, fallback });
                 vec![settle]
@@ -436,13 +425,11 @@ impl AttemptMachine {
         AttemptAction::Fail(error)
     }
 
-    #[allow(clippy::too_many_arguments)] // the fields of `AttemptInput::CallFinished`
     fn on_answer(
         &mut self,
         model: String,
         stop_reason: StopReason,
         usage: Usage,
-        cost: MicroCents,
         text: String,
         wants_tools: bool,
         duration_ms: u64,
@@ -454,7 +441,7 @@ impl AttemptMachine {
             AttemptAction::Settle {
                 call_id: current.call_id.clone(),
                 model: current.model.to_string(),
-                cost: Some(cost),
+                usage: Some(usage),
             },
             AttemptAction::Emit(EventKind::LlmResponse(LlmResponseEvent {
                 node_id: self.task.node_id.clone(),

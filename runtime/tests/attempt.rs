@@ -50,7 +50,6 @@ fn answer(text: &str, wants_tools: bool) -> AttemptInput {
             output_tokens: 5,
             ..Usage::default()
         },
-        cost: MicroCents(7),
         text: text.into(),
         wants_tools,
         duration_ms: 3,
@@ -93,7 +92,9 @@ fn shape(actions: &[AttemptAction]) -> Vec<String> {
                 value["type"].as_str().unwrap().to_owned()
             }
             AttemptAction::Call { call_id, .. } => format!("call {call_id}"),
-            AttemptAction::Settle { call_id, cost, .. } => format!("settle {call_id} {cost:?}"),
+            AttemptAction::Settle { call_id, usage, .. } => {
+                format!("settle {call_id} {:?}", usage.map(|u| u.output_tokens))
+            }
             AttemptAction::RunTools { call_id } => format!("tools of {call_id}"),
             AttemptAction::RunTool => "tool".into(),
             AttemptAction::Succeed { .. } => "succeed".into(),
@@ -116,7 +117,7 @@ fn a_plain_answer_settles_reports_and_succeeds_after_its_call_stopped() {
     );
     assert_eq!(
         shape(&machine.step(answer("hello", false))),
-        ["settle draft#1.1 Some(MicroCents(7))", "llm:response"]
+        ["settle draft#1.1 Some(5)", "llm:response"]
     );
     let last = machine.step(ended());
     assert_eq!(shape(&last), ["actor:stopped", "succeed"]);
@@ -253,7 +254,7 @@ fn a_fallback_class_failure_moves_to_the_next_model_that_is_not_cooling() {
     ));
     assert_eq!(
         shape(&settle),
-        ["settle draft#1.1 Some(MicroCents(0))"],
+        ["settle draft#1.1 Some(0)"],
         "refused before output: not billed"
     );
     let next = machine.step(ended());
