@@ -8,7 +8,8 @@
 //!
 //! A hub backed by the run's store keeps only the most recent events in memory
 //! ([`RECENT_EVENTS`]): every published event is already durable, so a subscriber asking for
-//! older ones gets them from the store first. Memory stays flat however long the run (a
+//! older ones gets them from the store first — read by a task on tokio's blocking pool, never
+//! under the hub's lock, so a late subscriber delays neither the writer nor any actor. Memory stays flat however long the run (a
 //! 10,000-node run used to hold its ~100,000 events here). The live actor tree is folded in as
 //! events pass.
 
@@ -145,50 +146,110 @@ impl EventHub {
     }
 
     /// Every event with a sequence number above `after`, then the live ones until the run ends.
+    ///
+    /// Never reads the store under the hub's lock or on the caller's thread: events older than
+    /// the in-memory window are read by a task of their own (on tokio's blocking pool), while
+    /// the live tail waits in the subscription's own channel, so nothing slips between the two
+    /// and neither the writer thread nor any actor waits on a late subscriber.
     pub fn subscribe(&self, after: u64) -> EventStream {
         let (tx, rx) = mpsc::unbounded_channel();
-        let inner = self.lock();
+        let mut inner = self.lock();
         let after = inner
             .origin
             .map_or(after, |origin| after.max(origin.saturating_sub(1)));
-        // Older than the window: from the store (publishing waits for the lock meanwhile, so
-        // nothing slips between the two).
-        if let (Some(store), Some(first)) = (&self.store, inner.recent.front())
-            && first.sequence_number > after + 1
-        {
-            let run_id = first.run_id.clone();
-            let first_kept = first.sequence_number;
-            let mut cursor = after;
-            while cursor + 1 < first_kept {
-                let wanted = usize::try_from(first_kept - 1 - cursor).unwrap_or(usize::MAX);
-                let page = match store.read_events(&run_id, cursor, wanted.min(4096)) {
-                    Ok(page) if !page.is_empty() => page,
-                    Ok(_) => {
-                        return EventStream::failed(EngineError::Store(
-                            relavium_runtime::StoreError::Backend(format!(
-                                "events {}..{first_kept} of run {run_id} are missing from the store",
-                                cursor + 1
-                            )),
-                        ));
-                    }
-                    Err(error) => return EventStream::failed(EngineError::Store(error)),
-                };
-                for event in page.into_iter().filter(|e| e.sequence_number < first_kept) {
-                    cursor = event.sequence_number;
-                    // The receiver is still in our hands: this cannot fail.
-                    let _ = tx.send(event);
-                }
-            }
-        }
-        let mut inner = inner;
+        let older = match (&self.store, inner.recent.front()) {
+            (Some(store), Some(first)) if first.sequence_number > after + 1 => Some((
+                Arc::clone(store),
+                first.run_id.clone(),
+                first.sequence_number,
+            )),
+            _ => None,
+        };
         let start = inner.recent.partition_point(|e| e.sequence_number <= after);
+        let Some((store, run_id, first_kept)) = older else {
+            // All of it is in memory: hand it over now, then the live tail.
+            for event in inner.recent.range(start..) {
+                let _ = tx.send(event.clone());
+            }
+            if !inner.closed {
+                inner.subscribers.push(tx);
+            }
+            return EventStream { rx, failure: None };
+        };
+        // The window and the live tail go to a buffer of their own while the older events are
+        // read; a forwarder hands on the three in order.
+        let (live_tx, live_rx) = mpsc::unbounded_channel();
         for event in inner.recent.range(start..) {
-            let _ = tx.send(event.clone());
+            let _ = live_tx.send(event.clone());
         }
         if !inner.closed {
-            inner.subscribers.push(tx);
+            inner.subscribers.push(live_tx);
         }
-        EventStream { rx, failure: None }
+        drop(inner);
+        let (failed, failure) = oneshot::channel();
+        let forward =
+            forward_older_then_live(store, run_id, after, first_kept, live_rx, tx, failed);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(forward);
+            }
+            Err(_) => {
+                std::thread::spawn(move || futures::executor::block_on(forward));
+            }
+        }
+        EventStream::fed(rx, failure)
+    }
+}
+
+/// Sends `run_id`'s stored events `after + 1 .. first_kept` to `tx`, then everything `live`
+/// brings; a failed read ends the stream with its error on `failed`.
+async fn forward_older_then_live(
+    store: Arc<dyn RunStore>,
+    run_id: relavium_runtime::RunId,
+    after: u64,
+    first_kept: u64,
+    mut live: mpsc::UnboundedReceiver<RunEvent>,
+    tx: mpsc::UnboundedSender<RunEvent>,
+    failed: oneshot::Sender<EngineError>,
+) {
+    let mut cursor = after;
+    while cursor + 1 < first_kept {
+        let wanted = usize::try_from(first_kept - 1 - cursor)
+            .unwrap_or(usize::MAX)
+            .min(4096);
+        let (reader, id) = (Arc::clone(&store), run_id.clone());
+        let read = move || reader.read_events(&id, cursor, wanted);
+        let page = match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::spawn_blocking(read).await.unwrap_or_else(|e| {
+                Err(StoreError::Backend(format!("a store read panicked: {e}")))
+            }),
+            Err(_) => read(),
+        };
+        let page = match page {
+            Ok(page) if !page.is_empty() => page,
+            Ok(_) => {
+                let _ = failed.send(EngineError::Store(StoreError::Backend(format!(
+                    "events {}..{first_kept} of run {run_id} are missing from the store",
+                    cursor + 1
+                ))));
+                return;
+            }
+            Err(error) => {
+                let _ = failed.send(EngineError::Store(error));
+                return;
+            }
+        };
+        for event in page.into_iter().filter(|e| e.sequence_number < first_kept) {
+            cursor = event.sequence_number;
+            if tx.send(event).is_err() {
+                return; // the subscriber is gone
+            }
+        }
+    }
+    while let Some(event) = live.recv().await {
+        if tx.send(event).is_err() {
+            return;
+        }
     }
 }
 
@@ -207,17 +268,6 @@ impl EventStream {
         rx: mpsc::UnboundedReceiver<RunEvent>,
         failure: oneshot::Receiver<EngineError>,
     ) -> EventStream {
-        EventStream {
-            rx,
-            failure: Some(failure),
-        }
-    }
-
-    /// A stream that ends at once, with `error` as its [`EventStream::failure`].
-    fn failed(error: EngineError) -> EventStream {
-        let (_, rx) = mpsc::unbounded_channel();
-        let (tx, failure) = oneshot::channel();
-        let _ = tx.send(error);
         EventStream {
             rx,
             failure: Some(failure),
@@ -305,6 +355,150 @@ mod tests {
             let expected: Vec<u64> = (after + 1..=total).collect();
             assert_eq!(seen, expected, "after {after}");
         }
+    }
+
+    /// A store whose reads wait until the test lets them go.
+    struct HeldStore {
+        inner: relavium_runtime::store::MemoryStore,
+        release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl RunStore for HeldStore {
+        fn write(&self, batch: &relavium_runtime::store::WriteBatch) -> Result<(), StoreError> {
+            self.inner.write(batch)
+        }
+        fn snapshot(
+            &self,
+            run_id: &relavium_runtime::RunId,
+        ) -> Result<Option<relavium_runtime::store::RunSnapshot>, StoreError> {
+            self.inner.snapshot(run_id)
+        }
+        fn push_command(
+            &self,
+            run_id: &relavium_runtime::RunId,
+            command: &relavium_runtime::store::RunCommand,
+        ) -> Result<u64, StoreError> {
+            self.inner.push_command(run_id, command)
+        }
+        fn commands_after(
+            &self,
+            after: u64,
+        ) -> Result<Vec<relavium_runtime::store::StoredCommand>, StoreError> {
+            self.inner.commands_after(after)
+        }
+        fn commands_for(
+            &self,
+            run_id: &relavium_runtime::RunId,
+        ) -> Result<Vec<relavium_runtime::store::StoredCommand>, StoreError> {
+            self.inner.commands_for(run_id)
+        }
+        fn claim_run(
+            &self,
+            run_id: &relavium_runtime::RunId,
+        ) -> Result<Box<dyn relavium_runtime::store::RunLease>, StoreError> {
+            self.inner.claim_run(run_id)
+        }
+        fn list_runs(
+            &self,
+            query: &relavium_runtime::store::RunQuery,
+        ) -> Result<Vec<relavium_runtime::store::RunSummary>, StoreError> {
+            self.inner.list_runs(query)
+        }
+        fn get_run(
+            &self,
+            run_id: &relavium_runtime::RunId,
+        ) -> Result<Option<relavium_runtime::store::RunSummary>, StoreError> {
+            self.inner.get_run(run_id)
+        }
+        fn read_events(
+            &self,
+            run_id: &relavium_runtime::RunId,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<RunEvent>, StoreError> {
+            let _ = self.release.lock().unwrap().recv();
+            self.inner.read_events(run_id, after, limit)
+        }
+        fn node_executions(
+            &self,
+            run_id: &relavium_runtime::RunId,
+        ) -> Result<Vec<relavium_runtime::store::NodeExecution>, StoreError> {
+            self.inner.node_executions(run_id)
+        }
+        fn waiting_gates(&self) -> Result<Vec<relavium_runtime::store::WaitingGate>, StoreError> {
+            self.inner.waiting_gates()
+        }
+        fn run_costs(
+            &self,
+            run_id: &relavium_runtime::RunId,
+        ) -> Result<relavium_runtime::store::RunCosts, StoreError> {
+            self.inner.run_costs(run_id)
+        }
+    }
+
+    /// A subscriber that needs events older than the window never holds the hub while the
+    /// store reads them: its `subscribe` returns at once and the writer keeps publishing
+    /// while the read waits; the stream still has every event once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reading_older_events_never_holds_the_hub() {
+        use relavium_runtime::store::WriteBatch;
+        let (release, held) = std::sync::mpsc::channel();
+        let store = Arc::new(HeldStore {
+            inner: relavium_runtime::store::MemoryStore::new(),
+            release: std::sync::Mutex::new(held),
+        });
+        let hub = Arc::new(EventHub::backed_by(store.clone()));
+        let total = RECENT_EVENTS as u64 + 10;
+        let mut events: Vec<RunEvent> = (1..=total).map(event).collect();
+        events[0].kind = EventKind::RunStarted(relavium_runtime::event::RunStarted {
+            workflow_name: "w".into(),
+            workflow_path: None,
+            inputs: Default::default(),
+            nodes: vec![],
+            retry_of: None,
+        });
+        store
+            .inner
+            .write(&WriteBatch {
+                snapshots: vec![],
+                events: events.clone(),
+            })
+            .unwrap();
+        for e in events {
+            hub.publish(e);
+        }
+        // The store's read is held: subscribing must return anyway (on a runtime thread)…
+        let subscriber = Arc::clone(&hub);
+        let mut subscribing = tokio::task::spawn_blocking(move || subscriber.subscribe(0));
+        let wait = std::time::Duration::from_millis(300);
+        let Ok(stream) = tokio::time::timeout(wait, &mut subscribing).await else {
+            release.send(()).unwrap();
+            let _ = subscribing.await;
+            panic!("subscribing waited for the store's read");
+        };
+        let mut stream = stream.unwrap();
+        // … and publishing (the writer thread's job) must not wait for the read either.
+        let more = event(total + 1);
+        store
+            .inner
+            .append_events(std::slice::from_ref(&more))
+            .unwrap();
+        let publisher = Arc::clone(&hub);
+        let published = tokio::time::timeout(
+            wait,
+            tokio::task::spawn_blocking(move || publisher.publish(more)),
+        )
+        .await
+        .is_ok();
+        release.send(()).unwrap();
+        assert!(published, "publishing waited for a subscriber's store read");
+        hub.close();
+        let mut seen = Vec::new();
+        while let Some(e) = stream.next().await {
+            seen.push(e.sequence_number);
+        }
+        assert_eq!(seen, (1..=total + 1).collect::<Vec<_>>());
+        assert!(stream.failure().is_none());
     }
 
     #[tokio::test]
