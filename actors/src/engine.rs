@@ -29,6 +29,9 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+/// How many stored events one read of a run's history fetches.
+pub const EVENT_PAGE: usize = 1000;
+
 /// How often [`Engine::follow`] reads the store for a run's new events.
 pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -646,8 +649,8 @@ impl Engine {
                 .clone()
                 .or_else(|| defaults.fallback.clone())
                 .unwrap_or_else(|| default_fallback.to_vec());
-            let now = self.inner.clock.now().to_string();
-            let today = now.get(..10).unwrap_or("9999-12-31");
+            let today = self.inner.clock.now().day();
+            let today = today.as_str();
             for model in std::iter::once(&model).chain(&fallbacks) {
                 let checked = self
                     .inner
@@ -738,14 +741,31 @@ impl Engine {
             // Live here: pushed as published, nothing polled.
             return Ok(run.subscribe(after));
         }
+        Ok(self.page_events(run_id, after, true))
+    }
+
+    /// A run's recorded events after sequence number `after`, read page by page as the stream
+    /// is consumed; it ends after the last one recorded now (`relavium logs`).
+    pub async fn recorded_events(
+        &self,
+        run_id: RunId,
+        after: u64,
+    ) -> Result<EventStream, EngineError> {
+        self.get_run(run_id.clone()).await?;
+        Ok(self.page_events(run_id, after, false))
+    }
+
+    /// The one paging loop over a run's stored events: pages of [`EVENT_PAGE`], until the
+    /// run's terminal event; at the end of what is stored, `follow` waits [`FOLLOW_POLL`] and
+    /// reads again, otherwise the stream ends.
+    fn page_events(&self, run_id: RunId, after: u64, follow: bool) -> EventStream {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (failed, failure) = oneshot::channel();
         let engine = self.clone();
         tokio::spawn(async move {
-            const PAGE: usize = 1000;
             let mut after = after;
             loop {
-                let page = match engine.read_events(run_id.clone(), after, PAGE).await {
+                let page = match engine.read_events(run_id.clone(), after, EVENT_PAGE).await {
                     Ok(page) => page,
                     Err(error) => {
                         let _ = failed.send(error);
@@ -761,7 +781,10 @@ impl Engine {
                 if let Some(last) = page.last() {
                     after = last.sequence_number;
                 }
-                if page.len() < PAGE {
+                if page.len() < EVENT_PAGE {
+                    if !follow {
+                        return;
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(FOLLOW_POLL) => {}
                         _ = tx.closed() => return,
@@ -769,7 +792,7 @@ impl Engine {
                 }
             }
         });
-        Ok(EventStream::fed(rx, failure))
+        EventStream::fed(rx, failure)
     }
 
     /// A run's recorded node attempts.

@@ -662,8 +662,8 @@ impl RunSupervisor {
             let _ = reply.send(Reservation::Stale);
             return;
         }
-        let date = state.clock.now().to_string();
-        let date = date.get(..10).unwrap_or("9999-12-31");
+        let date = state.clock.now().day();
+        let date = date.as_str();
         let estimate = match state.catalog.worst_case(
             &call.model,
             date,

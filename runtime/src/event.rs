@@ -53,6 +53,12 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0) / 1_000
     }
 
+    /// The calendar day (UTC) of this time, `YYYY-MM-DD`: what prices are looked up by.
+    pub fn day(self) -> String {
+        let text = self.to_string();
+        text.get(..10).unwrap_or("9999-12-31").to_owned()
+    }
+
     /// Parses RFC 3339 (`2026-11-23T22:40:00.123456Z`).
     pub fn parse(text: &str) -> Result<Timestamp, String> {
         let time = humantime::parse_rfc3339(text)
@@ -782,6 +788,13 @@ pub fn event_schema() -> serde_json::Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_time_s_day_is_its_utc_calendar_date() {
+        let t = Timestamp::parse("2026-11-23T23:59:59.999999Z").unwrap();
+        assert_eq!(t.day(), "2026-11-23");
+        assert_eq!(Timestamp(0).day(), "1970-01-01");
+    }
 
     #[test]
     fn events_serialize_with_a_namespaced_type_and_a_payload() {

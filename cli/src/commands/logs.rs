@@ -64,18 +64,14 @@ pub(crate) async fn logs(context: &Context, args: LogsArgs) -> Result<u8, Failur
         }
         return Ok(exit::OK);
     }
-    const PAGE: usize = 1000;
-    let mut after = 0;
-    loop {
-        let page = engine.read_events(run_id.clone(), after, PAGE).await?;
-        for event in &page {
-            if !print(event)? {
-                return Ok(exit::OK);
-            }
+    let mut events = engine.recorded_events(run_id.clone(), 0).await?;
+    while let Some(event) = events.next().await {
+        if !print(&event)? {
+            return Ok(exit::OK);
         }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = last.sequence_number,
-            _ => return Ok(exit::OK),
-        }
+    }
+    match events.failure() {
+        Some(error) => Err(error.into()),
+        None => Ok(exit::OK),
     }
 }
