@@ -1,8 +1,8 @@
 //! Taking over a run whose process stopped: everything `resume` needs, folded from the run's
 //! recorded events.
 //!
-//! The run state machine restores itself ([`RunMachine::restore`]: completed nodes keep their
-//! outputs, interrupted attempts start again). This module adds what only the engine knows
+//! One pass over the run's history folds both the run state machine ([`Restoring`]: completed
+//! nodes keep their outputs, interrupted attempts start again) and what only the engine knows
 //! about: the actors that were alive when the process stopped (closed in the tree with
 //! `actor:stopped`), the money already settled (replayed into the new ledger), and the calls that
 //! were in flight — reserved before they left the machine but never settled. Their real cost is
@@ -11,7 +11,7 @@
 //! crash.
 
 use relavium_runtime::event::{ActorKind, EventKind};
-use relavium_runtime::state::{RestoreError, RunMachine};
+use relavium_runtime::state::{RestoreError, Restoring, RunMachine};
 use relavium_runtime::workflow::NodeIndex;
 use relavium_runtime::{MicroCents, ModelRef, RunEvent, Workflow};
 use std::collections::HashMap;
@@ -48,8 +48,9 @@ pub(crate) fn recover(
     default_fallback: Vec<ModelRef>,
     events: &[RunEvent],
 ) -> Result<Recovery, RestoreError> {
-    let machine = RunMachine::restore(Arc::clone(&workflow), default_model, events)?
-        .with_default_fallback(default_fallback);
+    // One pass over the history: the machine and what only the engine knows, together.
+    let first = events.first().ok_or(RestoreError::NotStarted)?;
+    let mut restoring = Restoring::begin(Arc::clone(&workflow), default_model, first)?;
     let mut actors: Vec<(String, ActorKind)> = Vec::new();
     let mut settled = Vec::new();
     let mut requested: HashMap<String, UnsettledCall> = HashMap::new();
@@ -60,6 +61,7 @@ pub(crate) fn recover(
             .ok_or_else(|| RestoreError::UnknownNode(id.to_owned()))
     };
     for event in events {
+        restoring.apply(event)?;
         match &event.kind {
             EventKind::ActorSpawned(p) => actors.push((p.actor.clone(), p.kind)),
             EventKind::ActorStopped(p) => {
@@ -88,6 +90,7 @@ pub(crate) fn recover(
             _ => {}
         }
     }
+    let machine = restoring.finish().with_default_fallback(default_fallback);
     let unsettled = request_order
         .iter()
         .filter_map(|id| requested.remove(id))

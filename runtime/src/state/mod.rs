@@ -30,7 +30,7 @@ pub mod status;
 pub mod task;
 
 pub use inputs::{parse_input_value, resolve_inputs};
-pub use restore::RestoreError;
+pub use restore::{RestoreError, Restoring};
 pub use reuse::reusable_outputs;
 pub use status::{NodeStatus, RunStatus};
 pub use task::{ModelCall, NodeTask, ToolCall, Work};

@@ -21,104 +21,118 @@ pub enum RestoreError {
     MapChanged(String, String),
 }
 
-impl RunMachine {
-    /// Rebuilds the machine of a run that stopped with its process, from its recorded events
-    /// (`run:started` first). Completed nodes keep their outputs and are never run again;
-    /// the machine continues when given [`Input::Resume`].
-    pub fn restore(
+/// A run's machine being rebuilt from its recorded events, one at a time — so whoever takes a
+/// run over folds everything it needs in one pass over the history ([`RunMachine::restore`]
+/// is that pass for the machine alone).
+#[derive(Debug)]
+pub struct Restoring {
+    m: RunMachine,
+}
+
+impl Restoring {
+    /// Begins with the run's first event, which must be its `run:started`.
+    pub fn begin(
         workflow: Arc<Workflow>,
         default_model: ModelRef,
-        events: &[RunEvent],
-    ) -> Result<RunMachine, RestoreError> {
-        let Some(EventKind::RunStarted(started)) = events.first().map(|e| &e.kind) else {
+        first: &RunEvent,
+    ) -> Result<Restoring, RestoreError> {
+        let EventKind::RunStarted(started) = &first.kind else {
             return Err(RestoreError::NotStarted);
         };
         let mut m = RunMachine::new(workflow, started.inputs.clone(), default_model)
             .with_workflow_path(started.workflow_path.clone());
         m.status = RunStatus::Running;
-        m.started_at = events[0].timestamp;
+        m.started_at = first.timestamp;
+        Ok(Restoring { m })
+    }
+
+    /// Applies the next recorded event (every one, `run:started` included, in order).
+    pub fn apply(&mut self, event: &RunEvent) -> Result<(), RestoreError> {
+        let m = &mut self.m;
         let workflow = Arc::clone(&m.workflow);
         let index = |id: &str| {
             workflow
                 .node_index(id)
                 .ok_or_else(|| RestoreError::UnknownNode(id.to_owned()))
         };
-        for event in events {
-            let at = event.timestamp;
-            match &event.kind {
-                EventKind::RunCompleted(_)
-                | EventKind::RunFailed(_)
-                | EventKind::RunCancelled(_) => {
-                    return Err(RestoreError::Finished(event.kind.type_name()));
+        let at = event.timestamp;
+        match &event.kind {
+            EventKind::RunCompleted(_) | EventKind::RunFailed(_) | EventKind::RunCancelled(_) => {
+                return Err(RestoreError::Finished(event.kind.type_name()));
+            }
+            EventKind::NodeStarted(p) => {
+                let node = index(&p.node_id)?;
+                if p.item.is_none() && workflow.nodes[node].map.is_some() {
+                    // The list is computed again from the restored outputs it reads.
+                    let values = m
+                        .map_values(node)
+                        .map_err(|e| RestoreError::MapChanged(p.node_id.clone(), e.message))?;
+                    m.nodes[node].map = Some(MapRun::over(values));
                 }
-                EventKind::NodeStarted(p) => {
-                    let node = index(&p.node_id)?;
-                    if p.item.is_none() && workflow.nodes[node].map.is_some() {
-                        // The list is computed again from the restored outputs it reads.
-                        let values = m
-                            .map_values(node)
-                            .map_err(|e| RestoreError::MapChanged(p.node_id.clone(), e.message))?;
-                        m.nodes[node].map = Some(MapRun::over(values));
-                    }
-                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
-                    unit.status = NodeStatus::Running;
-                    unit.attempt = p.attempt;
-                    unit.started_at = at;
-                }
-                EventKind::NodeRetrying(p) => {
-                    let node = index(&p.node_id)?;
-                    m.restored_unit(node, p.item, &p.node_id)?.status = NodeStatus::Retrying;
-                }
-                EventKind::NodeCompleted(p) => {
-                    let node = index(&p.node_id)?;
-                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
-                    unit.reused = p.reused_from.is_some();
-                    unit.status = NodeStatus::Succeeded;
-                    unit.output = Some(p.output.clone());
-                    unit.expires_at = None;
-                    match p.item {
-                        None => m.usage += p.usage,
-                        Some(_) => {
-                            if let Some(map) = m.nodes[node].map.as_mut() {
-                                map.usage += p.usage;
-                            }
+                let unit = m.restored_unit(node, p.item, &p.node_id)?;
+                unit.status = NodeStatus::Running;
+                unit.attempt = p.attempt;
+                unit.started_at = at;
+            }
+            EventKind::NodeRetrying(p) => {
+                let node = index(&p.node_id)?;
+                m.restored_unit(node, p.item, &p.node_id)?.status = NodeStatus::Retrying;
+            }
+            EventKind::NodeCompleted(p) => {
+                let node = index(&p.node_id)?;
+                let unit = m.restored_unit(node, p.item, &p.node_id)?;
+                unit.reused = p.reused_from.is_some();
+                unit.status = NodeStatus::Succeeded;
+                unit.output = Some(p.output.clone());
+                unit.expires_at = None;
+                match p.item {
+                    None => m.usage += p.usage,
+                    Some(_) => {
+                        if let Some(map) = m.nodes[node].map.as_mut() {
+                            map.usage += p.usage;
                         }
                     }
                 }
-                EventKind::NodeFailed(p) => {
-                    let node = index(&p.node_id)?;
-                    m.restored_unit(node, p.item, &p.node_id)?.status = NodeStatus::Failed;
-                    if p.item.is_none() {
-                        m.failure = Some((node, p.error.clone()));
-                    }
-                }
-                EventKind::NodeSkipped(p) => {
-                    m.nodes[index(&p.node_id)?].status = NodeStatus::Skipped;
-                }
-                EventKind::NodeCancelled(p) => {
-                    let node = index(&p.node_id)?;
-                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
-                    if p.interrupted {
-                        // Closed by an earlier resume; its next attempt follows.
-                        unit.status = NodeStatus::Retrying;
-                        unit.interrupted += 1;
-                    } else {
-                        unit.status = NodeStatus::Cancelled;
-                        m.cancelling.get_or_insert_with(|| p.reason.clone());
-                    }
-                }
-                EventKind::GateRequested(p) => {
-                    let node = index(&p.node_id)?;
-                    let unit = m.restored_unit(node, p.item, &p.node_id)?;
-                    unit.status = NodeStatus::Waiting;
-                    unit.expires_at = p.expires_at;
-                }
-                EventKind::RunPaused(_) => m.paused = true,
-                EventKind::RunResumed(_) => m.paused = false,
-                _ => {}
             }
+            EventKind::NodeFailed(p) => {
+                let node = index(&p.node_id)?;
+                m.restored_unit(node, p.item, &p.node_id)?.status = NodeStatus::Failed;
+                if p.item.is_none() {
+                    m.failure = Some((node, p.error.clone()));
+                }
+            }
+            EventKind::NodeSkipped(p) => {
+                m.nodes[index(&p.node_id)?].status = NodeStatus::Skipped;
+            }
+            EventKind::NodeCancelled(p) => {
+                let node = index(&p.node_id)?;
+                let unit = m.restored_unit(node, p.item, &p.node_id)?;
+                if p.interrupted {
+                    // Closed by an earlier resume; its next attempt follows.
+                    unit.status = NodeStatus::Retrying;
+                    unit.interrupted += 1;
+                } else {
+                    unit.status = NodeStatus::Cancelled;
+                    m.cancelling.get_or_insert_with(|| p.reason.clone());
+                }
+            }
+            EventKind::GateRequested(p) => {
+                let node = index(&p.node_id)?;
+                let unit = m.restored_unit(node, p.item, &p.node_id)?;
+                unit.status = NodeStatus::Waiting;
+                unit.expires_at = p.expires_at;
+            }
+            EventKind::RunPaused(_) => m.paused = true,
+            EventKind::RunResumed(_) => m.paused = false,
+            _ => {}
         }
-        // Counters and readiness follow from the statuses.
+        Ok(())
+    }
+
+    /// The restored machine: counters and readiness follow from the statuses.
+    pub fn finish(self) -> RunMachine {
+        let mut m = self.m;
+        let workflow = Arc::clone(&m.workflow);
         let continues = |node: NodeIndex| {
             workflow.nodes[node]
                 .map
@@ -173,7 +187,25 @@ impl RunMachine {
                 _ => {}
             }
         }
-        Ok(m)
+        m
+    }
+}
+
+impl RunMachine {
+    /// Rebuilds the machine of a run that stopped with its process, from its recorded events
+    /// (`run:started` first). Completed nodes keep their outputs and are never run again;
+    /// the machine continues when given [`Input::Resume`].
+    pub fn restore(
+        workflow: Arc<Workflow>,
+        default_model: ModelRef,
+        events: &[RunEvent],
+    ) -> Result<RunMachine, RestoreError> {
+        let first = events.first().ok_or(RestoreError::NotStarted)?;
+        let mut restoring = Restoring::begin(workflow, default_model, first)?;
+        for event in events {
+            restoring.apply(event)?;
+        }
+        Ok(restoring.finish())
     }
 
     /// The unit an event of a run being restored is about.
