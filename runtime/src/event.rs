@@ -1,6 +1,9 @@
 //! The canonical run events: one union, defined once, serialized the same way on every
 //! transport (NDJSON on stdout, SQLite, desktop, VS Code, the cluster).
 //!
+//! One file of ~850 lines on purpose: the union and every payload, read in one place, is the
+//! contract every surface and the JSON Schema (`docs/schema/run-event.schema.json`) follow.
+//!
 //! On the wire an event is one JSON object:
 //! `{"runId":…,"sequenceNumber":1,"timestamp":"2026-…Z","type":"run:started","payload":{…}}`.
 //! `sequenceNumber` starts at 1 and has no gap within a run, so a consumer that saw `n` asks for

@@ -1,5 +1,9 @@
 //! The `Engine`: the one API every surface (CLI, desktop, VS Code, cluster worker) drives.
 //!
+//! This file: starting, resuming and retrying runs, commands, and the live runs of this
+//! engine; `history.rs` reads the recorded history (runs, events — followed or not —, node
+//! attempts, waiting gates, costs).
+//!
 //! Start a run from a validated workflow and inputs, subscribe to its events (losslessly, from
 //! any sequence number), await its outcome, and read the history — all through here. The engine
 //! is given its store (any [`RunStore`]) and its providers; it never picks a concrete one.
@@ -171,6 +175,8 @@ impl std::fmt::Debug for Engine {
             .finish_non_exhaustive()
     }
 }
+
+mod history;
 
 impl Engine {
     /// An engine over `store` with `providers`, stamping events with the system clock.
@@ -692,144 +698,6 @@ impl Engine {
     pub fn live_run(&self, run_id: &RunId) -> Option<LiveRun> {
         let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
         live.get(run_id).filter(|run| run.is_running()).cloned()
-    }
-
-    /// The runs in the history matching `query`, newest first.
-    /// Runs that are not over say whether a process runs them now ([`RunSummary::live`]): one
-    /// lease probe each, so a run whose process was killed reads as interrupted, not running.
-    pub async fn list_runs(&self, query: RunQuery) -> Result<Vec<RunSummary>, EngineError> {
-        self.blocking(move |store| {
-            let mut runs = store.list_runs(&query)?;
-            for run in runs.iter_mut().filter(|r| !r.status.is_finished()) {
-                run.live = Some(store.is_claimed(&run.run_id)?);
-            }
-            Ok(runs)
-        })
-        .await
-    }
-
-    /// One run of the history.
-    pub async fn get_run(&self, run_id: RunId) -> Result<RunSummary, EngineError> {
-        let id = run_id.clone();
-        self.blocking(move |store| store.get_run(&id))
-            .await?
-            .ok_or(EngineError::UnknownRun(run_id.0))
-    }
-
-    /// A run's recorded events after sequence number `after` (at most `limit`).
-    pub async fn read_events(
-        &self,
-        run_id: RunId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<RunEvent>, EngineError> {
-        self.blocking(move |store| store.read_events(&run_id, after, limit))
-            .await
-    }
-
-    /// Every recorded event of a run after sequence number `after`, then the new ones as they
-    /// are recorded — by this engine or by any other process on the same store — until the
-    /// run's terminal event. This is how a surface watches a run by id (`relavium logs
-    /// --follow`): a run live in this engine is followed as its events are published (pushed,
-    /// as [`RunHandle::subscribe`]); for a run of another process the store is read every
-    /// [`FOLLOW_POLL`], so an event shows up at most that long after it is durable. A run nobody runs (interrupted, or paused after `run
-    /// --exit-on-pause`) is followed until someone resumes and ends it; dropping the stream
-    /// stops the reading.
-    pub async fn follow(&self, run_id: RunId, after: u64) -> Result<EventStream, EngineError> {
-        self.get_run(run_id.clone()).await?;
-        if let Some(run) = self.live_run(&run_id) {
-            // Live here: pushed as published, nothing polled.
-            return Ok(run.subscribe(after));
-        }
-        Ok(self.page_events(run_id, after, true))
-    }
-
-    /// A run's recorded events after sequence number `after`, read page by page as the stream
-    /// is consumed; it ends after the last one recorded now (`relavium logs`).
-    pub async fn recorded_events(
-        &self,
-        run_id: RunId,
-        after: u64,
-    ) -> Result<EventStream, EngineError> {
-        self.get_run(run_id.clone()).await?;
-        Ok(self.page_events(run_id, after, false))
-    }
-
-    /// The one paging loop over a run's stored events: pages of [`EVENT_PAGE`], until the
-    /// run's terminal event; at the end of what is stored, `follow` waits [`FOLLOW_POLL`] and
-    /// reads again, otherwise the stream ends.
-    fn page_events(&self, run_id: RunId, after: u64, follow: bool) -> EventStream {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let (failed, failure) = oneshot::channel();
-        let engine = self.clone();
-        tokio::spawn(async move {
-            let mut after = after;
-            loop {
-                let page = match engine.read_events(run_id.clone(), after, EVENT_PAGE).await {
-                    Ok(page) => page,
-                    Err(error) => {
-                        let _ = failed.send(error);
-                        return;
-                    }
-                };
-                for event in page.iter() {
-                    let terminal = event.kind.is_terminal();
-                    if tx.send(event.clone()).is_err() || terminal {
-                        return;
-                    }
-                }
-                if let Some(last) = page.last() {
-                    after = last.sequence_number;
-                }
-                if page.len() < EVENT_PAGE {
-                    if !follow {
-                        return;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(FOLLOW_POLL) => {}
-                        _ = tx.closed() => return,
-                    }
-                }
-            }
-        });
-        EventStream::fed(rx, failure)
-    }
-
-    /// A run's recorded node attempts.
-    pub async fn node_executions(&self, run_id: RunId) -> Result<Vec<NodeExecution>, EngineError> {
-        self.blocking(move |store| store.node_executions(&run_id))
-            .await
-    }
-
-    /// The gates of a run waiting for a decision, per the store's projection of its history.
-    pub async fn waiting_gates(
-        &self,
-        run_id: RunId,
-    ) -> Result<Vec<relavium_runtime::event::GateRequested>, EngineError> {
-        let gates = self.all_waiting_gates().await?;
-        Ok(gates
-            .into_iter()
-            .filter(|g| g.run_id == run_id)
-            .map(|g| g.gate)
-            .collect())
-    }
-
-    /// Every gate waiting for a decision, in every run of the store that is not over (CLI
-    /// runs, desktop runs, runs of other processes), oldest request first: one store query.
-    pub async fn all_waiting_gates(&self) -> Result<Vec<WaitingGate>, EngineError> {
-        self.blocking(|store| store.waiting_gates()).await
-    }
-
-    /// What a run has cost, node by node, and what is left of its cap, from the store.
-    pub async fn run_costs(&self, run_id: RunId) -> Result<RunCosts, EngineError> {
-        self.blocking(move |store| store.run_costs(&run_id)).await
-    }
-
-    /// Whether some engine (this process or another) runs the run right now. A run that is
-    /// not over and not live was interrupted (or exited at a gate): `resume` takes it over.
-    pub async fn is_live(&self, run_id: &RunId) -> Result<bool, EngineError> {
-        let id = run_id.clone();
-        self.blocking(move |store| store.is_claimed(&id)).await
     }
 
     /// Waits until everything sent to the store so far is written.
