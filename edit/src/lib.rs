@@ -123,7 +123,7 @@ fn apply_one(root: &Mapping, nodes: &Mapping, edit: &Edit) -> Result<(), EditErr
             let mut mapping = node_mapping(nodes, node)?;
             for step in parents {
                 if !mapping.contains_key(step.as_str()) {
-                    mapping.set(step.as_str(), &Mapping::new());
+                    mapping.set(step.as_str(), Mapping::new());
                 }
                 mapping = mapping
                     .get_mapping(step.as_str())
