@@ -1,0 +1,87 @@
+//! Opening a workflow on the desktop's canvas, the Rust half (issue 16's "a 1,000-node workflow
+//! opens and lays out in ≤ 1 s, a 5,000-node one in ≤ 3 s"): the file read and loaded through
+//! the loader every surface uses, then laid out (`relavium_view::layout`). Drawing it is the
+//! WebView's half, measured with the desktop.
+//!
+//! The workflows are generated: each node needs one or two of the twenty before it (wide,
+//! crossing layers, the hard case for a layered layout), plus a fan-out of the same size.
+//!
+//! `cargo bench -p relavium-bench --bench layout`.
+
+use relavium_actors::workspace::load_workflow_file;
+use relavium_bench::median;
+use relavium_view::{NodeSize, layout};
+use std::time::{Duration, Instant};
+
+const SAMPLES: usize = 5;
+
+fn tangled(count: usize) -> String {
+    let mut text = String::from("relavium: 1\nname: tangled\nnodes:\n  n0:\n    prompt: start\n");
+    let mut seed = 7u64;
+    for i in 1..count {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let a = i - 1 - (seed as usize % i.min(20));
+        let b = i - 1 - ((seed >> 8) as usize % i.min(20));
+        let needs = if a == b {
+            format!("n{a}")
+        } else {
+            format!("n{a}, n{b}")
+        };
+        text.push_str(&format!(
+            "  n{i}:\n    needs: [{needs}]\n    prompt: \"after {{{{ nodes.n{a}.output }}}}\"\n"
+        ));
+    }
+    text
+}
+
+fn fan_out(width: usize) -> String {
+    let mut text = String::from("relavium: 1\nname: fan\nnodes:\n  root:\n    prompt: start\n");
+    let mut join = Vec::new();
+    for i in 0..width {
+        text.push_str(&format!("  n{i}:\n    needs: [root]\n    prompt: x\n"));
+        join.push(format!("n{i}"));
+    }
+    text.push_str(&format!(
+        "  join:\n    needs: [{}]\n    prompt: done\n",
+        join.join(", ")
+    ));
+    text
+}
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text, target) in [
+        ("tangled, 1,000 nodes", tangled(1_000), "≤ 1 s"),
+        ("tangled, 5,000 nodes", tangled(5_000), "≤ 3 s"),
+        ("fan-out, 1,000 + join", fan_out(1_000), "≤ 1 s"),
+        ("fan-out, 5,000 + join", fan_out(5_000), "≤ 3 s"),
+    ] {
+        let path = dir.path().join("w.relavium.yaml");
+        std::fs::write(&path, &text).expect("write the workflow");
+        let mut load_times = Vec::new();
+        let mut layout_times = Vec::new();
+        for _ in 0..SAMPLES {
+            let started = Instant::now();
+            let workflow = load_workflow_file(&path).expect("a valid workflow");
+            let loaded = started.elapsed();
+            let laid = layout(&workflow, NodeSize::default());
+            layout_times.push(started.elapsed() - loaded);
+            load_times.push(loaded);
+            assert_eq!(laid.nodes.len(), workflow.nodes.len());
+        }
+        let (load, lay) = (median(load_times), median(layout_times));
+        println!(
+            "{name:<24} load {:>8.1} ms   layout {:>8.1} ms   total {:>8.1} ms   (target {target})",
+            ms(load),
+            ms(lay),
+            ms(load + lay)
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
