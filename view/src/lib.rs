@@ -4,7 +4,14 @@
 //! 0018) — and [`Positions`], the places a user dragged nodes to, kept beside the workflow
 //! (never in it) and laid over the computed layout.
 //!
+//! [`run`] is the other half: [`RunView`], everything shown of one run, folded from its events
+//! (live, and replayed at any event).
+//!
 //! Pure: no IO. A surface reads and writes the sidecar file itself.
+
+pub mod run;
+
+pub use run::{NodeState, RunView};
 
 use relavium_runtime::Workflow;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,380 @@
+//! [`RunView`]: everything a surface shows of one run, folded from its events alone — node by
+//! node (state, attempt, streamed text, output, calls with their reservations and costs, tool
+//! calls, fallbacks, the retry's due time, the gate's question), the live actor tree, money
+//! (spent, reserved, left of the cap) and the gates waiting. The same fold serves the live
+//! view (apply each event as it comes) and replay ([`RunView::replay`]: the view as it was at
+//! any sequence number), so the two can never disagree. Plain serde data with a JSON Schema
+//! (`docs/schema/run-view.schema.json`) for the WebView's generated types.
+
+use relavium_runtime::event::{ActorKind, EventKind, StopReason};
+use relavium_runtime::{MicroCents, RunEvent, Timestamp, Usage};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where a node (or a map item) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Not started.
+    #[default]
+    Pending,
+    /// An attempt is running.
+    Running,
+    /// An attempt failed; the next is scheduled.
+    Retrying,
+    /// A gate waits for a decision.
+    Waiting,
+    /// Done.
+    Succeeded,
+    /// Failed for good.
+    Failed,
+    /// Not run (`when`, a route not taken, or what it needs failed).
+    Skipped,
+    /// Stopped.
+    Cancelled,
+}
+
+/// One provider call of a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    /// `node#attempt.call`.
+    pub call_id: String,
+    /// `provider/model`.
+    pub model: String,
+    /// Its reservation (its worst case), while unsettled.
+    pub reserved: MicroCents,
+    /// What it cost, once settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<MicroCents>,
+    /// Its tokens, once it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Why it stopped, once it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+    /// The model it fell back to, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fell_back_to: Option<String>,
+}
+
+/// One tool call of a node's tool loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolCallView {
+    /// The tool.
+    pub tool: String,
+    /// What the model passed.
+    pub arguments: Value,
+    /// Whether it failed.
+    pub is_error: bool,
+}
+
+/// One node, or one item of a map node (`id` is then `node[item]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    /// `node`, or `node[item]`.
+    pub id: String,
+    /// Where it is.
+    pub state: NodeState,
+    /// Its current (or last) attempt; 0 before the first.
+    pub attempt: u32,
+    /// The text its current attempt's calls streamed so far.
+    pub text: String,
+    /// Its output, once it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Why it failed (or why its last attempt did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When its next attempt is due, while retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Timestamp>,
+    /// The gate's question, while waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    /// What it cost so far (every attempt).
+    pub cost: MicroCents,
+    /// Its calls, every attempt's, in order.
+    pub calls: Vec<CallView>,
+    /// Its tool calls, in order.
+    pub tool_calls: Vec<ToolCallView>,
+    /// When its current attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// One live actor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorView {
+    /// Its name (`run`, `node:draft#1`, `call:draft#1.1`).
+    pub actor: String,
+    /// What it is.
+    pub kind: ActorKind,
+    /// Its supervisor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Since when it lives.
+    pub since: Timestamp,
+}
+
+/// Everything a surface shows of one run, as of [`RunView::last_sequence`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    /// The run.
+    pub run_id: String,
+    /// Its workflow's name.
+    pub workflow: String,
+    /// `running`, `paused`, `completed`, `failed`, `cancelled` (empty before `run:started`).
+    pub status: String,
+    /// The last event folded in.
+    pub last_sequence: u64,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// Every node, in the workflow's order; a map node's items follow it.
+    pub nodes: Vec<NodeView>,
+    /// What the run spent so far.
+    pub spent: MicroCents,
+    /// What its calls in flight have reserved.
+    pub reserved: MicroCents,
+    /// What is left of its cap, if it has one (as of the last settlement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_left: Option<MicroCents>,
+    /// The live actor tree, in spawn order.
+    pub actors: Vec<ActorView>,
+    /// Why it failed, and at which node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl RunView {
+    /// The view of `events` (a run's, in order) as it was at sequence number `upto`.
+    pub fn replay(events: &[RunEvent], upto: u64) -> RunView {
+        let mut view = RunView::default();
+        for event in events.iter().take_while(|e| e.sequence_number <= upto) {
+            view.apply(event);
+        }
+        view
+    }
+
+    /// The node (or item) `node_id` / `item`.
+    pub fn node(&self, id: &str) -> Option<&NodeView> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    fn node_mut(&mut self, node_id: &str, item: Option<u32>) -> &mut NodeView {
+        let id = match item {
+            Some(i) => format!("{node_id}[{i}]"),
+            None => node_id.to_owned(),
+        };
+        if let Some(at) = self.nodes.iter().position(|n| n.id == id) {
+            return &mut self.nodes[at];
+        }
+        // A map item goes after its node and the items before it.
+        let at = match item {
+            Some(_) => self
+                .nodes
+                .iter()
+                .rposition(|n| n.id == node_id || n.id.starts_with(&format!("{node_id}[")))
+                .map_or(self.nodes.len(), |i| i + 1),
+            None => self.nodes.len(),
+        };
+        self.nodes.insert(
+            at,
+            NodeView {
+                id,
+                ..NodeView::default()
+            },
+        );
+        &mut self.nodes[at]
+    }
+
+    fn call_mut(&mut self, call_id: &str) -> Option<&mut CallView> {
+        let owner = Self::call_owner(call_id);
+        let node = self.nodes.iter_mut().find(|n| n.id == owner)?;
+        node.calls.iter_mut().find(|c| c.call_id == call_id)
+    }
+
+    /// The node a call belongs to: `draft#1.2` → `draft`, `notes[3]#1.1` → `notes[3]`.
+    fn call_owner(call_id: &str) -> &str {
+        call_id.split('#').next().unwrap_or(call_id)
+    }
+
+    /// Folds one event in.
+    pub fn apply(&mut self, event: &RunEvent) {
+        self.run_id = event.run_id.0.clone();
+        self.last_sequence = event.sequence_number;
+        let at = event.timestamp;
+        match &event.kind {
+            EventKind::RunStarted(p) => {
+                self.workflow = p.workflow_name.clone();
+                self.status = "running".into();
+                self.started_at = Some(at);
+                for id in &p.nodes {
+                    self.node_mut(id, None);
+                }
+            }
+            EventKind::RunPaused(_) => self.status = "paused".into(),
+            EventKind::RunResumed(_) => self.status = "running".into(),
+            EventKind::RunCompleted(p) => self.end("completed", at, p.cost),
+            EventKind::RunCancelled(p) => self.end("cancelled", at, p.cost),
+            EventKind::RunFailed(p) => {
+                self.end("failed", at, p.cost);
+                self.failure = Some(match &p.node_id {
+                    Some(node) => format!("{node}: {}", p.error.message),
+                    None => p.error.message.clone(),
+                });
+            }
+            EventKind::NodeStarted(p) => {
+                let node = self.node_mut(&p.node_id, p.item);
+                node.state = NodeState::Running;
+                node.attempt = p.attempt;
+                node.text.clear();
+                node.retry_at = None;
+                node.started_at = Some(at);
+            }
+            EventKind::NodeCompleted(p) => {
+                let node = self.node_mut(&p.node_id, p.item);
+                node.state = NodeState::Succeeded;
+                node.output = Some(p.output.clone());
+                node.error = None;
+                node.question = None;
+                node.finished_at = Some(at);
+            }
+            EventKind::NodeFailed(p) => {
+                let node = self.node_mut(&p.node_id, p.item);
+                node.state = NodeState::Failed;
+                node.error = Some(p.error.message.clone());
+                node.finished_at = Some(at);
+            }
+            EventKind::NodeRetrying(p) => {
+                let node = self.node_mut(&p.node_id, p.item);
+                node.state = NodeState::Retrying;
+                node.error = Some(p.error.message.clone());
+                node.retry_at = Some(Timestamp(at.0 + p.delay_ms * 1_000));
+            }
+            EventKind::NodeSkipped(p) => {
+                let node = self.node_mut(&p.node_id, None);
+                node.state = NodeState::Skipped;
+                node.finished_at = Some(at);
+            }
+            EventKind::NodeCancelled(p) => {
+                let node = self.node_mut(&p.node_id, p.item);
+                node.state = if p.interrupted {
+                    NodeState::Retrying
+                } else {
+                    NodeState::Cancelled
+                };
+                node.finished_at = Some(at);
+            }
+            EventKind::GateRequested(p) => {
+                let node = self.node_mut(&p.node_id, p.item);
+                node.state = NodeState::Waiting;
+                node.question = Some(p.message.clone());
+            }
+            EventKind::GateResolved(p) => {
+                self.node_mut(&p.node_id, p.item).question = None;
+            }
+            EventKind::LlmRequest(p) => {
+                let reserved = p.reserved.unwrap_or(MicroCents::ZERO);
+                self.reserved += reserved;
+                let owner = Self::call_owner(&p.call_id).to_owned();
+                let node = match owner.split_once('[') {
+                    Some((id, rest)) => {
+                        let item = rest.trim_end_matches(']').parse().ok();
+                        self.node_mut(id, item)
+                    }
+                    None => self.node_mut(&owner, None),
+                };
+                node.calls.push(CallView {
+                    call_id: p.call_id.clone(),
+                    model: format!("{}/{}", p.provider, p.model),
+                    reserved,
+                    cost: None,
+                    usage: None,
+                    stop_reason: None,
+                    fell_back_to: None,
+                });
+            }
+            EventKind::LlmDelta(p) => {
+                let owner = Self::call_owner(&p.call_id).to_owned();
+                if let Some(node) = self.nodes.iter_mut().find(|n| n.id == owner) {
+                    node.text.push_str(&p.text);
+                }
+            }
+            EventKind::LlmResponse(p) => {
+                if let Some(call) = self.call_mut(&p.call_id) {
+                    call.usage = Some(p.usage);
+                    call.stop_reason = Some(p.stop_reason);
+                }
+            }
+            EventKind::LlmFallback(p) => {
+                if let Some(call) = self.call_mut(&p.from_call_id) {
+                    call.fell_back_to = Some(p.to_model.clone());
+                }
+            }
+            EventKind::LlmToolCall(p) => {
+                let owner = Self::call_owner(&p.call_id).to_owned();
+                if let Some(node) = self.nodes.iter_mut().find(|n| n.id == owner) {
+                    node.tool_calls.push(ToolCallView {
+                        tool: p.tool.clone(),
+                        arguments: p.arguments.clone(),
+                        is_error: p.is_error,
+                    });
+                }
+            }
+            EventKind::CostUpdated(p) => {
+                let mut released = MicroCents::ZERO;
+                if let Some(call) = self.call_mut(&p.call_id) {
+                    released = call.reserved;
+                    call.reserved = MicroCents::ZERO;
+                    call.cost = Some(p.cost);
+                }
+                self.reserved = MicroCents(self.reserved.0.saturating_sub(released.0));
+                self.spent = p.run_cost;
+                self.budget_left = p.run_budget_left.or(self.budget_left);
+                self.node_mut(&p.node_id, None).cost = p.node_cost;
+            }
+            EventKind::BudgetExceeded(p) => {
+                let node = self.node_mut(&p.node_id, None);
+                node.error = Some(format!(
+                    "a call's worst case ({}) would exceed the budget ({} of {} committed)",
+                    p.requested, p.committed, p.limit
+                ));
+            }
+            EventKind::ActorSpawned(p) => self.actors.push(ActorView {
+                actor: p.actor.clone(),
+                kind: p.kind,
+                parent: p.parent.clone(),
+                since: at,
+            }),
+            EventKind::ActorStopped(p) => {
+                if let Some(i) = self.actors.iter().rposition(|a| a.actor == p.actor) {
+                    self.actors.remove(i);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, status: &str, at: Timestamp, cost: MicroCents) {
+        self.status = status.into();
+        self.finished_at = Some(at);
+        self.spent = cost;
+    }
+}
+
+/// The JSON Schema of [`RunView`] (`docs/schema/run-view.schema.json`).
+pub fn run_view_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(RunView)).unwrap_or_default()
+}
