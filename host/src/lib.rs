@@ -7,7 +7,7 @@
 //! vendors with keys resolved at each call — the OS keychain, then the environment —, the
 //! embedded local model, the scripted provider), the model catalog with the user's prices, the
 //! default model and fallback chain. Failures are [`HostError`]s with a stable
-//! [`ErrorKind`](relavium_runtime::ErrorKind) (decision 0016).
+//! [`ErrorKind`] (decision 0016).
 
 mod home;
 
