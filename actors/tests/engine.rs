@@ -989,3 +989,70 @@ async fn another_engine_follows_a_run_from_the_store_until_it_ends() {
         Err(EngineError::UnknownRun(_))
     ));
 }
+
+/// The gates waiting across the store's runs, watched: the set now, then each change — a gate
+/// of a new run appears, a decided one goes — whichever engine runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_gates_are_watched_across_runs_as_they_come_and_go() {
+    use relavium_runtime::event::GateDecision;
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine_with(Arc::clone(&store), vec![Arc::new(ScriptedProvider::echo())]);
+    let watcher = engine_with(store, vec![]);
+    let mut gates = watcher.watch_waiting_gates();
+    let first = tokio::time::timeout(LIMIT, gates.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.is_empty(), "{first:?}");
+
+    let wf = workflow(
+        "relavium: 1\nname: g\nnodes:\n  ask: { gate: \"Go?\" }\n  after: { needs: [ask], prompt: \"went {{ nodes.ask.decision }}\" }\n",
+    );
+    let one = start(&engine, Arc::clone(&wf)).await;
+    let two = start(&engine, wf).await;
+    let both = tokio::time::timeout(LIMIT, async {
+        loop {
+            let now = gates.recv().await.unwrap();
+            if now.len() == 2 {
+                return now;
+            }
+        }
+    })
+    .await
+    .expect("both gates show up");
+    assert!(
+        both.iter()
+            .all(|g| g.name() == "ask" && g.gate.message == "Go?")
+    );
+    let runs: HashSet<_> = both.iter().map(|g| g.run_id.clone()).collect();
+    assert_eq!(runs.len(), 2);
+
+    engine
+        .command(
+            one.run_id(),
+            RunCommand::DecideGate {
+                node_id: "ask".into(),
+                item: None,
+                decision: GateDecision::Approved,
+                by: "ana".into(),
+                comment: None,
+            },
+        )
+        .await
+        .unwrap();
+    let after = tokio::time::timeout(LIMIT, async {
+        loop {
+            let now = gates.recv().await.unwrap();
+            if now.len() == 1 {
+                return now;
+            }
+        }
+    })
+    .await
+    .expect("the decided gate goes");
+    assert_eq!(&after[0].run_id, two.run_id());
+    tokio::time::timeout(LIMIT, one.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -132,6 +132,33 @@ impl Engine {
         self.blocking(|store| store.waiting_gates()).await
     }
 
+    /// The gates waiting in every run of the store, as they change: the first item is the
+    /// set now, then a new one each time a gate starts or stops waiting — in this process or
+    /// any other on the same store (what a desktop notifies on, and an editor's status bar
+    /// counts). The store is read every [`FOLLOW_POLL`]; dropping the receiver stops it.
+    pub fn watch_waiting_gates(&self) -> tokio::sync::mpsc::Receiver<Vec<WaitingGate>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut last: Option<Vec<WaitingGate>> = None;
+            loop {
+                if let Ok(now) = engine.all_waiting_gates().await
+                    && last.as_ref() != Some(&now)
+                {
+                    if tx.send(now.clone()).await.is_err() {
+                        return;
+                    }
+                    last = Some(now);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(FOLLOW_POLL) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        rx
+    }
+
     /// What a run has cost, node by node, and what is left of its cap, from the store.
     pub async fn run_costs(&self, run_id: RunId) -> Result<RunCosts, EngineError> {
         self.blocking(move |store| store.run_costs(&run_id)).await
