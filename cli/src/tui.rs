@@ -24,32 +24,14 @@ use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wra
 use relavium_actors::{Delivery, Engine, EventStream};
 use relavium_runtime::event::{EventKind, GateDecision};
 use relavium_runtime::store::RunCommand;
-use relavium_runtime::{MicroCents, RunEvent, RunId};
-use std::collections::BTreeMap;
+use relavium_runtime::{RunEvent, RunId};
+use relavium_view::{NodeState, NodeView, RunView};
 
-/// What the view shows of one node (or map item).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct NodeView {
-    state: String,
-    attempt: u32,
-    tokens: u64,
-    cost: MicroCents,
-    output: String,
-    gate: Option<String>,
-}
-
-/// The view of one run, folded from its events.
+/// The view of one run: the one run-view fold every surface shares (`relavium_view::RunView`,
+/// decision 0019) and what this terminal adds — the selection, the help, the note.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct View {
-    run_id: String,
-    workflow: String,
-    status: String,
-    cost: MicroCents,
-    budget_left: Option<MicroCents>,
-    order: Vec<String>,
-    nodes: BTreeMap<String, NodeView>,
-    /// The live actor tree: (actor, its supervisor), in spawn order.
-    actors: Vec<(String, Option<String>)>,
+    run: RunView,
     selected: usize,
     help: bool,
     /// The run belongs to another process: leaving the view leaves it running.
@@ -57,126 +39,77 @@ pub(crate) struct View {
     note: String,
     /// A person moved the selection: it no longer follows the run.
     selection_moved: bool,
-    /// The last event folded in.
-    last_sequence: u64,
-    /// The node whose failure failed the run, and why.
-    failure: Option<(Option<String>, String)>,
+}
+
+/// A node's state as this view words it.
+fn state_word(state: NodeState) -> &'static str {
+    match state {
+        NodeState::Pending => "pending",
+        NodeState::Running => "running",
+        NodeState::Retrying => "retrying",
+        NodeState::Waiting => "waiting",
+        NodeState::Succeeded => "done",
+        NodeState::Failed => "failed",
+        NodeState::Skipped => "skipped",
+        NodeState::Cancelled => "cancelled",
+    }
+}
+
+/// What the output pane shows of a node: why it failed, how its gate was decided, the text
+/// it streamed, or its output.
+fn node_output(node: &NodeView) -> String {
+    if node.state == NodeState::Failed
+        && let Some(error) = &node.error
+    {
+        return error.clone();
+    }
+    if let Some(decided) = &node.decided {
+        return format!("{} by {}", decided.decision.as_str(), decided.by);
+    }
+    if !node.text.is_empty() {
+        return node.text.clone();
+    }
+    match &node.output {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
 }
 
 impl View {
     /// Folds one event in.
     pub(crate) fn apply(&mut self, event: &RunEvent) {
-        self.run_id = event.run_id.0.clone();
-        self.last_sequence = event.sequence_number;
+        self.run.apply(event);
         let key = |id: &str, item: Option<u32>| match item {
             Some(i) => format!("{id}[{i}]"),
             None => id.to_owned(),
         };
         match &event.kind {
-            EventKind::RunStarted(p) => {
-                self.workflow = p.workflow_name.clone();
-                self.status = "running".into();
-                for id in &p.nodes {
-                    self.node(id).state = "pending".into();
-                }
-            }
-            EventKind::RunPaused(_) => self.status = "paused".into(),
-            EventKind::RunResumed(_) => self.status = "running".into(),
-            EventKind::RunCompleted(p) => {
-                self.status = "completed".into();
-                self.cost = p.cost;
-            }
-            EventKind::RunFailed(p) => {
-                self.status = "failed".into();
-                self.note = p.error.message.clone();
-                self.cost = p.cost;
-                self.failure = Some((p.node_id.clone(), p.error.message.clone()));
-            }
-            EventKind::RunCancelled(p) => {
-                self.status = "cancelled".into();
-                self.cost = p.cost;
-            }
+            EventKind::RunFailed(p) => self.note = p.error.message.clone(),
             EventKind::NodeStarted(p) => {
-                let id = key(&p.node_id, p.item);
-                let node = self.node(&id);
-                node.state = "running".into();
-                node.attempt = p.attempt;
-                node.output.clear();
                 // Follow the work, unless a gate's question is on screen.
-                let asking = self
-                    .selected_id()
-                    .is_some_and(|s| self.nodes[s].gate.is_some());
+                let asking = self.selected_node().is_some_and(|n| n.question.is_some());
                 if !asking {
-                    self.follow(&id);
+                    self.follow(&key(&p.node_id, p.item));
                 }
             }
-            EventKind::NodeCompleted(p) => {
-                let node = self.node(&key(&p.node_id, p.item));
-                node.state = "done".into();
-                node.tokens = p.usage.total_tokens();
-                node.gate = None;
-                if node.output.is_empty() {
-                    node.output = match &p.output {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                }
-            }
-            EventKind::NodeFailed(p) => {
-                let node = self.node(&key(&p.node_id, p.item));
-                node.state = "failed".into();
-                node.output = p.error.message.clone();
-            }
-            EventKind::NodeRetrying(p) => {
-                self.node(&key(&p.node_id, p.item)).state = "retrying".into()
-            }
-            EventKind::NodeSkipped(p) => self.node(&p.node_id).state = "skipped".into(),
-            EventKind::NodeCancelled(p) => {
-                self.node(&key(&p.node_id, p.item)).state = "cancelled".into()
-            }
-            EventKind::GateRequested(p) => {
-                let id = key(&p.node_id, p.item);
-                let node = self.node(&id);
-                node.state = "waiting".into();
-                node.gate = Some(p.message.clone());
-                self.follow(&id);
-            }
-            EventKind::GateResolved(p) => {
-                let node = self.node(&key(&p.node_id, p.item));
-                node.gate = None;
-                node.output = format!("{} by {}", p.decision.as_str(), p.by);
-            }
-            EventKind::LlmDelta(p) => {
-                // A map item's calls are `node[i]#…`: show the text under the item.
-                let id = p.call_id.split('#').next().unwrap_or(&p.node_id).to_owned();
-                self.node(&id).output.push_str(&p.text);
-            }
-            EventKind::CostUpdated(p) => {
-                self.node(&p.node_id).cost = p.node_cost;
-                self.cost = p.run_cost;
-                self.budget_left = p.run_budget_left.or(self.budget_left);
-            }
-            EventKind::ActorSpawned(p) => self.actors.push((p.actor.clone(), p.parent.clone())),
-            EventKind::ActorStopped(p) => self.actors.retain(|(a, _)| a != &p.actor),
+            EventKind::GateRequested(p) => self.follow(&key(&p.node_id, p.item)),
             _ => {}
         }
     }
 
-    fn node(&mut self, id: &str) -> &mut NodeView {
-        if !self.nodes.contains_key(id) {
-            self.order.push(id.to_owned());
-        }
-        self.nodes.entry(id.to_owned()).or_default()
+    fn selected_node(&self) -> Option<&NodeView> {
+        self.run.nodes.get(self.selected)
     }
 
     fn selected_id(&self) -> Option<&String> {
-        self.order.get(self.selected)
+        self.selected_node().map(|n| &n.id)
     }
 
     /// Selects `id`, unless a person chose what to look at.
     fn follow(&mut self, id: &str) {
         if !self.selection_moved
-            && let Some(index) = self.order.iter().position(|o| o == id)
+            && let Some(index) = self.run.nodes.iter().position(|n| n.id == id)
         {
             self.selected = index;
         }
@@ -185,36 +118,45 @@ impl View {
     /// Moves the selection by a person's key: from now on it stays where they put it.
     fn select(&mut self, index: usize) {
         self.selection_moved = true;
-        self.selected = index.min(self.order.len().saturating_sub(1));
+        self.selected = index.min(self.run.nodes.len().saturating_sub(1));
     }
 
     /// The sequence number of the last event shown.
     pub(crate) fn last_sequence(&self) -> u64 {
-        self.last_sequence
+        self.run.last_sequence
     }
 
     /// What stays on stderr once the view closes: how the run stands, what failed and why, its
     /// cost, its id and what to type next. `left` says the person left before the end.
     pub(crate) fn summary(&self, left: bool) -> Vec<String> {
-        let id = &self.run_id;
+        let run = &self.run;
+        let id = &run.run_id;
         if id.is_empty() {
             return Vec::new();
         }
         let head = |mark: &str, what: &str| {
-            format!("{mark} {} · run {id} {what} · {}", self.workflow, self.cost)
+            format!("{mark} {} · run {id} {what} · {}", run.workflow, run.spent)
         };
-        let done = self.nodes.values().filter(|n| n.state == "done").count();
+        let done = run
+            .nodes
+            .iter()
+            .filter(|n| n.state == NodeState::Succeeded)
+            .count();
         let mut lines = Vec::new();
-        match self.status.as_str() {
+        match run.status.as_str() {
             "completed" => lines.push(head("✓", &format!("completed ({done} nodes)"))),
             "failed" => {
                 lines.push(head("✗", "failed"));
-                let (node, error) = self.failure.clone().unwrap_or_default();
+                let (node, error) = run
+                    .failure
+                    .clone()
+                    .map(|f| (f.node, f.message))
+                    .unwrap_or_default();
                 let node = node.or_else(|| {
-                    self.order
+                    run.nodes
                         .iter()
-                        .find(|n| self.nodes[*n].state == "failed")
-                        .cloned()
+                        .find(|n| n.state == NodeState::Failed)
+                        .map(|n| n.id.clone())
                 });
                 match node {
                     Some(node) => lines.push(format!("  node `{node}` failed: {error}")),
@@ -229,11 +171,11 @@ impl View {
                 lines.push(format!("  inspect it: relavium status {id}"));
             }
             "paused" => {
-                let waiting: Vec<&str> = self
-                    .order
+                let waiting: Vec<&str> = run
+                    .nodes
                     .iter()
-                    .filter(|n| self.nodes[*n].gate.is_some())
-                    .map(String::as_str)
+                    .filter(|n| n.question.is_some())
+                    .map(|n| n.id.as_str())
                     .collect();
                 lines.push(head("⏸", &format!("paused at {}", waiting.join(", "))));
                 lines.push(format!(
@@ -252,7 +194,10 @@ impl View {
     }
 
     fn finished(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+        matches!(
+            self.run.status.as_str(),
+            "completed" | "failed" | "cancelled"
+        )
     }
 }
 
@@ -278,22 +223,23 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
             Constraint::Length(1),
         ])
         .split(frame.area());
-    let budget = view
+    let run = &view.run;
+    let budget = run
         .budget_left
         .map(|b| format!(" · {b} of budget left"))
         .unwrap_or_default();
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(
-                format!(" {} ", view.workflow),
+                format!(" {} ", run.workflow),
                 Style::default().add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!(
                 "{} · {} · {}{budget} · {} actors",
-                view.run_id,
-                view.status,
-                view.cost,
-                view.actors.len()
+                run.run_id,
+                run.status,
+                run.spent,
+                run.actors.len()
             )),
         ])),
         rows[0],
@@ -310,11 +256,11 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
     let depth = |actor: &str| {
         let mut depth = 0;
         let mut current = actor.to_owned();
-        while let Some(parent) = view
+        while let Some(parent) = run
             .actors
             .iter()
-            .find(|(a, _)| *a == current)
-            .and_then(|(_, p)| p.clone())
+            .find(|a| a.actor == current)
+            .and_then(|a| a.parent.clone())
         {
             depth += 1;
             current = parent;
@@ -324,27 +270,28 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
         }
         depth
     };
-    let tree: Vec<ListItem> = view
+    let tree: Vec<ListItem> = run
         .actors
         .iter()
-        .map(|(actor, _)| ListItem::new(format!("{}{actor}", "  ".repeat(depth(actor)))))
+        .map(|a| ListItem::new(format!("{}{}", "  ".repeat(depth(&a.actor)), a.actor)))
         .collect();
     frame.render_widget(
         List::new(tree).block(Block::default().borders(Borders::ALL).title(" actors ")),
         left[1],
     );
-    let items: Vec<ListItem> = view
-        .order
+    let items: Vec<ListItem> = run
+        .nodes
         .iter()
-        .map(|id| {
-            let node = &view.nodes[id];
+        .map(|node| {
+            let id = &node.id;
+            let state = state_word(node.state);
             let attempt = if node.attempt > 1 {
                 format!(" #{}", node.attempt)
             } else {
                 String::new()
             };
             ListItem::new(Line::from(vec![
-                Span::styled(format!("{:<9}", node.state), state_style(&node.state)),
+                Span::styled(format!("{state:<9}"), state_style(state)),
                 Span::raw(format!("{id}{attempt}")),
                 Span::styled(
                     if node.cost.0 > 0 {
@@ -388,14 +335,13 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
             ),
         )
     } else {
-        match view.selected_id() {
-            Some(id) => {
-                let node = &view.nodes[id];
-                let body = match &node.gate {
+        match view.selected_node() {
+            Some(node) => {
+                let body = match &node.question {
                     Some(message) => format!("{message}\n\n[a] approve   [r] reject"),
-                    None => node.output.clone(),
+                    None => node_output(node),
                 };
-                (format!(" {id} "), body)
+                (format!(" {} ", node.id), body)
             }
             None => (" output ".to_owned(), String::new()),
         }
@@ -476,7 +422,7 @@ pub(crate) async fn watch(
                 exit_on_pause: true
             }
         );
-        if view.finished() || (exit_on_pause && view.status == "paused") {
+        if view.finished() || (exit_on_pause && view.run.status == "paused") {
             return Ok(Watched { left: false, view });
         }
         tokio::select! {
@@ -525,7 +471,7 @@ async fn on_key(
             let Some(id) = view.selected_id().cloned() else {
                 return KeyOutcome::Stay;
             };
-            if view.nodes[&id].gate.is_none() {
+            if view.selected_node().is_none_or(|n| n.question.is_none()) {
                 view.note = format!("`{id}` is not a gate waiting for a decision");
                 return KeyOutcome::Stay;
             }
@@ -597,7 +543,7 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use relavium_runtime::event::*;
-    use relavium_runtime::{RunId, Timestamp, Usage};
+    use relavium_runtime::{MicroCents, RunId, Timestamp, Usage};
 
     fn event(n: u64, kind: EventKind) -> RunEvent {
         RunEvent {

@@ -11,7 +11,7 @@
 
 pub mod run;
 
-pub use run::{NodeState, RunView};
+pub use run::{NodeState, NodeView, RunView};
 
 use relavium_runtime::Workflow;
 use serde::{Deserialize, Serialize};

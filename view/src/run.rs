@@ -6,7 +6,7 @@
 //! any sequence number), so the two can never disagree. Plain serde data with a JSON Schema
 //! (`docs/schema/run-view.schema.json`) for the WebView's generated types.
 
-use relavium_runtime::event::{ActorKind, EventKind, StopReason};
+use relavium_runtime::event::{ActorKind, EventKind, GateDecision, StopReason};
 use relavium_runtime::{MicroCents, RunEvent, Timestamp, Usage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,9 @@ pub struct NodeView {
     /// The gate's question, while waiting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
+    /// How its gate was decided, once it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<Decided>,
     /// What it cost so far (every attempt).
     pub cost: MicroCents,
     /// Its calls, every attempt's, in order.
@@ -107,6 +110,30 @@ pub struct NodeView {
     /// When it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
+}
+
+/// A gate's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Decided {
+    /// Approved or rejected.
+    pub decision: GateDecision,
+    /// Who decided.
+    pub by: String,
+    /// What they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunFailure {
+    /// The node whose failure failed the run, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// One live actor.
@@ -155,7 +182,7 @@ pub struct RunView {
     pub actors: Vec<ActorView>,
     /// Why it failed, and at which node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub failure: Option<RunFailure>,
 }
 
 impl RunView {
@@ -231,9 +258,9 @@ impl RunView {
             EventKind::RunCancelled(p) => self.end("cancelled", at, p.cost),
             EventKind::RunFailed(p) => {
                 self.end("failed", at, p.cost);
-                self.failure = Some(match &p.node_id {
-                    Some(node) => format!("{node}: {}", p.error.message),
-                    None => p.error.message.clone(),
+                self.failure = Some(RunFailure {
+                    node: p.node_id.clone(),
+                    message: p.error.message.clone(),
                 });
             }
             EventKind::NodeStarted(p) => {
@@ -284,7 +311,13 @@ impl RunView {
                 node.question = Some(p.message.clone());
             }
             EventKind::GateResolved(p) => {
-                self.node_mut(&p.node_id, p.item).question = None;
+                let node = self.node_mut(&p.node_id, p.item);
+                node.question = None;
+                node.decided = Some(Decided {
+                    decision: p.decision,
+                    by: p.by.clone(),
+                    comment: p.comment.clone(),
+                });
             }
             EventKind::LlmRequest(p) => {
                 let reserved = p.reserved.unwrap_or(MicroCents::ZERO);
