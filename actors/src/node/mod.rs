@@ -187,6 +187,20 @@ impl NodeState {
     fn emit(&self, event: EventKind) {
         self.report(NodeReportKind::Event(event));
     }
+
+    /// Stops the call in flight and aborts the tasks under way (preparing a call, running
+    /// tools), if any.
+    fn abandon(&mut self) {
+        if let Some(call) = self.call.take() {
+            call.actor.stop(None);
+        }
+        if let Some((_, _, task)) = self.preparing.take() {
+            task.abort();
+        }
+        if let Some(task) = self.tool_task.take() {
+            task.abort();
+        }
+    }
 }
 
 /// What preparing a call needs, owned, so it runs in a task of its own.
@@ -340,17 +354,7 @@ impl NodeActor {
                     state.report(NodeReportKind::Succeeded { output, usage })
                 }
                 AttemptAction::Fail(error) => state.report(NodeReportKind::Failed(error)),
-                AttemptAction::Abandon => {
-                    if let Some(call) = state.call.take() {
-                        call.actor.stop(None);
-                    }
-                    if let Some((_, _, task)) = state.preparing.take() {
-                        task.abort();
-                    }
-                    if let Some(task) = state.tool_task.take() {
-                        task.abort();
-                    }
-                }
+                AttemptAction::Abandon => state.abandon(),
             }
         }
     }
@@ -694,15 +698,7 @@ impl Actor for NodeActor {
         // Stopped mid-attempt (the run failed or was cancelled): abandon what runs before we go.
         self.step(&myself, state, AttemptInput::Stop).await;
         // A machine already done ignores `Stop`: whatever is left still goes.
-        if let Some(call) = state.call.take() {
-            call.actor.stop(None);
-        }
-        if let Some((_, _, task)) = state.preparing.take() {
-            task.abort();
-        }
-        if let Some(task) = state.tool_task.take() {
-            task.abort();
-        }
+        state.abandon();
         Ok(())
     }
 }
