@@ -172,9 +172,7 @@ impl Host {
 
     /// The local models directory (`$RELAVIUM_MODELS`, else the platform data directory).
     pub fn models(&self) -> Result<ModelDir, HostError> {
-        ModelDir::default_location().ok_or_else(|| {
-            HostError::Config("cannot find a data directory for models: set RELAVIUM_MODELS".into())
-        })
+        model_dir()
     }
 
     /// The built-in default model, when `workflow` runs on it, the user did not choose it
@@ -259,6 +257,14 @@ impl Host {
 /// [`DEFAULT_MODEL`] as a reference (a constant that parses: tested).
 fn builtin_default_model() -> ModelRef {
     ModelRef::parse(DEFAULT_MODEL).expect("DEFAULT_MODEL is a `provider/model` reference")
+}
+
+/// The local models directory: `$RELAVIUM_MODELS`, else `models/` in the platform data
+/// directory (needs no configuration, so commands that only manage models use it directly).
+pub fn model_dir() -> Result<ModelDir, HostError> {
+    ModelDir::default_location().ok_or_else(|| {
+        HostError::Config("cannot find a data directory for models: set RELAVIUM_MODELS".into())
+    })
 }
 
 /// Where keys come from by default: the OS keychain, then the environment (the headless

