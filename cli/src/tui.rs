@@ -239,7 +239,7 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
                 run.run_id,
                 run.status,
                 run.spent,
-                run.actors.len()
+                run.actors.actors().len()
             )),
         ])),
         rows[0],
@@ -258,6 +258,7 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
         let mut current = actor.to_owned();
         while let Some(parent) = run
             .actors
+            .actors()
             .iter()
             .find(|a| a.actor == current)
             .and_then(|a| a.parent.clone())
@@ -272,6 +273,7 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
     };
     let tree: Vec<ListItem> = run
         .actors
+        .actors()
         .iter()
         .map(|a| ListItem::new(format!("{}{}", "  ".repeat(depth(&a.actor)), a.actor)))
         .collect();

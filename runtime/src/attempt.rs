@@ -40,6 +40,20 @@ pub fn call_id(node_id: &str, item: Option<u32>, attempt: u32, number: u32) -> S
     }
 }
 
+/// The unit a call id belongs to — the inverse of [`call_id`]: `draft#1.2` → (`draft`, none),
+/// `notes[3]#1.1` → (`notes`, item 3).
+pub fn call_unit(call_id: &str) -> (&str, Option<u32>) {
+    let unit = call_id.split_once('#').map_or(call_id, |(unit, _)| unit);
+    match unit
+        .strip_suffix(']')
+        .and_then(|rest| rest.split_once('['))
+        .and_then(|(node, item)| Some((node, item.parse().ok()?)))
+    {
+        Some((node, item)) => (node, Some(item)),
+        None => (unit, None),
+    }
+}
+
 /// The actor-tree name of a node attempt (`node:draft#1`, `node:highlights[2]#1`).
 pub fn node_actor_name(node_id: &str, item: Option<u32>, attempt: u32) -> String {
     match item {

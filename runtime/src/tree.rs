@@ -8,7 +8,7 @@ use crate::event::{ActorKind, EventKind, RunEvent, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One live actor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorEntry {
     /// Its name in the run (`node:draft#1`).
@@ -24,7 +24,7 @@ pub struct ActorEntry {
 }
 
 /// The actors of a run that are alive, in the order they started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActorTree {
     actors: Vec<ActorEntry>,
 }

@@ -4,7 +4,7 @@
 
 use relavium_runtime::attempt::{
     AttemptAction, AttemptInput, AttemptMachine, Candidate, Continuation, FailureDecision,
-    MAX_REASKS, MAX_TOOL_TURNS, ToolDone, call_id, choose_fallback, fallback_chain,
+    MAX_REASKS, MAX_TOOL_TURNS, ToolDone, call_id, call_unit, choose_fallback, fallback_chain,
 };
 use relavium_runtime::event::{BudgetExceeded, BudgetScope, ErrorInfo, EventKind, StopReason};
 use relavium_runtime::state::{ModelCall, NodeTask, ToolCall, Work};
@@ -403,6 +403,8 @@ fn a_map_item_s_call_ids_carry_the_item_everywhere() {
     );
     assert_eq!(call_id("n", Some(3), 2, 1), "n[3]#2.1");
     assert_eq!(call_id("n", None, 2, 1), "n#2.1");
+    assert_eq!(call_unit(&call_id("n", Some(3), 2, 1)), ("n", Some(3)));
+    assert_eq!(call_unit(&call_id("n", None, 2, 1)), ("n", None));
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! any sequence number), so the two can never disagree. Plain serde data with a JSON Schema
 //! (`docs/schema/run-view.schema.json`) for the WebView's generated types.
 
-use relavium_runtime::event::{ActorKind, EventKind, GateDecision, StopReason};
+use relavium_runtime::attempt::call_unit;
+use relavium_runtime::event::{EventKind, GateDecision, StopReason};
+use relavium_runtime::tree::ActorTree;
 use relavium_runtime::{MicroCents, RunEvent, Timestamp, Usage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -136,21 +138,6 @@ pub struct RunFailure {
     pub message: String,
 }
 
-/// One live actor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ActorView {
-    /// Its name (`run`, `node:draft#1`, `call:draft#1.1`).
-    pub actor: String,
-    /// What it is.
-    pub kind: ActorKind,
-    /// Its supervisor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<String>,
-    /// Since when it lives.
-    pub since: Timestamp,
-}
-
 /// Everything a surface shows of one run, as of [`RunView::last_sequence`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -178,8 +165,8 @@ pub struct RunView {
     /// What is left of its cap, if it has one (as of the last settlement).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_left: Option<MicroCents>,
-    /// The live actor tree, in spawn order.
-    pub actors: Vec<ActorView>,
+    /// The live actor tree (the runtime's own fold of `actor:*` events).
+    pub actors: ActorTree,
     /// Why it failed, and at which node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<RunFailure>,
@@ -227,15 +214,20 @@ impl RunView {
         &mut self.nodes[at]
     }
 
+    /// The call `call_id`, on the node (or item) it belongs to.
     fn call_mut(&mut self, call_id: &str) -> Option<&mut CallView> {
-        let owner = Self::call_owner(call_id);
-        let node = self.nodes.iter_mut().find(|n| n.id == owner)?;
-        node.calls.iter_mut().find(|c| c.call_id == call_id)
+        let (node, item) = call_unit(call_id);
+        let unit = self.unit_mut(node, item)?;
+        unit.calls.iter_mut().find(|c| c.call_id == call_id)
     }
 
-    /// The node a call belongs to: `draft#1.2` → `draft`, `notes[3]#1.1` → `notes[3]`.
-    fn call_owner(call_id: &str) -> &str {
-        call_id.split('#').next().unwrap_or(call_id)
+    /// The node (or item) a call belongs to, if it is known yet.
+    fn unit_mut(&mut self, node_id: &str, item: Option<u32>) -> Option<&mut NodeView> {
+        let id = match item {
+            Some(i) => format!("{node_id}[{i}]"),
+            None => node_id.to_owned(),
+        };
+        self.nodes.iter_mut().find(|n| n.id == id)
     }
 
     /// Folds one event in.
@@ -322,15 +314,8 @@ impl RunView {
             EventKind::LlmRequest(p) => {
                 let reserved = p.reserved.unwrap_or(MicroCents::ZERO);
                 self.reserved += reserved;
-                let owner = Self::call_owner(&p.call_id).to_owned();
-                let node = match owner.split_once('[') {
-                    Some((id, rest)) => {
-                        let item = rest.trim_end_matches(']').parse().ok();
-                        self.node_mut(id, item)
-                    }
-                    None => self.node_mut(&owner, None),
-                };
-                node.calls.push(CallView {
+                let (node, item) = call_unit(&p.call_id);
+                self.node_mut(node, item).calls.push(CallView {
                     call_id: p.call_id.clone(),
                     model: format!("{}/{}", p.provider, p.model),
                     reserved,
@@ -341,9 +326,9 @@ impl RunView {
                 });
             }
             EventKind::LlmDelta(p) => {
-                let owner = Self::call_owner(&p.call_id).to_owned();
-                if let Some(node) = self.nodes.iter_mut().find(|n| n.id == owner) {
-                    node.text.push_str(&p.text);
+                let (node, item) = call_unit(&p.call_id);
+                if let Some(unit) = self.unit_mut(node, item) {
+                    unit.text.push_str(&p.text);
                 }
             }
             EventKind::LlmResponse(p) => {
@@ -358,9 +343,9 @@ impl RunView {
                 }
             }
             EventKind::LlmToolCall(p) => {
-                let owner = Self::call_owner(&p.call_id).to_owned();
-                if let Some(node) = self.nodes.iter_mut().find(|n| n.id == owner) {
-                    node.tool_calls.push(ToolCallView {
+                let (node, item) = call_unit(&p.call_id);
+                if let Some(unit) = self.unit_mut(node, item) {
+                    unit.tool_calls.push(ToolCallView {
                         tool: p.tool.clone(),
                         arguments: p.arguments.clone(),
                         is_error: p.is_error,
@@ -386,17 +371,7 @@ impl RunView {
                     p.requested, p.committed, p.limit
                 ));
             }
-            EventKind::ActorSpawned(p) => self.actors.push(ActorView {
-                actor: p.actor.clone(),
-                kind: p.kind,
-                parent: p.parent.clone(),
-                since: at,
-            }),
-            EventKind::ActorStopped(p) => {
-                if let Some(i) = self.actors.iter().rposition(|a| a.actor == p.actor) {
-                    self.actors.remove(i);
-                }
-            }
+            EventKind::ActorSpawned(_) | EventKind::ActorStopped(_) => self.actors.apply(event),
         }
     }
 

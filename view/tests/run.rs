@@ -113,8 +113,12 @@ fn a_run_folds_into_nodes_calls_money_and_the_live_tree() {
     assert_eq!(approve.question.as_deref(), Some("Ship \"Hello\"?"));
     assert_eq!((live.spent.0, live.reserved.0), (40, 0));
     assert_eq!(live.budget_left.map(|b| b.0), Some(960));
-    assert_eq!(live.actors.len(), 1, "only the run's supervisor is left");
-    assert_eq!(live.actors[0].kind, ActorKind::RunSupervisor);
+    assert_eq!(
+        live.actors.actors().len(),
+        1,
+        "only the run's supervisor is left"
+    );
+    assert_eq!(live.actors.actors()[0].kind, ActorKind::RunSupervisor);
 
     // Replay gives the same view at the end, and the view of the moment at any event.
     assert_eq!(RunView::replay(&events, 15), live);
@@ -127,9 +131,17 @@ fn a_run_folds_into_nodes_calls_money_and_the_live_tree() {
         (100, 0),
         "reserved, not yet spent"
     );
-    let tree: Vec<&str> = mid.actors.iter().map(|a| a.actor.as_str()).collect();
+    let tree: Vec<&str> = mid
+        .actors
+        .actors()
+        .iter()
+        .map(|a| a.actor.as_str())
+        .collect();
     assert_eq!(tree, ["run", "node:draft#1", "call:draft#1.1"]);
-    assert_eq!(mid.actors[2].parent.as_deref(), Some("node:draft#1"));
+    assert_eq!(
+        mid.actors.actors()[2].parent.as_deref(),
+        Some("node:draft#1")
+    );
     assert_eq!(mid.status, "running");
 }
 
