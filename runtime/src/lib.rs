@@ -3,6 +3,7 @@
 //! - [`load`]: workflow and agent files → a validated [`workflow::Workflow`], or every problem
 //!   as a [`diagnostics::Diagnostic`] with its location and a hint;
 //! - [`yaml`]: the spanned YAML tree the loader reads; [`source`]: files and positions;
+//! - [`outline`]: a file's nodes as written (kind, needs, settings, where), valid or not;
 //! - [`graph`]: the node dependency DAG; [`template`]: the sandboxed template engine;
 //! - [`event`]: the canonical [`event::RunEvent`] union and its JSON Schema;
 //! - [`money`]: micro-cents and token usage;
@@ -21,6 +22,7 @@ pub mod event;
 pub mod graph;
 pub mod load;
 pub mod money;
+pub mod outline;
 pub mod output;
 pub mod report;
 pub mod source;

@@ -4,13 +4,20 @@
 //! 0018) — and [`Positions`], the places a user dragged nodes to, kept beside the workflow
 //! (never in it) and laid over the computed layout.
 //!
+//! [`canvas`]: a workflow file as the desktop draws it — its nodes as written (valid or not),
+//! laid out, each problem on its node, sub-workflows as groups, the run form's inputs.
+//!
 //! [`run`] is the other half: [`RunView`], everything shown of one run, folded from its events
-//! (live, and replayed at any event).
+//! (live, and replayed at any event); [`live`] hands out what changed in it, patch by patch.
 //!
 //! Pure: no IO. A surface reads and writes the sidecar file itself.
 
+pub mod canvas;
+pub mod live;
 pub mod run;
 
+pub use canvas::Canvas;
+pub use live::{LiveView, RunPatch};
 pub use run::{NodeState, NodeView, RunView};
 
 use relavium_runtime::Workflow;
@@ -68,14 +75,45 @@ const GAP: f64 = 48.0;
 /// Lays `workflow` out: layers left to right by dependency depth, the parts of a workflow that
 /// do not touch each other stacked top to bottom.
 pub fn layout(workflow: &Workflow, size: NodeSize) -> Layout {
-    let count = workflow.nodes.len();
-    let vertices: Vec<(u32, (f64, f64))> = (0..count)
-        .map(|i| (index(i), (size.height, size.width)))
+    let graph: Vec<GraphNode> = workflow
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| GraphNode {
+            id: node.id.value.clone(),
+            needs: workflow.graph.needs(i).to_vec(),
+            size,
+        })
+        .collect();
+    layout_graph(&graph)
+}
+
+/// One node to lay out: its id, the positions (in the same slice) of the nodes it needs, and
+/// its size (an expanded sub-workflow is larger than a node).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphNode {
+    /// Its id.
+    pub id: String,
+    /// The nodes it needs, by position.
+    pub needs: Vec<usize>,
+    /// Its size.
+    pub size: NodeSize,
+}
+
+/// Lays out any DAG of [`GraphNode`]s as [`layout`] does (a need out of range is ignored).
+pub fn layout_graph(graph: &[GraphNode]) -> Layout {
+    let count = graph.len();
+    let vertices: Vec<(u32, (f64, f64))> = graph
+        .iter()
+        .enumerate()
+        .map(|(i, node)| (index(i), (node.size.height, node.size.width)))
         .collect();
     let mut edges: Vec<(u32, u32)> = Vec::new();
-    for node in 0..count {
-        for &need in workflow.graph.needs(node) {
-            edges.push((index(need), index(node)));
+    for (node, entry) in graph.iter().enumerate() {
+        for &need in &entry.needs {
+            if need < count && need != node {
+                edges.push((index(need), index(node)));
+            }
         }
     }
     let mut config = rust_sugiyama::configure::Config {
@@ -103,6 +141,9 @@ pub fn layout(workflow: &Workflow, size: NodeSize) -> Layout {
         }
         let mut bottom = offset;
         for (vertex, (x, y)) in part {
+            let Some(size) = graph.get(vertex).map(|n| n.size) else {
+                continue;
+            };
             // The algorithm's frame is turned a quarter: its layers (y) are our columns, its
             // places in a layer (x) our rows — which is why each vertex was given as
             // (height, width).
@@ -116,14 +157,13 @@ pub fn layout(workflow: &Workflow, size: NodeSize) -> Layout {
         }
         offset = bottom + GAP;
     }
-    let nodes = workflow
-        .nodes
+    let nodes = graph
         .iter()
         .zip(placed)
         .map(|(node, at)| {
             let (x, y) = at.unwrap_or((0.0, 0.0));
             Placed {
-                id: node.id.value.clone(),
+                id: node.id.clone(),
                 x,
                 y,
                 pinned: false,

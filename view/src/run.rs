@@ -112,6 +112,34 @@ pub struct NodeView {
     /// When it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
+    /// Every attempt, in order: what a timeline draws (a retry is a bar of its own).
+    pub attempts: Vec<AttemptSpan>,
+}
+
+/// One attempt of a node, from its start to its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptSpan {
+    /// The attempt's number (1 for the first).
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended, once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// How it ended: `running` until then, then succeeded, failed, retrying (it failed and
+    /// another follows), waiting (a gate's), or cancelled.
+    pub outcome: NodeState,
+}
+
+impl NodeView {
+    /// Ends the attempt still open, if one is.
+    fn end_attempt(&mut self, at: Timestamp, outcome: NodeState) {
+        if let Some(span) = self.attempts.last_mut().filter(|s| s.finished_at.is_none()) {
+            span.finished_at = Some(at);
+            span.outcome = outcome;
+        }
+    }
 }
 
 /// A gate's decision.
@@ -170,6 +198,27 @@ pub struct RunView {
     /// Why it failed, and at which node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<RunFailure>,
+    /// The nodes changed since [`RunView::take_changes`] was last called: bookkeeping for live
+    /// patches ([`crate::live`]), not part of what is shown.
+    #[serde(skip)]
+    #[schemars(skip)]
+    changes: Changes,
+}
+
+/// What changed since the last [`RunView::take_changes`]. Equal to any other: two views showing
+/// the same are equal however they were built.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Changes {
+    /// The ids of the nodes (and items) changed.
+    pub(crate) nodes: std::collections::BTreeSet<String>,
+    /// Whether a node (or item) was added: the order changed.
+    pub(crate) added: bool,
+}
+
+impl PartialEq for Changes {
+    fn eq(&self, _: &Changes) -> bool {
+        true
+    }
 }
 
 impl RunView {
@@ -193,8 +242,11 @@ impl RunView {
             None => node_id.to_owned(),
         };
         if let Some(at) = self.nodes.iter().position(|n| n.id == id) {
+            self.changes.nodes.insert(id);
             return &mut self.nodes[at];
         }
+        self.changes.nodes.insert(id.clone());
+        self.changes.added = true;
         // A map item goes after its node and the items before it.
         let at = match item {
             Some(_) => self
@@ -227,7 +279,14 @@ impl RunView {
             Some(i) => format!("{node_id}[{i}]"),
             None => node_id.to_owned(),
         };
-        self.nodes.iter_mut().find(|n| n.id == id)
+        let unit = self.nodes.iter_mut().find(|n| n.id == id)?;
+        self.changes.nodes.insert(id);
+        Some(unit)
+    }
+
+    /// The nodes changed since the last call, and whether any was added; forgets them.
+    pub(crate) fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
     }
 
     /// Folds one event in.
@@ -262,6 +321,12 @@ impl RunView {
                 node.text.clear();
                 node.retry_at = None;
                 node.started_at = Some(at);
+                node.attempts.push(AttemptSpan {
+                    attempt: p.attempt,
+                    started_at: at,
+                    finished_at: None,
+                    outcome: NodeState::Running,
+                });
             }
             EventKind::NodeCompleted(p) => {
                 let node = self.node_mut(&p.node_id, p.item);
@@ -270,18 +335,21 @@ impl RunView {
                 node.error = None;
                 node.question = None;
                 node.finished_at = Some(at);
+                node.end_attempt(at, NodeState::Succeeded);
             }
             EventKind::NodeFailed(p) => {
                 let node = self.node_mut(&p.node_id, p.item);
                 node.state = NodeState::Failed;
                 node.error = Some(p.error.message.clone());
                 node.finished_at = Some(at);
+                node.end_attempt(at, NodeState::Failed);
             }
             EventKind::NodeRetrying(p) => {
                 let node = self.node_mut(&p.node_id, p.item);
                 node.state = NodeState::Retrying;
                 node.error = Some(p.error.message.clone());
                 node.retry_at = Some(Timestamp(at.0 + p.delay_ms * 1_000));
+                node.end_attempt(at, NodeState::Retrying);
             }
             EventKind::NodeSkipped(p) => {
                 let node = self.node_mut(&p.node_id, None);
@@ -296,6 +364,7 @@ impl RunView {
                     NodeState::Cancelled
                 };
                 node.finished_at = Some(at);
+                node.end_attempt(at, NodeState::Cancelled);
             }
             EventKind::GateRequested(p) => {
                 let node = self.node_mut(&p.node_id, p.item);

@@ -2,91 +2,13 @@
 //! view; money moves from reserved to spent as calls settle; map items and their calls are
 //! their own rows; the published schema is what the types generate.
 
-use relavium_runtime::RunEvent;
+mod common;
+
+use common::{events, gated_run};
 use relavium_runtime::event::ActorKind;
 use relavium_view::{NodeState, RunView, run::run_view_schema};
 use serde_json::json;
 use std::path::Path;
-
-/// The canonical events `payloads` describe, numbered from 1, a millisecond apart.
-fn events(payloads: &[(&str, serde_json::Value)]) -> Vec<RunEvent> {
-    payloads
-        .iter()
-        .enumerate()
-        .map(|(i, (kind, payload))| {
-            let micros = 1_700_000_000_000_000u64 + i as u64 * 1_000;
-            let time = relavium_runtime::Timestamp(micros).to_string();
-            serde_json::from_value(json!({
-                "runId": "01JRUN", "sequenceNumber": i + 1, "timestamp": time,
-                "type": kind, "payload": payload
-            }))
-            .unwrap_or_else(|e| panic!("{kind}: {e}"))
-        })
-        .collect()
-}
-
-fn usage() -> serde_json::Value {
-    json!({"inputTokens": 10, "outputTokens": 2, "cacheReadTokens": 0, "cacheWriteTokens": 0})
-}
-
-fn gated_run() -> Vec<RunEvent> {
-    events(&[
-        (
-            "run:started",
-            json!({"workflowName": "w", "inputs": {}, "nodes": ["draft", "approve"]}),
-        ),
-        (
-            "actor:spawned",
-            json!({"actor": "run", "kind": "run_supervisor"}),
-        ),
-        ("node:started", json!({"nodeId": "draft", "attempt": 1})),
-        (
-            "actor:spawned",
-            json!({"actor": "node:draft#1", "kind": "node", "parent": "run", "nodeId": "draft"}),
-        ),
-        (
-            "llm:request",
-            json!({"nodeId": "draft", "attempt": 1, "callId": "draft#1.1", "provider": "anthropic", "model": "claude-sonnet-4-5", "reserved": 100}),
-        ),
-        (
-            "actor:spawned",
-            json!({"actor": "call:draft#1.1", "kind": "provider_call", "parent": "node:draft#1", "nodeId": "draft"}),
-        ),
-        (
-            "llm:delta",
-            json!({"nodeId": "draft", "callId": "draft#1.1", "text": "Hel"}),
-        ),
-        (
-            "llm:delta",
-            json!({"nodeId": "draft", "callId": "draft#1.1", "text": "lo"}),
-        ),
-        (
-            "cost:updated",
-            json!({"nodeId": "draft", "callId": "draft#1.1", "model": "anthropic/claude-sonnet-4-5", "cost": 40, "nodeCost": 40, "runCost": 40, "runBudgetLeft": 960}),
-        ),
-        (
-            "llm:response",
-            json!({"nodeId": "draft", "callId": "draft#1.1", "model": "claude-sonnet-4-5", "stopReason": "end_turn", "usage": usage(), "durationMs": 5}),
-        ),
-        (
-            "actor:stopped",
-            json!({"actor": "call:draft#1.1", "kind": "provider_call", "reason": "completed"}),
-        ),
-        (
-            "node:completed",
-            json!({"nodeId": "draft", "attempt": 1, "output": "Hello", "usage": usage(), "durationMs": 9}),
-        ),
-        (
-            "actor:stopped",
-            json!({"actor": "node:draft#1", "kind": "node", "reason": "completed"}),
-        ),
-        (
-            "gate:requested",
-            json!({"nodeId": "approve", "message": "Ship \"Hello\"?"}),
-        ),
-        ("run:paused", json!({"waitingGates": ["approve"]})),
-    ])
-}
 
 #[test]
 fn a_run_folds_into_nodes_calls_money_and_the_live_tree() {
@@ -198,6 +120,18 @@ fn map_items_retries_and_fallbacks_are_shown_where_they_happen() {
     assert_eq!(item1.error.as_deref(), Some("busy"));
     let started = events[8].timestamp;
     assert_eq!(item1.retry_at.map(|t| t.0), Some(started.0 + 1_500_000));
+    // The failed attempt is a bar of its own on the timeline, ended when the retry was set.
+    let bars: Vec<_> = item1
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.outcome, a.finished_at.is_some()))
+        .collect();
+    assert_eq!(bars, [(1, NodeState::Retrying, true)]);
+    assert_eq!(
+        item0.attempts.last().map(|a| (a.outcome, a.finished_at)),
+        Some((NodeState::Running, None)),
+        "item 0 is still streaming"
+    );
     assert_eq!(view.node("after").unwrap().state, NodeState::Pending);
 }
 

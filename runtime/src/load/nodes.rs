@@ -17,10 +17,8 @@ impl Cx<'_> {
         let kinds: Vec<&YamlNode> = entries
             .iter()
             .filter(|(k, _)| {
-                matches!(
-                    k.as_str(),
-                    Some("gate" | "transform" | "router" | "tool" | "workflow")
-                )
+                k.as_str()
+                    .is_some_and(|k| crate::outline::KIND_KEYS.contains(&k))
             })
             .map(|(k, _)| k)
             .collect();
