@@ -8,9 +8,16 @@
 //! embedded local model, the scripted provider), the model catalog with the user's prices, the
 //! default model and fallback chain. Failures are [`HostError`]s with a stable
 //! [`ErrorKind`] (decision 0016).
+//!
+//! Beside the engine: [`document`] (a workflow file open in a surface: edited losslessly,
+//! validated, drawn as a canvas, its canvas positions) and [`keys`] (provider keys: where each
+//! comes from, storing and removing them; never returning one).
 
+pub mod document;
 mod home;
+pub mod keys;
 
+pub use document::{Document, DocumentError};
 pub use home::Home;
 
 use relavium_actors::{Engine, EngineConfig, EngineError};
