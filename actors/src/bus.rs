@@ -158,11 +158,13 @@ impl EventHub {
             .origin
             .map_or(after, |origin| after.max(origin.saturating_sub(1)));
         let older = match (&self.store, inner.recent.front()) {
-            (Some(store), Some(first)) if first.sequence_number > after + 1 => Some((
-                Arc::clone(store),
-                first.run_id.clone(),
-                first.sequence_number,
-            )),
+            (Some(store), Some(first)) if first.sequence_number > after.saturating_add(1) => {
+                Some((
+                    Arc::clone(store),
+                    first.run_id.clone(),
+                    first.sequence_number,
+                ))
+            }
             _ => None,
         };
         let start = inner.recent.partition_point(|e| e.sequence_number <= after);

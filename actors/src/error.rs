@@ -38,6 +38,10 @@ pub enum EngineError {
     /// The run's supervisor stopped before the run finished.
     #[error("the run was interrupted before it finished")]
     Interrupted,
+    /// This process let the run go before it ended ([`crate::Engine::suspend_runs`]): it can
+    /// be resumed.
+    #[error("run {0} was let go by this process before it ended; `relavium resume {0}` goes on")]
+    Suspended(String),
     /// No such run.
     #[error("no run with id {0}")]
     UnknownRun(String),
@@ -86,6 +90,7 @@ impl EngineError {
             EngineError::NotRecorded(_) => ErrorKind::NotRecorded,
             EngineError::Spawn(_) | EngineError::Interrupted => ErrorKind::Internal,
             EngineError::UnknownRun(_) => ErrorKind::UnknownRun,
+            EngineError::Suspended(_) => ErrorKind::Suspended,
             EngineError::Busy(_) => ErrorKind::Busy,
             EngineError::Finished(..) => ErrorKind::Finished,
             EngineError::NotResumable(..) => ErrorKind::NotResumable,

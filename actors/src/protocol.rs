@@ -62,6 +62,10 @@ pub enum SupervisorMsg {
     /// if asked for, says whether it applied (a decision for a gate that is not waiting, or a
     /// cancellation of a run that is over, does not).
     Command(RunCommand, Option<RpcReplyPort<bool>>),
+    /// Let the run go without ending it (its process is closing): start nothing more, let the
+    /// attempts under way finish, make everything durable, release the run and stop. The run
+    /// stays unfinished, for any process to resume.
+    Suspend,
     /// The store refused the run's events: stop everything at once (the writer publishes
     /// nothing more of this run), keep the lease's record so the run stays resumable.
     StoreFailed(StoreError),

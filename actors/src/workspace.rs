@@ -36,6 +36,33 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// As a surface shows it (kind `invalid_workflow`): the first problem's message and
+    /// location, and how many there are.
+    pub fn report(&self) -> relavium_runtime::ErrorReport {
+        let kind = relavium_runtime::ErrorKind::InvalidWorkflow;
+        match self {
+            LoadError::Invalid { path, diagnostics } => {
+                let sorted = diagnostics.clone().into_sorted();
+                match sorted.first() {
+                    Some(first) => relavium_runtime::ErrorReport::new(
+                        kind,
+                        format!(
+                            "{path}:{}:{}: {} ({} problem(s) in all)",
+                            first.span.line,
+                            first.span.col,
+                            first.message,
+                            sorted.len()
+                        ),
+                    ),
+                    None => relavium_runtime::ErrorReport::new(kind, self.to_string()),
+                }
+            }
+            LoadError::Io { .. } => relavium_runtime::ErrorReport::new(kind, self.to_string()),
+        }
+    }
+}
+
 /// Finds agent files on disk next to a workflow.
 #[derive(Debug, Clone)]
 pub struct FsAgents {

@@ -1056,3 +1056,124 @@ async fn waiting_gates_are_watched_across_runs_as_they_come_and_go() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspended_runs_finish_their_calls_start_nothing_and_resume_elsewhere_without_rerunning() {
+    let store = Arc::new(MemoryStore::new());
+    let script = "responses:\n  - when: { node: a }\n    text: slow answer arriving word by word\n    delay_ms: 30\n  - text: quick\n";
+    let wf_text = "relavium: 1\nname: t\nnodes:\n  a: { prompt: one }\n  b: { needs: [a], prompt: two }\n  ask:\n    gate: { message: go? }\n";
+    let engine = engine_with(Arc::clone(&store), vec![scripted(script)]);
+    let handle = start(&engine, workflow(wf_text)).await;
+    let run_id = handle.run_id().clone();
+    assert_eq!(engine.live_runs(), [run_id.clone()]);
+    // Once a's call streams, the host closes.
+    let mut stream = handle.subscribe(0);
+    tokio::time::timeout(LIMIT, async {
+        while let Some(e) = stream.next().await {
+            if e.type_name() == "llm:delta" {
+                return;
+            }
+        }
+        panic!("no delta")
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(LIMIT, engine.suspend_runs())
+        .await
+        .expect("suspending returns once the call under way has finished");
+    assert!(engine.live_runs().is_empty());
+    let outcome = tokio::time::timeout(LIMIT, handle.outcome()).await.unwrap();
+    assert!(
+        matches!(&outcome, Err(EngineError::Suspended(id)) if id == &run_id.0),
+        "{outcome:?}"
+    );
+    let kept = store.read_events(&run_id, 0, usize::MAX).unwrap();
+    let t = types(&kept);
+    assert!(
+        t.contains(&"node:completed"),
+        "a's call under way finished and was kept: {t:?}"
+    );
+    assert!(
+        !kept
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::NodeStarted(s) if s.node_id == "b")),
+        "nothing new started: {t:?}"
+    );
+    assert!(
+        !t.iter()
+            .any(|t| t.starts_with("run:") && *t != "run:started" && *t != "run:paused")
+    );
+    assert!(
+        !store
+            .get_run(&run_id)
+            .unwrap()
+            .unwrap()
+            .status
+            .is_finished()
+    );
+
+    // Another engine takes it over: b runs, a does not run again, the gate still waits.
+    let calls = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let counted = {
+        let calls = Arc::clone(&calls);
+        Arc::new(Recording {
+            inner: scripted(script),
+            calls,
+        }) as Arc<dyn LlmProvider>
+    };
+    let other = engine_with(Arc::clone(&store), vec![counted]);
+    let resumed = other.resume(&run_id).await.expect("resumable");
+    other
+        .command(
+            &run_id,
+            RunCommand::DecideGate {
+                node_id: "ask".into(),
+                item: None,
+                decision: relavium_runtime::event::GateDecision::Approved,
+                by: "test".into(),
+                comment: None,
+            },
+        )
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(LIMIT, resumed.outcome())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["b"],
+        "only b was called after the take-over"
+    );
+    let all = store.read_events(&run_id, 0, usize::MAX).unwrap();
+    assert_actor_tree_closed(&all);
+    let seq: Vec<u64> = all.iter().map(|e| e.sequence_number).collect();
+    assert_eq!(seq, (1..=all.len() as u64).collect::<Vec<_>>());
+}
+
+/// A provider that records the node of every call it is given (when it is polled: when a real
+/// adapter would send).
+struct Recording {
+    inner: Arc<dyn LlmProvider>,
+    calls: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LlmProvider for Recording {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn stream(&self, request: LlmRequest) -> LlmStream {
+        let node = request.tags.get("node_id").cloned().unwrap_or_default();
+        let inner = self.inner.stream(request);
+        let calls = Arc::clone(&self.calls);
+        Box::pin(
+            futures::stream::once(async move {
+                calls.lock().unwrap().push(node);
+            })
+            .filter_map(|_| async { None })
+            .chain(inner),
+        )
+    }
+}

@@ -10,9 +10,9 @@ pub(crate) const RUN_FAILED: u8 = 1;
 pub(crate) const USAGE: u8 = 2;
 /// A workflow or agent file is invalid or unreadable, or names a provider that does not exist.
 pub(crate) const INVALID_WORKFLOW: u8 = 3;
-/// No run has that id.
+/// No run has that id (or no key is stored for that provider).
 pub(crate) const NOT_FOUND: u8 = 4;
-/// The history database could not be opened, read or written.
+/// The history database (or the keychain, or a file being written) could not be used.
 pub(crate) const STORE: u8 = 5;
 /// The run is paused at a gate and this process let go of it (`--exit-on-pause`).
 pub(crate) const PAUSED: u8 = 6;
@@ -29,18 +29,23 @@ pub(crate) const INTERNAL: u8 = 70;
 /// The exit code of a failure of `kind` — the one place the CLI turns a kind into a code.
 pub(crate) fn for_kind(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::InvalidInputs | ErrorKind::InvalidConfig => USAGE,
+        ErrorKind::InvalidInputs | ErrorKind::InvalidConfig | ErrorKind::InvalidEdit => USAGE,
         ErrorKind::InvalidWorkflow | ErrorKind::ModelUnavailable | ErrorKind::Unpriced => {
             INVALID_WORKFLOW
         }
-        ErrorKind::UnknownRun => NOT_FOUND,
-        ErrorKind::Store | ErrorKind::NotPersisted | ErrorKind::NotRecorded => STORE,
+        ErrorKind::UnknownRun | ErrorKind::NoKey => NOT_FOUND,
+        ErrorKind::Store
+        | ErrorKind::NotPersisted
+        | ErrorKind::NotRecorded
+        | ErrorKind::Unwritable
+        | ErrorKind::Keychain => STORE,
         ErrorKind::Busy
         | ErrorKind::Finished
         | ErrorKind::NotResumable
         | ErrorKind::AlreadyDecided
         | ErrorKind::NotWaiting => CONFLICT,
         ErrorKind::Internal => INTERNAL,
+        ErrorKind::Suspended => PAUSED,
     }
 }
 
@@ -52,8 +57,8 @@ Exit codes:
   2   usage error (bad flag, bad or missing --input)
   3   a workflow or agent file is invalid or unreadable, or names a model that cannot
       run (an unknown provider, a local model not installed: `relavium models pull`)
-  4   no run with that id
-  5   the history database could not be used
+  4   no run with that id (or no key stored for that provider)
+  5   the history database (or the keychain) could not be used
   6   the run is paused at a gate (--exit-on-pause); decide with `relavium gate`
   7   the run stopped at its budget (a call would have broken a cap)
   8   conflict: the run is live in another process, has ended, or the gate is not waiting

@@ -27,11 +27,17 @@ pub struct Document {
 /// Why a document could not be read, edited or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
-    /// Reading or writing a file failed.
-    #[error("failed to {what} {path}: {message}")]
-    Io {
-        /// "read", "write".
-        what: &'static str,
+    /// The workflow file could not be read.
+    #[error("failed to read {path}: {message}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A file (the workflow, its layout sidecar) could not be written.
+    #[error("failed to write {path}: {message}")]
+    Unwritable {
         /// The file.
         path: String,
         /// Why.
@@ -42,11 +48,27 @@ pub enum DocumentError {
     Edit(#[from] relavium_edit::EditError),
 }
 
+impl DocumentError {
+    /// Its stable kind.
+    pub fn kind(&self) -> relavium_runtime::ErrorKind {
+        use relavium_runtime::ErrorKind;
+        match self {
+            DocumentError::Unreadable { .. } => ErrorKind::InvalidWorkflow,
+            DocumentError::Unwritable { .. } => ErrorKind::Unwritable,
+            DocumentError::Edit(_) => ErrorKind::InvalidEdit,
+        }
+    }
+
+    /// As a surface shows it.
+    pub fn report(&self) -> relavium_runtime::ErrorReport {
+        relavium_runtime::ErrorReport::new(self.kind(), self.to_string())
+    }
+}
+
 impl Document {
     /// Opens the workflow file at `path`.
     pub fn open(path: &Path) -> Result<Document, DocumentError> {
-        let text = read_source(path).map_err(|e| DocumentError::Io {
-            what: "read",
+        let text = read_source(path).map_err(|e| DocumentError::Unreadable {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
@@ -149,8 +171,7 @@ impl Document {
         positions.version = 1;
         let path = self.positions_path();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| DocumentError::Io {
-                what: "create",
+            std::fs::create_dir_all(dir).map_err(|e| DocumentError::Unwritable {
                 path: dir.display().to_string(),
                 message: e.to_string(),
             })?;
@@ -166,8 +187,7 @@ impl Document {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory renamed over it.
 fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), DocumentError> {
-    let failed = |e: std::io::Error| DocumentError::Io {
-        what: "write",
+    let failed = |e: std::io::Error| DocumentError::Unwritable {
         path: path.display().to_string(),
         message: e.to_string(),
     };

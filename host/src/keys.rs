@@ -52,6 +52,23 @@ pub enum KeyError {
     NotStored(String),
 }
 
+impl KeyError {
+    /// Its stable kind.
+    pub fn kind(&self) -> relavium_runtime::ErrorKind {
+        use relavium_runtime::ErrorKind;
+        match self {
+            KeyError::BadProvider(_) | KeyError::Empty => ErrorKind::InvalidInputs,
+            KeyError::Keychain { .. } => ErrorKind::Keychain,
+            KeyError::NotStored(_) => ErrorKind::NoKey,
+        }
+    }
+
+    /// As a surface shows it.
+    pub fn report(&self) -> relavium_runtime::ErrorReport {
+        relavium_runtime::ErrorReport::new(self.kind(), self.to_string())
+    }
+}
+
 /// Checks a provider name: lower-case letters, digits, `-` and `_`.
 pub fn check_provider(provider: &str) -> Result<(), KeyError> {
     let valid = !provider.is_empty()

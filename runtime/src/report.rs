@@ -46,11 +46,23 @@ pub enum ErrorKind {
     NotRecorded,
     /// Something that should not happen (a bug: please report it).
     Internal,
+    /// An edit of a workflow file could not be made (an unknown node, a name taken, a setting
+    /// that is not a mapping); nothing was changed.
+    InvalidEdit,
+    /// A file other than the history (a workflow being saved, a layout sidecar) could not be
+    /// written.
+    Unwritable,
+    /// The OS keychain refused, or there is none.
+    Keychain,
+    /// No key for that provider is in the keychain.
+    NoKey,
+    /// The process let the run go before it ended (it was closing); it can be resumed.
+    Suspended,
 }
 
 impl ErrorKind {
     /// Every kind, in the documented order.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::InvalidInputs,
         ErrorKind::InvalidConfig,
         ErrorKind::InvalidWorkflow,
@@ -66,6 +78,11 @@ impl ErrorKind {
         ErrorKind::NotPersisted,
         ErrorKind::NotRecorded,
         ErrorKind::Internal,
+        ErrorKind::InvalidEdit,
+        ErrorKind::Unwritable,
+        ErrorKind::Keychain,
+        ErrorKind::NoKey,
+        ErrorKind::Suspended,
     ];
 
     /// The stable identifier, as serialized (`unknown_run`).
@@ -86,6 +103,11 @@ impl ErrorKind {
             ErrorKind::NotPersisted => "not_persisted",
             ErrorKind::NotRecorded => "not_recorded",
             ErrorKind::Internal => "internal",
+            ErrorKind::InvalidEdit => "invalid_edit",
+            ErrorKind::Unwritable => "unwritable",
+            ErrorKind::Keychain => "keychain",
+            ErrorKind::NoKey => "no_key",
+            ErrorKind::Suspended => "suspended",
         }
     }
 }

@@ -125,7 +125,7 @@ pub trait RunLease: Send + Sync + std::fmt::Debug {
 }
 
 /// One line of the run list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// The run.
@@ -180,7 +180,7 @@ pub struct NodeExecution {
 
 /// A gate waiting for a decision, in a run that is not over: one row of the store's
 /// cross-run gate query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitingGate {
     /// The run.

@@ -8,11 +8,13 @@
 //! laid out, each problem on its node, sub-workflows as groups, the run form's inputs.
 //!
 //! [`run`] is the other half: [`RunView`], everything shown of one run, folded from its events
-//! (live, and replayed at any event); [`live`] hands out what changed in it, patch by patch.
+//! (live, and replayed at any event); [`live`] hands out what changed in it, patch by patch;
+//! [`compare`] sets two runs side by side, node by node.
 //!
 //! Pure: no IO. A surface reads and writes the sidecar file itself.
 
 pub mod canvas;
+pub mod compare;
 pub mod live;
 pub mod run;
 

@@ -700,6 +700,40 @@ impl Engine {
         live.get(run_id).filter(|run| run.is_running()).cloned()
     }
 
+    /// The runs live in this engine, oldest first by id.
+    pub fn live_runs(&self) -> Vec<RunId> {
+        let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<RunId> = live
+            .values()
+            .filter(|run| run.is_running())
+            .map(|run| run.run_id.clone())
+            .collect();
+        ids.sort_by(|a, b| a.0.cmp(&b.0));
+        ids
+    }
+
+    /// Lets every run of this engine go without ending it — what a host does as it closes:
+    /// each starts nothing more, lets the attempts under way finish (no paid call is cut off,
+    /// their results are kept), makes its history durable and releases the run, unfinished.
+    /// Returns once all have; any process can resume them (`relavium resume`). Their handles'
+    /// outcomes are [`EngineError::Suspended`].
+    pub async fn suspend_runs(&self) {
+        let runs: Vec<LiveRun> = {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.values()
+                .filter(|run| run.is_running())
+                .cloned()
+                .collect()
+        };
+        for run in &runs {
+            let _ = run.supervisor.cast(SupervisorMsg::Suspend);
+        }
+        for run in runs {
+            // It stops once its history is durable and the run released.
+            let _ = run.supervisor.get_cell().wait(None).await;
+        }
+    }
+
     /// Waits until everything sent to the store so far is written.
     pub async fn flush(&self) -> Result<(), EngineError> {
         Ok(self.inner.writer_handle.flush().await?)

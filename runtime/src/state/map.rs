@@ -60,10 +60,11 @@ impl RunMachine {
             if self.status != RunStatus::Running {
                 return;
             }
+            let stopping = self.stopping();
             let Some(map) = self.nodes[node].map.as_mut() else {
                 return;
             };
-            if map.next >= map.values.len() || map.active >= limit || self.draining.is_some() {
+            if map.next >= map.values.len() || map.active >= limit || stopping {
                 break;
             }
             let item = map.next as u32;

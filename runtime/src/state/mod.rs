@@ -91,6 +91,11 @@ pub enum Input {
         /// Why (shown to people).
         reason: String,
     },
+    /// Let go of the run in this process without ending it: start nothing more, let the
+    /// attempts under way finish (their results are kept), then hand it back
+    /// ([`Action::Suspend`]) — unfinished, for any process to resume. Nothing is recorded for
+    /// it: the history reads as a process that stopped between two steps.
+    Suspend,
     /// The delay before a scheduled retry is over.
     RetryDue {
         /// The node.
@@ -188,6 +193,8 @@ pub enum Action {
     },
     /// The run is over.
     Finish(RunOutcome),
+    /// Nothing runs any more after [`Input::Suspend`]: the process may let the run go.
+    Suspend,
 }
 
 /// How a run ended.
@@ -298,6 +305,9 @@ pub struct RunMachine {
     reuse: Option<Reuse>,
     /// A graceful cancellation is under way: nothing new starts.
     draining: Option<String>,
+    /// [`Input::Suspend`] was given: nothing new starts; `Some(true)` once
+    /// [`Action::Suspend`] was asked for.
+    suspending: Option<bool>,
     /// Restored: a node had failed but the run's end was not recorded.
     failure: Option<(NodeIndex, ErrorInfo)>,
     /// Restored: the run was being cancelled but its end was not recorded.
@@ -345,6 +355,7 @@ impl RunMachine {
             failure: None,
             cancelling: None,
             draining: None,
+            suspending: None,
             reuse: None,
             paused: false,
             internal: std::collections::VecDeque::new(),
@@ -406,6 +417,12 @@ impl RunMachine {
             self.cancel(reason, now, &mut actions);
         }
         self.pause_if_idle(&mut actions);
+        // Suspending: once nothing runs any more, the process may let the run go.
+        if self.status == RunStatus::Running && self.running == 0 && self.suspending == Some(false)
+        {
+            self.suspending = Some(true);
+            actions.push(Action::Suspend);
+        }
         actions
     }
 
@@ -431,6 +448,13 @@ impl RunMachine {
                 attempt,
             } => self.retry_due(node, item, attempt, now, actions),
             Input::Cancel { reason } => self.cancel(reason, now, actions),
+            Input::Suspend => {
+                if self.status == RunStatus::Running && self.suspending.is_none() {
+                    self.suspending = Some(false);
+                    // Pending retries and queued nodes start in whichever process resumes.
+                    self.queue.clear();
+                }
+            }
             Input::Drain { reason } => {
                 if self.status == RunStatus::Running {
                     self.draining.get_or_insert(reason);
@@ -669,7 +693,7 @@ impl RunMachine {
             && self
                 .unit(node, item)
                 .is_some_and(|s| s.status == NodeStatus::Retrying && s.attempt + 1 == attempt);
-        if due && self.draining.is_none() {
+        if due && !self.stopping() {
             self.retrying -= 1;
             match item {
                 None => self.schedule(node, now, actions),
@@ -823,10 +847,15 @@ impl RunMachine {
         }));
     }
 
+    /// Whether the run starts nothing new: it is being cancelled gracefully or suspended.
+    pub(super) fn stopping(&self) -> bool {
+        self.draining.is_some() || self.suspending.is_some()
+    }
+
     /// Starts `node` now if the run's `concurrency` has a free slot, else queues it.
     fn schedule(&mut self, node: NodeIndex, now: Timestamp, actions: &mut Vec<Action>) {
-        if self.draining.is_some() {
-            return; // stopping gracefully: it will be skipped when the run ends
+        if self.stopping() {
+            return; // stopping gracefully: skipped when the run ends, or started on resume
         }
         if self.nodes[node].status == NodeStatus::Pending {
             match self.condition_holds(node) {
