@@ -14,7 +14,7 @@ use std::str::FromStr;
 use yaml_edit::{Document, Mapping, Sequence, YamlValue};
 
 /// One change to a workflow file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum Edit {
     /// Sets a node's setting (`["prompt"]`, `["retry", "attempts"]`), creating the mappings on

@@ -56,10 +56,23 @@ pub struct Comparison {
     pub b: String,
     /// Every node of the first run in its order, then those only the second has.
     pub nodes: Vec<ComparedNode>,
-    /// What each run cost.
-    pub cost: (MicroCents, MicroCents),
-    /// How long each took, in milliseconds, when it ended.
-    pub duration_ms: (Option<u64>, Option<u64>),
+    /// The first run as a whole.
+    pub total_a: RunTotal,
+    /// The second run as a whole.
+    pub total_b: RunTotal,
+}
+
+/// A run as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTotal {
+    /// Where it is.
+    pub status: String,
+    /// What it cost.
+    pub cost: MicroCents,
+    /// How long it took, in milliseconds, once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// `a` and `b` compared node by node.
@@ -79,8 +92,8 @@ pub fn compare(a: &RunView, b: &RunView) -> Comparison {
         a: a.run_id.clone(),
         b: b.run_id.clone(),
         nodes,
-        cost: (a.spent, b.spent),
-        duration_ms: (run_duration(a), run_duration(b)),
+        total_a: total(a),
+        total_b: total(b),
     }
 }
 
@@ -117,9 +130,13 @@ fn side(node: &NodeView) -> Side {
     }
 }
 
-fn run_duration(view: &RunView) -> Option<u64> {
-    match (view.started_at, view.finished_at) {
-        (Some(start), Some(end)) => Some(end.0.saturating_sub(start.0) / 1_000),
-        _ => None,
+fn total(view: &RunView) -> RunTotal {
+    RunTotal {
+        status: view.status.clone(),
+        cost: view.spent,
+        duration_ms: match (view.started_at, view.finished_at) {
+            (Some(start), Some(end)) => Some(end.0.saturating_sub(start.0) / 1_000),
+            _ => None,
+        },
     }
 }

@@ -1,0 +1,233 @@
+// The DAG: every node where the Rust layout (or the user) put it, edges from `needs`, each
+// node's problems on it, a run's node states when one is shown. Rendering stays cheap at
+// thousands of nodes: node components are memoized with stable `nodeTypes`, only visible
+// elements render, and below a zoom where text cannot be read a node draws as a plain box.
+import {
+  Background,
+  Controls,
+  type Connection,
+  type Edge,
+  type Node,
+  type NodeProps,
+  type NodeChange,
+  type EdgeChange,
+  Handle,
+  MiniMap,
+  Position,
+  ReactFlow,
+  ReactFlowProvider,
+  applyNodeChanges,
+  useStore,
+} from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { memo, useCallback, useEffect, useMemo, useState } from "react";
+import type { Canvas, CanvasNode, GroupNode, NodeView } from "../types/desktop";
+
+export interface NodeData extends Record<string, unknown> {
+  node: CanvasNode;
+  run?: NodeView;
+}
+
+interface InnerData extends Record<string, unknown> {
+  inner: GroupNode;
+  run?: NodeView;
+}
+
+/** Below this zoom a node's text is too small to read: it draws as a box. */
+export const READABLE_ZOOM = 0.45;
+const zoomedOut = (s: { transform: [number, number, number] }) => s.transform[2] < READABLE_ZOOM;
+
+/** One line that says what the node does. */
+export function summary(node: CanvasNode): string {
+  const s = (node.settings ?? {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === "string" ? v : v === undefined ? "" : JSON.stringify(v));
+  switch (node.kind) {
+    case "agent":
+      return text(s.prompt) || (s.agent ? `agent ${text(s.agent)}` : "");
+    case "gate": {
+      const gate = s.gate as Record<string, unknown> | undefined;
+      return text(gate?.message) || "a person decides";
+    }
+    case "transform":
+      return text(s.transform);
+    case "router":
+      return "chooses one branch";
+    case "tool":
+      return text(s.tool);
+    case "workflow":
+      return text(s.workflow);
+  }
+}
+
+const WorkflowNode = memo(function WorkflowNode({ data, selected }: NodeProps<Node<NodeData>>) {
+  const tiny = useStore(zoomedOut);
+  const { node, run } = data;
+  const state = run?.state ?? "idle";
+  const classes = `wf-node kind-${node.kind} state-${state}${node.problems > 0 ? " has-problems" : ""}${
+    selected ? " selected" : ""
+  }`;
+  if (tiny) return <div className={`${classes} tiny`} data-node={node.id} />;
+  const group = node.group;
+  return (
+    <div className={classes} data-node={node.id} style={{ width: node.width, height: node.height }}>
+      <Handle type="target" position={Position.Left} />
+      <div className="wf-head">
+        <span className="wf-kind">{node.kind}</span>
+        <span className="wf-id">{node.id}</span>
+        {node.problems > 0 && (
+          <span className="wf-problems" title="problems in this node">
+            {node.problems}
+          </span>
+        )}
+        {run && <span className="wf-state">{run.state}</span>}
+      </div>
+      {!group?.open && <div className="wf-summary">{summary(node)}</div>}
+      {group && !group.open && <div className="wf-group-count">▸ {group.nodes.length} nodes inside</div>}
+      <Handle type="source" position={Position.Right} />
+    </div>
+  );
+});
+
+const InnerNode = memo(function InnerNode({ data }: NodeProps<Node<InnerData>>) {
+  const tiny = useStore(zoomedOut);
+  const state = data.run?.state ?? "idle";
+  if (tiny) return <div className={`wf-node inner tiny state-${state}`} />;
+  return (
+    <div className={`wf-node inner kind-${data.inner.kind} state-${state}`}>
+      <Handle type="target" position={Position.Left} />
+      <div className="wf-head">
+        <span className="wf-kind">{data.inner.kind}</span>
+        <span className="wf-id">{data.inner.id}</span>
+      </div>
+      <Handle type="source" position={Position.Right} />
+    </div>
+  );
+});
+
+const nodeTypes = { workflow: WorkflowNode, inner: InnerNode };
+
+export interface CanvasProps {
+  canvas: Canvas;
+  /** A run's rows by node id (live, replayed or recorded). */
+  run?: ReadonlyMap<string, NodeView>;
+  selected?: string;
+  onSelect: (id: string | undefined) => void;
+  onMove: (id: string, x: number, y: number) => void;
+  onConnect: (from: string, to: string) => void;
+  onDisconnect: (from: string, to: string) => void;
+  onToggleGroup: (id: string, open: boolean) => void;
+}
+
+/** The flow's nodes for `canvas`: top-level nodes, and the nodes of opened groups inside them. */
+export function flowNodes(canvas: Canvas, run: ReadonlyMap<string, NodeView> | undefined, selected?: string) {
+  const nodes: Node[] = [];
+  for (const node of canvas.nodes) {
+    nodes.push({
+      id: node.id,
+      type: "workflow",
+      position: { x: node.x, y: node.y },
+      data: { node, run: run?.get(node.id) } satisfies NodeData,
+      selected: node.id === selected,
+      style: { width: node.width, height: node.height },
+    });
+    if (node.group?.open) {
+      for (const inner of node.group.nodes) {
+        nodes.push({
+          id: `${node.id}.${inner.id}`,
+          type: "inner",
+          parentId: node.id,
+          extent: "parent",
+          draggable: false,
+          connectable: false,
+          position: { x: inner.x, y: inner.y },
+          data: { inner, run: run?.get(`${node.id}.${inner.id}`) } satisfies InnerData,
+        });
+      }
+    }
+  }
+  return nodes;
+}
+
+export function flowEdges(canvas: Canvas, run?: ReadonlyMap<string, NodeView>): Edge[] {
+  const edges: Edge[] = canvas.edges.map((e) => ({
+    id: `${e.from}->${e.to}`,
+    source: e.from,
+    target: e.to,
+    animated: run?.get(e.to)?.state === "running",
+  }));
+  for (const node of canvas.nodes) {
+    if (!node.group?.open) continue;
+    for (const e of node.group.edges) {
+      edges.push({
+        id: `${node.id}.${e.from}->${node.id}.${e.to}`,
+        source: `${node.id}.${e.from}`,
+        target: `${node.id}.${e.to}`,
+        selectable: false,
+      });
+    }
+  }
+  return edges;
+}
+
+function Flow(props: CanvasProps) {
+  const { canvas, run, selected, onSelect, onMove, onConnect, onDisconnect, onToggleGroup } = props;
+  const computed = useMemo(() => flowNodes(canvas, run, selected), [canvas, run, selected]);
+  const [nodes, setNodes] = useState<Node[]>(computed);
+  useEffect(() => setNodes(computed), [computed]);
+  const edges = useMemo(() => flowEdges(canvas, run), [canvas, run]);
+
+  const onNodesChange = useCallback((changes: NodeChange[]) => {
+    setNodes((current) => applyNodeChanges(changes, current));
+  }, []);
+  const onEdgesChange = useCallback(
+    (changes: EdgeChange[]) => {
+      for (const change of changes) {
+        if (change.type === "remove") {
+          const [from, to] = change.id.split("->");
+          if (from && to) onDisconnect(from, to);
+        }
+      }
+    },
+    [onDisconnect],
+  );
+  return (
+    <ReactFlow
+      nodes={nodes}
+      edges={edges}
+      nodeTypes={nodeTypes}
+      onNodesChange={onNodesChange}
+      onEdgesChange={onEdgesChange}
+      onNodeClick={(_, node) => onSelect(node.parentId ? node.parentId : node.id)}
+      onNodeDoubleClick={(_, node) => {
+        const data = node.data as Partial<NodeData>;
+        if (data.node?.group) onToggleGroup(node.id, !data.node.group.open);
+      }}
+      onPaneClick={() => onSelect(undefined)}
+      onNodeDragStop={(_, node) => {
+        if (!node.parentId) onMove(node.id, node.position.x, node.position.y);
+      }}
+      onConnect={(c: Connection) => {
+        if (c.source && c.target && c.source !== c.target) onConnect(c.source, c.target);
+      }}
+      onlyRenderVisibleElements
+      minZoom={0.05}
+      fitView
+      proOptions={{ hideAttribution: true }}
+      deleteKeyCode={["Delete", "Backspace"]}
+    >
+      <Background />
+      <Controls showInteractive={false} />
+      <MiniMap pannable zoomable nodeStrokeWidth={3} />
+    </ReactFlow>
+  );
+}
+
+export function WorkflowCanvas(props: CanvasProps) {
+  return (
+    <div className="canvas" data-testid="canvas">
+      <ReactFlowProvider>
+        <Flow {...props} />
+      </ReactFlowProvider>
+    </div>
+  );
+}
