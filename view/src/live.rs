@@ -25,6 +25,9 @@ pub struct RunPatch {
     pub status: String,
     /// The last event folded in.
     pub last_sequence: u64,
+    /// When it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<Timestamp>,
     /// When it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
@@ -119,6 +122,7 @@ impl LiveView {
             workflow: view.workflow.clone(),
             status: view.status.clone(),
             last_sequence: view.last_sequence,
+            last_at: view.last_at,
             started_at: view.started_at,
             finished_at: view.finished_at,
             spent: view.spent,

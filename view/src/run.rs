@@ -178,6 +178,9 @@ pub struct RunView {
     pub status: String,
     /// The last event folded in.
     pub last_sequence: u64,
+    /// When the last event folded in happened: "now" for a view replayed at an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<Timestamp>,
     /// When it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
@@ -293,6 +296,7 @@ impl RunView {
     pub fn apply(&mut self, event: &RunEvent) {
         self.run_id = event.run_id.0.clone();
         self.last_sequence = event.sequence_number;
+        self.last_at = Some(event.timestamp);
         let at = event.timestamp;
         match &event.kind {
             EventKind::RunStarted(p) => {

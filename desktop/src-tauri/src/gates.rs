@@ -20,8 +20,9 @@ fn key(gate: &WaitingGate) -> (String, String, Option<u32>) {
 
 /// Starts the watch for the app's life.
 pub fn watch<R: Runtime>(app: AppHandle<R>) {
-    let mut changes = app.state::<Desktop>().engine().watch_waiting_gates();
     tauri::async_runtime::spawn(async move {
+        // On the async runtime: the engine's watch spawns a task of its own.
+        let mut changes = app.state::<Desktop>().engine().watch_waiting_gates();
         let mut told: BTreeSet<(String, String, Option<u32>)> = BTreeSet::new();
         while let Some(gates) = changes.recv().await {
             let _ = app.emit("gates", &gates);

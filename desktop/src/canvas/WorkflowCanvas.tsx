@@ -20,7 +20,7 @@ import {
   useStore,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { memo, useCallback, useEffect, useMemo, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Canvas, CanvasNode, GroupNode, NodeView } from "../types/desktop";
 
 export interface NodeData extends Record<string, unknown> {
@@ -118,18 +118,38 @@ export interface CanvasProps {
   onToggleGroup: (id: string, open: boolean) => void;
 }
 
-/** The flow's nodes for `canvas`: top-level nodes, and the nodes of opened groups inside them. */
-export function flowNodes(canvas: Canvas, run: ReadonlyMap<string, NodeView> | undefined, selected?: string) {
+/**
+ * The flow's nodes for `canvas`: top-level nodes, and the nodes of opened groups inside them.
+ * A node whose canvas entry, run row and selection are those of `previous` is `previous`'s
+ * object itself, so its memoized component does not render again: a live run moves only the
+ * nodes whose rows changed.
+ */
+export function flowNodes(
+  canvas: Canvas,
+  run: ReadonlyMap<string, NodeView> | undefined,
+  selected?: string,
+  previous?: ReadonlyMap<string, Node>,
+) {
   const nodes: Node[] = [];
   for (const node of canvas.nodes) {
-    nodes.push({
-      id: node.id,
-      type: "workflow",
-      position: { x: node.x, y: node.y },
-      data: { node, run: run?.get(node.id) } satisfies NodeData,
-      selected: node.id === selected,
-      style: { width: node.width, height: node.height },
-    });
+    const row = run?.get(node.id);
+    const isSelected = node.id === selected;
+    const before = previous?.get(node.id);
+    const data = before?.data as NodeData | undefined;
+    if (before && data?.node === node && data.run === row && (before.selected ?? false) === isSelected) {
+      nodes.push(before);
+    } else {
+      nodes.push({
+        id: node.id,
+        type: "workflow",
+        position: { x: node.x, y: node.y },
+        // Known sizes: drawn at once, without waiting for the DOM to be measured.
+        width: node.width,
+        height: node.height,
+        data: { node, run: row } satisfies NodeData,
+        selected: isSelected,
+      });
+    }
     if (node.group?.open) {
       for (const inner of node.group.nodes) {
         nodes.push({
@@ -171,9 +191,23 @@ export function flowEdges(canvas: Canvas, run?: ReadonlyMap<string, NodeView>): 
 
 function Flow(props: CanvasProps) {
   const { canvas, run, selected, onSelect, onMove, onConnect, onDisconnect, onToggleGroup } = props;
-  const computed = useMemo(() => flowNodes(canvas, run, selected), [canvas, run, selected]);
+  const previous = useRef<ReadonlyMap<string, Node>>(new Map());
+  const computed = useMemo(() => {
+    const next = flowNodes(canvas, run, selected, previous.current);
+    previous.current = new Map(next.map((n) => [n.id, n]));
+    return next;
+  }, [canvas, run, selected]);
   const [nodes, setNodes] = useState<Node[]>(computed);
-  useEffect(() => setNodes(computed), [computed]);
+  // Dragging moves the flow's own copy; a new canvas (or run row) replaces it, keeping what
+  // the flow measured.
+  useEffect(
+    () =>
+      setNodes((current) => {
+        const measured = new Map(current.map((n) => [n.id, n.measured]));
+        return computed.map((n) => (measured.get(n.id) && !n.measured ? { ...n, measured: measured.get(n.id) } : n));
+      }),
+    [computed],
+  );
   const edges = useMemo(() => flowEdges(canvas, run), [canvas, run]);
 
   const onNodesChange = useCallback((changes: NodeChange[]) => {
@@ -212,6 +246,7 @@ function Flow(props: CanvasProps) {
       onlyRenderVisibleElements
       minZoom={0.05}
       fitView
+      fitViewOptions={{ maxZoom: 1 }}
       proOptions={{ hideAttribution: true }}
       deleteKeyCode={["Delete", "Backspace"]}
     >
@@ -222,10 +257,11 @@ function Flow(props: CanvasProps) {
   );
 }
 
-export function WorkflowCanvas(props: CanvasProps) {
+export function WorkflowCanvas(props: CanvasProps & { file: string }) {
   return (
     <div className="canvas" data-testid="canvas">
-      <ReactFlowProvider>
+      {/* A flow per file: opening another fits it to the view again. */}
+      <ReactFlowProvider key={props.file}>
         <Flow {...props} />
       </ReactFlowProvider>
     </div>

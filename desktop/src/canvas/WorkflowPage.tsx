@@ -146,6 +146,7 @@ export function WorkflowPage(props: { initialPath?: string; onRunStarted: (runId
       {canvas ? (
         <div className="workspace">
           <WorkflowCanvas
+            file={opened?.path ?? ""}
             canvas={canvas}
             run={run?.nodes}
             selected={selected}

@@ -2,16 +2,17 @@
 // a run's page: its trace, the Gantt of its attempts, replay at any event (the whole view
 // rebuilt by the Rust side from the recorded events), retry from a node, and compare with
 // another run.
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ipc } from "../ipc";
 import { duration, millisBetween, money, time } from "../format";
 import type { Comparison, RunPage as Page, RunStatus, RunSummary } from "../types/desktop";
-import { fromView, rows, type LiveRun } from "../run/patches";
+import { applyPatch, emptyRun, fromView, rows, type LiveRun } from "../run/patches";
 import { NodeDetail, SupervisionTree, BudgetMeter } from "../run/RunDetail";
 import { Trace } from "./Trace";
 import { Gantt } from "./Gantt";
 
 const STATUSES: RunStatus[] = ["running", "paused", "completed", "failed", "cancelled"];
+const FINISHED = new Set<RunStatus>(["completed", "failed", "cancelled"]);
 
 export function RunList(props: { onOpen: (runId: string) => void; refresh: number }) {
   const [status, setStatus] = useState<RunStatus | "">("");
@@ -87,8 +88,8 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
   const [other, setOther] = useState("");
   const [comparison, setComparison] = useState<Comparison>();
   const [error, setError] = useState<string>();
+  const [reloads, setReloads] = useState(0);
   useEffect(() => {
-    setPage(undefined);
     ipc.runPage(runId).then(
       (p) => {
         setPage(p);
@@ -97,11 +98,42 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
       },
       (e: Error) => setError(e.message),
     );
-  }, [runId]);
+  }, [runId, reloads]);
+  // A run not over yet (this app's, or a CLI's) is followed live; once it ends, its page is
+  // read again whole.
+  const live = page !== undefined && !FINISHED.has(page.summary.status);
+  useEffect(() => {
+    if (!live) return;
+    let watch: number | undefined;
+    let gone = false;
+    void ipc
+      .watchRun(runId, (patch) => {
+        setShown((current) => applyPatch(current ?? emptyRun(runId), patch));
+        setUpto(patch.lastSequence);
+        if (FINISHED.has(patch.status as RunStatus)) setReloads((n) => n + 1);
+      })
+      .then((id) => {
+        if (gone) void ipc.stopWatching(id);
+        else watch = id;
+      });
+    return () => {
+      gone = true;
+      if (watch !== undefined) void ipc.stopWatching(watch);
+    };
+  }, [runId, live]);
   const load = useCallback((offset: number, limit: number) => ipc.runEvents(runId, offset, limit), [runId]);
+  // Scrubbing asks for many views in a row: only the last one asked for is shown, however
+  // the answers arrive.
+  const asked = useRef(0);
   const scrub = (to: number) => {
     setUpto(to);
-    ipc.replayRun(runId, to).then((view) => setShown(fromView(view)), (e: Error) => setError(e.message));
+    const ask = ++asked.current;
+    ipc.replayRun(runId, to).then(
+      (view) => {
+        if (ask === asked.current) setShown(fromView(view));
+      },
+      (e: Error) => setError(e.message),
+    );
   };
   const nodes = useMemo(() => (shown ? rows(shown) : []), [shown]);
   if (error) return <div className="error">{error}</div>;
@@ -141,7 +173,7 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
             ))}
           </nav>
           {tab === "trace" && <Trace count={page.eventCount} load={load} upto={upto} onPick={scrub} />}
-          {tab === "gantt" && <Gantt nodes={nodes} now={Date.parse(shown.finishedAt ?? new Date().toISOString())} />}
+          {tab === "gantt" && <Gantt nodes={nodes} now={Date.parse(shown.finishedAt ?? shown.lastAt ?? new Date().toISOString())} />}
           {tab === "compare" && (
             <div className="compare" data-testid="compare">
               <form

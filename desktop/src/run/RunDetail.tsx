@@ -61,7 +61,7 @@ export function SupervisionTree({ run, onSelect }: { run: LiveRun; onSelect: (id
   return (
     <div className="tree" data-testid="tree">
       <div className={`tree-row supervisor ${live.has("run") ? "live" : ""}`}>
-        <span className="actor">RunSupervisor</span> <span className="status">{run.status || "starting"}</span>
+        <span className="actor">RunSupervisor</span> <span className="what">{run.status || "starting"}</span>
       </div>
       {rows(run).map((node) => {
         const nodeLive = isLive(`node:${node.id}#`);
@@ -69,13 +69,13 @@ export function SupervisionTree({ run, onSelect }: { run: LiveRun; onSelect: (id
           <div key={node.id} className="tree-branch">
             <button className={`tree-row node state-${node.state} ${nodeLive ? "live" : ""}`} onClick={() => onSelect(node.id.replace(/\[\d+\]$/, ""))}>
               <span className="actor">NodeActor {node.id}</span>
-              <span className="status">{nodeStatus(node)}</span>
+              <span className="what">{nodeStatus(node)}</span>
               {node.attempt > 1 && <span className="restarts">{node.attempt - 1} restart(s)</span>}
             </button>
             {node.calls.map((call) => (
               <div key={call.callId} className={`tree-row call ${live.has(`call:${call.callId}`) ? "live" : ""}`}>
                 <span className="actor">ProviderCallActor {call.callId}</span>
-                <span className="status">{callStatus(call, live.has(`call:${call.callId}`))}</span>
+                <span className="what">{callStatus(call, live.has(`call:${call.callId}`))}</span>
               </div>
             ))}
           </div>

@@ -8,6 +8,8 @@ export interface LiveRun {
   workflow: string;
   status: string;
   lastSequence: number;
+  /** When the last event shown happened ("now" for a replayed view). */
+  lastAt?: string;
   startedAt?: string;
   finishedAt?: string;
   spent: number;
@@ -45,6 +47,7 @@ export function applyPatch(run: LiveRun, patch: RunPatch): LiveRun {
     workflow: patch.workflow,
     status: patch.status,
     lastSequence: patch.lastSequence,
+    lastAt: patch.lastAt ?? undefined,
     startedAt: patch.startedAt ?? undefined,
     finishedAt: patch.finishedAt ?? undefined,
     spent: patch.spent,
@@ -65,6 +68,7 @@ export function fromView(view: RunView, trace: RunEvent[] = []): LiveRun {
     workflow: view.workflow,
     status: view.status,
     lastSequence: view.lastSequence,
+    lastAt: view.lastAt ?? undefined,
     startedAt: view.startedAt ?? undefined,
     finishedAt: view.finishedAt ?? undefined,
     spent: view.spent,

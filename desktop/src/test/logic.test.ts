@@ -97,6 +97,14 @@ describe("the canvas", () => {
       ["review.judge", "review"],
     ]);
     expect(nodes[0]?.selected).toBe(true);
+    // A new run row moves only its node: the other node objects are the same, so memoized
+    // components skip them.
+    const again = flowNodes(canvas, new Map(run), "a", new Map(nodes.map((n) => [n.id, n])));
+    expect(again[0]).toBe(nodes[0]);
+    const moved = new Map(run).set("a", { ...run.get("a")!, text: "more" });
+    const after = flowNodes(canvas, moved, "a", new Map(nodes.map((n) => [n.id, n])));
+    expect(after[0]).not.toBe(nodes[0]);
+    expect(after[1]).toBe(nodes[1]);
     const edges = flowEdges(canvas, run);
     expect(edges.map((e) => e.id)).toEqual(["a->review", "review.read->review.judge"]);
   });

@@ -1826,6 +1826,10 @@ export interface RunView {
    */
   finishedAt?: Timestamp | null;
   /**
+   * When the last event folded in happened: "now" for a view replayed at an event.
+   */
+  lastAt?: Timestamp | null;
+  /**
    * The last event folded in.
    */
   lastSequence: number;
@@ -2145,6 +2149,10 @@ export interface RunPatch {
    */
   finishedAt?: Timestamp | null;
   /**
+   * When it happened.
+   */
+  lastAt?: Timestamp | null;
+  /**
    * The last event folded in.
    */
   lastSequence: number;
@@ -2261,6 +2269,10 @@ export interface RunView1 {
    * When it ended.
    */
   finishedAt?: Timestamp | null;
+  /**
+   * When the last event folded in happened: "now" for a view replayed at an event.
+   */
+  lastAt?: Timestamp | null;
   /**
    * The last event folded in.
    */
