@@ -104,8 +104,9 @@ impl std::fmt::Debug for Host {
 
 impl Host {
     /// Reads `home`'s configuration (a missing default file means the defaults) and the
-    /// environment: `RELAVIUM_DEFAULT_MODEL` overrides the configuration's default model, and
-    /// `RELAVIUM_SCRIPT_CALL_LOG` makes the scripted provider log its calls (crash tests).
+    /// environment: `RELAVIUM_DEFAULT_MODEL` overrides the configuration's default model,
+    /// `RELAVIUM_SCRIPT` is the scripted provider's script (tests, demos, benchmarks) and
+    /// `RELAVIUM_SCRIPT_CALL_LOG` makes it log its calls (crash tests).
     pub fn open(home: Home) -> Result<Host, HostError> {
         let config = read_config(&home)?;
         let from_env = std::env::var("RELAVIUM_DEFAULT_MODEL")
@@ -128,7 +129,11 @@ impl Host {
             default_model,
             default_model_chosen,
             secrets: default_secrets(),
-            script: None,
+            // The scripted provider's script (`RELAVIUM_SCRIPT`: tests, demos, benchmarks);
+            // a surface's own option replaces it (`with_script`).
+            script: std::env::var_os("RELAVIUM_SCRIPT")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
             script_call_log: std::env::var_os("RELAVIUM_SCRIPT_CALL_LOG")
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),

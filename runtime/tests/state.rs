@@ -1712,3 +1712,31 @@ nodes:
         "fixed: patched"
     );
 }
+
+#[test]
+fn suspending_lets_running_attempts_finish_starts_nothing_and_asks_once_to_let_go() {
+    let mut m = machine(DIAMOND);
+    let start = m.step(Input::Start, t(0));
+    assert_eq!(tasks(&start).len(), 2, "left and right run");
+    let asked = m.step(Input::Suspend, t(1));
+    assert!(asked.is_empty(), "two attempts still run: {asked:?}");
+    let left = m.step(succeed(0, 1, json!("L")), t(2));
+    assert_eq!(events(&left), ["node:completed"], "its result is kept");
+    assert!(!left.iter().any(|a| matches!(a, Action::Suspend)));
+    let right = m.step(succeed(1, 1, json!("R")), t(3));
+    assert_eq!(events(&right), ["node:completed"]);
+    assert!(
+        tasks(&right).is_empty(),
+        "the join, ready now, does not start"
+    );
+    assert!(
+        right.iter().any(|a| matches!(a, Action::Suspend)),
+        "nothing runs: the process may let go: {right:?}"
+    );
+    assert!(!m.status().is_finished(), "the run is not over");
+    let again = m.step(Input::Suspend, t(4));
+    assert!(
+        !again.iter().any(|a| matches!(a, Action::Suspend)),
+        "asked once"
+    );
+}

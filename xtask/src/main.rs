@@ -5,9 +5,14 @@
 //!   cmake and libclang for llama.cpp, the embedded model's engine), then `cargo run -p
 //!   relavium-cli -- run FILE ARGS…`.
 //! - `cargo xtask test [ARGS…]` — also what the tests need (tmux, D-Bus and a Secret Service for
-//!   the keychain test, Python for the test MCP server), then `cargo test --workspace --locked`.
-//! - `cargo xtask setup [--check] [--for run|test]` — installs (or, with `--check`, only lists)
-//!   what is missing.
+//!   the keychain test, Python for the test MCP server, WebKitGTK, WebKitWebDriver and Xvfb for
+//!   the desktop), then `cargo test --workspace --locked`, then the desktop's own suites: its
+//!   WebView's types, type check and vitest, and the end to end in the real app under Xvfb.
+//!   With ARGS, only `cargo test --workspace --locked ARGS…`.
+//! - `cargo xtask desktop` — what the desktop app needs, then `npx tauri dev` (the app, its
+//!   WebView reloading as its sources change); `cargo xtask deb` builds its `.deb`.
+//! - `cargo xtask setup [--check] [--for run|desktop|test]` — installs (or, with `--check`, only
+//!   lists) what is missing.
 //!
 //! It installs through the platform's package manager — apt-get (Debian, Ubuntu), dnf (Fedora),
 //! Homebrew (macOS) — as root or through non-interactive `sudo`, and says what it installs and
@@ -16,6 +21,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
+mod desktop;
 mod prerequisites;
 
 use prerequisites::{Manager, Need, Purpose};
@@ -44,7 +50,23 @@ fn main() -> ExitCode {
             let mut command = cargo();
             command.args(["test", "--workspace", "--locked"]);
             command.args(rest);
-            pass_on(command)
+            let code = pass_on(command);
+            if !rest.is_empty() || code != ExitCode::SUCCESS {
+                return code;
+            }
+            desktop::test_suites()
+        }
+        "desktop" => {
+            if let Err(code) = ensure(Purpose::Desktop) {
+                return code;
+            }
+            desktop::develop()
+        }
+        "deb" => {
+            if let Err(code) = ensure(Purpose::Desktop) {
+                return code;
+            }
+            desktop::deb()
         }
         "setup" => setup(rest),
         "help" | "--help" | "-h" => {
@@ -52,7 +74,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("xtask: unknown task `{other}` (run, test, setup; `cargo xtask help`)");
+            eprintln!(
+                "xtask: unknown task `{other}` (run, test, desktop, deb, setup; `cargo xtask help`)"
+            );
             ExitCode::from(2)
         }
     }
@@ -68,14 +92,15 @@ fn setup(args: &[String]) -> ExitCode {
             "--check" => check = true,
             "--for" => match args.next().map(String::as_str) {
                 Some("run") => purpose = Purpose::Run,
+                Some("desktop") => purpose = Purpose::Desktop,
                 Some("test") => purpose = Purpose::Test,
                 other => {
-                    eprintln!("xtask: --for takes `run` or `test`, not {other:?}");
+                    eprintln!("xtask: --for takes `run`, `desktop` or `test`, not {other:?}");
                     return ExitCode::from(2);
                 }
             },
             other => {
-                eprintln!("xtask: unknown option `{other}` (--check, --for run|test)");
+                eprintln!("xtask: unknown option `{other}` (--check, --for run|desktop|test)");
                 return ExitCode::from(2);
             }
         }
@@ -145,12 +170,12 @@ fn print_needs(needs: &[&Need]) {
     }
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Runs `command` with this process's terminal and hands on its exit code.
-fn pass_on(mut command: Command) -> ExitCode {
+pub(crate) fn pass_on(mut command: Command) -> ExitCode {
     match command.status() {
         Ok(status) => match status.code() {
             Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

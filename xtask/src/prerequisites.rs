@@ -4,12 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What a set of prerequisites is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a set of prerequisites is for; each purpose needs what the ones before it need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Purpose {
     /// Building and running `relavium` (the README's first command).
     Run,
-    /// Running every test (the README's second command).
+    /// Building and running the desktop app (`cargo xtask desktop`, `cargo xtask deb`).
+    Desktop,
+    /// Running every test (the README's second command), the desktop's end to end included.
     Test,
 }
 
@@ -17,6 +19,7 @@ impl Purpose {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Purpose::Run => "run",
+            Purpose::Desktop => "desktop",
             Purpose::Test => "test",
         }
     }
@@ -31,10 +34,11 @@ pub(crate) struct Need {
     pub(crate) why: &'static str,
     /// Whether the machine has it.
     present: fn() -> bool,
-    /// Its package: (apt-get, dnf, brew); `None` where that manager needs none.
+    /// Its packages: (apt-get, dnf, brew), space-separated; `None` where that manager needs
+    /// none.
     packages: [Option<&'static str>; 3],
-    /// Needed to run `relavium`, or only for the tests.
-    for_run: bool,
+    /// The first purpose that needs it (every later one does too).
+    from: Purpose,
 }
 
 const NEEDS: &[Need] = &[
@@ -43,49 +47,83 @@ const NEEDS: &[Need] = &[
         why: "builds bundled SQLite, TLS and llama.cpp",
         present: || on_path("cc") && on_path("c++"),
         packages: [Some("build-essential"), Some("gcc-c++"), None],
-        for_run: true,
+        from: Purpose::Run,
     },
     Need {
         name: "cmake",
         why: "builds llama.cpp, the embedded model's engine",
         present: || on_path("cmake"),
         packages: [Some("cmake"), Some("cmake"), Some("cmake")],
-        for_run: true,
+        from: Purpose::Run,
     },
     Need {
         name: "libclang",
         why: "generates llama.cpp's Rust bindings (bindgen)",
         present: has_libclang,
         packages: [Some("libclang-dev"), Some("clang-devel"), Some("llvm")],
-        for_run: true,
+        from: Purpose::Run,
     },
     Need {
         name: "tmux",
         why: "the terminal view's end-to-end tests run relavium in it",
         present: || on_path("tmux"),
         packages: [Some("tmux"), Some("tmux"), Some("tmux")],
-        for_run: false,
+        from: Purpose::Test,
     },
     Need {
         name: "python3",
         why: "the MCP tests run a small MCP server written in Python",
         present: || on_path("python3"),
         packages: [Some("python3"), Some("python3"), Some("python")],
-        for_run: false,
+        from: Purpose::Test,
     },
     Need {
         name: "D-Bus session",
         why: "the keychain test runs a private Secret Service on its own bus",
         present: || cfg!(not(target_os = "linux")) || on_path("dbus-run-session"),
         packages: [Some("dbus"), Some("dbus-daemon"), None],
-        for_run: false,
+        from: Purpose::Test,
     },
     Need {
         name: "gnome-keyring",
         why: "the keychain test stores a key in a real Secret Service",
         present: || cfg!(not(target_os = "linux")) || on_path("gnome-keyring-daemon"),
         packages: [Some("gnome-keyring"), Some("gnome-keyring"), None],
-        for_run: false,
+        from: Purpose::Test,
+    },
+    Need {
+        name: "WebKitGTK and GTK",
+        why: "the desktop app's window (Tauri on Linux: WebKitGTK 4.1, its tray and icons)",
+        present: || cfg!(not(target_os = "linux")) || pkg_config_has("webkit2gtk-4.1"),
+        packages: [
+            Some(
+                "libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev file pkg-config",
+            ),
+            Some("webkit2gtk4.1-devel libxdo-devel libappindicator-gtk3-devel librsvg2-devel file"),
+            None,
+        ],
+        from: Purpose::Desktop,
+    },
+    Need {
+        name: "Node.js and npm",
+        why: "build the desktop app's WebView (TypeScript, React, Vite)",
+        present: || on_path("node") && on_path("npm"),
+        packages: [Some("nodejs npm"), Some("nodejs npm"), Some("node")],
+        from: Purpose::Desktop,
+    },
+    Need {
+        name: "WebKitWebDriver and Xvfb",
+        why: "the desktop's end-to-end test drives the real app in a virtual display",
+        present: || {
+            cfg!(not(target_os = "linux"))
+                || (on_path("WebKitWebDriver") && on_path("xvfb-run") && on_path("xauth"))
+        },
+        packages: [
+            Some("webkit2gtk-driver xvfb xauth"),
+            Some("webkit2gtk4.1-devel xorg-x11-server-Xvfb xorg-x11-xauth"),
+            None,
+        ],
+        from: Purpose::Test,
     },
 ];
 
@@ -93,9 +131,17 @@ const NEEDS: &[Need] = &[
 pub(crate) fn missing(purpose: Purpose) -> Vec<&'static Need> {
     NEEDS
         .iter()
-        .filter(|need| need.for_run || purpose == Purpose::Test)
+        .filter(|need| need.from <= purpose)
         .filter(|need| !(need.present)())
         .collect()
+}
+
+/// Whether `pkg-config` knows `module` (its development files are installed).
+fn pkg_config_has(module: &str) -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", module])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A package manager this machine has.
@@ -125,8 +171,11 @@ impl Manager {
             Manager::Dnf => 1,
             Manager::Brew => 2,
         };
-        let mut packages: Vec<&'static str> =
-            needs.iter().filter_map(|n| n.packages[column]).collect();
+        let mut packages: Vec<&'static str> = needs
+            .iter()
+            .filter_map(|n| n.packages[column])
+            .flat_map(|p| p.split(' '))
+            .collect();
         packages.dedup();
         packages
     }
@@ -275,10 +324,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn run_needs_are_a_subset_of_test_needs() {
-        let run: Vec<&str> = NEEDS.iter().filter(|n| n.for_run).map(|n| n.name).collect();
-        assert_eq!(run, ["C and C++ compiler", "cmake", "libclang"]);
-        assert!(NEEDS.len() > run.len());
+    fn each_purpose_needs_what_the_one_before_it_needs() {
+        let of = |purpose: Purpose| -> Vec<&str> {
+            NEEDS
+                .iter()
+                .filter(|n| n.from <= purpose)
+                .map(|n| n.name)
+                .collect()
+        };
+        assert_eq!(
+            of(Purpose::Run),
+            ["C and C++ compiler", "cmake", "libclang"]
+        );
+        let desktop = of(Purpose::Desktop);
+        assert!(of(Purpose::Run).iter().all(|n| desktop.contains(n)));
+        assert_eq!(desktop.len(), 5);
+        assert!(desktop.contains(&"WebKitGTK and GTK") && desktop.contains(&"Node.js and npm"));
+        let test = of(Purpose::Test);
+        assert!(desktop.iter().all(|n| test.contains(n)));
+        assert_eq!(test.len(), NEEDS.len());
     }
 
     #[test]
@@ -286,7 +350,7 @@ mod tests {
         let all: Vec<&Need> = NEEDS.iter().collect();
         assert_eq!(
             Manager::Apt.command_line(&all),
-            "sudo apt-get update && sudo apt-get install -y --no-install-recommends build-essential cmake libclang-dev tmux python3 dbus gnome-keyring"
+            "sudo apt-get update && sudo apt-get install -y --no-install-recommends build-essential cmake libclang-dev tmux python3 dbus gnome-keyring libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev file pkg-config nodejs npm webkit2gtk-driver xvfb xauth"
         );
         assert_eq!(
             Manager::Dnf.command_line(&all[..3]),

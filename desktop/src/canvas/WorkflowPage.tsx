@@ -3,7 +3,7 @@
 // the run started here — node states on the canvas, the supervision tree, the budget.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { events, ipc } from "../ipc";
-import type { Edit, OpenedWorkflow, OutlineKind } from "../types/desktop";
+import type { Edit, OpenedWorkflow, OutlineKind, RunEvent } from "../types/desktop";
 import { applyPatch, emptyRun, type LiveRun } from "../run/patches";
 import { BudgetMeter, NodeDetail, SupervisionTree } from "../run/RunDetail";
 import { RunForm } from "../run/RunForm";
@@ -11,6 +11,21 @@ import { Inspector, newNodeSettings } from "./Inspector";
 import { WorkflowCanvas } from "./WorkflowCanvas";
 
 const KINDS: OutlineKind[] = ["agent", "gate", "transform", "router", "tool", "workflow"];
+
+/**
+ * For the live-view benchmark (`desktop/e2e/bench.py`), when it set `window.__relaviumLags`:
+ * how long after each event happened it was on screen (after the paint that shows it), in ms.
+ */
+function measureLag(events: RunEvent[]) {
+  const lags = (window as { __relaviumLags?: number[] }).__relaviumLags;
+  if (!lags || events.length === 0) return;
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      const now = Date.now();
+      for (const e of events) lags.push(now - Date.parse(e.timestamp));
+    }, 0),
+  );
+}
 
 /** A fresh node id of `kind` the workflow does not have yet. */
 export function freshId(kind: OutlineKind, taken: Set<string>): string {
@@ -77,7 +92,10 @@ export function WorkflowPage(props: { initialPath?: string; onRunStarted: (runId
       .then(async (runId) => {
         if (watch.current !== undefined) await ipc.stopWatching(watch.current);
         setRun(emptyRun(runId));
-        watch.current = await ipc.watchRun(runId, (patch) => setRun((r) => applyPatch(r ?? emptyRun(patch.runId), patch)));
+        watch.current = await ipc.watchRun(runId, (patch) => {
+          setRun((r) => applyPatch(r ?? emptyRun(patch.runId), patch));
+          measureLag(patch.events);
+        });
         props.onRunStarted(runId);
       })
       .catch(fail);
@@ -161,7 +179,7 @@ export function WorkflowPage(props: { initialPath?: string; onRunStarted: (runId
             {run && (
               <div className="live" data-testid="live-run">
                 <h3>
-                  Run <span className="mono">{run.runId.slice(-8)}</span> <span className={`status status-${run.status}`}>{run.status || "starting"}</span>
+                  Run <span className="mono" title={run.runId} data-run={run.runId}>{run.runId.slice(-8)}</span> <span className={`status status-${run.status}`}>{run.status || "starting"}</span>
                   <button onClick={() => setRun(undefined)} title="back to editing">
                     ✕
                   </button>

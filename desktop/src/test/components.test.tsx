@@ -101,3 +101,36 @@ describe("the history", () => {
     );
   });
 });
+
+describe("closing with runs in flight", () => {
+  it("asks, and stops them gracefully when told", async () => {
+    const calls = record({ close_app: () => null });
+    const { emit } = await import("@tauri-apps/api/event");
+    const { CloseDialog } = await import("../CloseDialog");
+    render(<CloseDialog />);
+    expect(screen.queryByTestId("close-dialog")).toBeNull();
+    // Events sent before `listen()` resolves are lost: wait for the dialog's listener.
+    await waitFor(async () => {
+      await emit("close-requested", { runs: ["01JRUNA", "01JRUNB"] });
+      expect(screen.getByTestId("close-dialog")).toBeTruthy();
+    });
+    screen.getByText("2 runs are still in flight");
+    fireEvent.click(screen.getByText("Stop gracefully and close"));
+    await waitFor(() => expect(calls.some((c) => c.cmd === "close_app")).toBe(true));
+    expect(calls.find((c) => c.cmd === "close_app")?.args).toEqual({ choice: "stop_gracefully" });
+  });
+
+  it("keeps the app open when told", async () => {
+    const calls = record({});
+    const { emit } = await import("@tauri-apps/api/event");
+    const { CloseDialog } = await import("../CloseDialog");
+    render(<CloseDialog />);
+    await waitFor(async () => {
+      await emit("close-requested", { runs: ["01JRUNA"] });
+      expect(screen.getByTestId("close-dialog")).toBeTruthy();
+    });
+    fireEvent.click(screen.getByText("Keep the app open"));
+    expect(screen.queryByTestId("close-dialog")).toBeNull();
+    expect(calls.filter((c) => c.cmd === "close_app")).toEqual([]);
+  });
+});
