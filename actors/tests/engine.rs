@@ -1065,7 +1065,7 @@ async fn suspended_runs_finish_their_calls_start_nothing_and_resume_elsewhere_wi
     let engine = engine_with(Arc::clone(&store), vec![scripted(script)]);
     let handle = start(&engine, workflow(wf_text)).await;
     let run_id = handle.run_id().clone();
-    assert_eq!(engine.live_runs(), [run_id.clone()]);
+    assert_eq!(engine.live_runs(), std::slice::from_ref(&run_id));
     // Once a's call streams, the host closes.
     let mut stream = handle.subscribe(0);
     tokio::time::timeout(LIMIT, async {

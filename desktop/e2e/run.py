@@ -251,21 +251,26 @@ def main():
         buttons = d.wait("the retry button", lambda: [b for b in d.finds('.run-page [data-testid="node-detail"] button') if "Retry" in d.s("GET", f"/element/{b}/text")])
         first_run = d.text(".run-page header h2 small")
         d.s("POST", f"/element/{buttons[0]}/click", {})
+        d.wait("the retry's plan", lambda: "Runs again" in d.text('[data-testid="retry-plan"]'))
+        plan = d.text('[data-testid="retry-plan"]')
+        assert "welcome, fact" in plan and "greeting" in plan, plan
+        d.shot("12-retry-plan")
+        d.click('[data-testid="retry-plan"] button.primary')
         d.wait("the retried run's page", lambda: d.text(".run-page header h2 small") != first_run)
         d.wait("the retried run's end", lambda: "completed" in d.text(".run-page header .status"), 240)
-        d.shot("12-retried")
+        d.shot("13-retried")
 
         # 9. Compare the retried run with the first.
         d.click(".tabs nav button:nth-of-type(3)")
         d.type('input[aria-label="other run"]', first_run)
         d.click('[data-testid="compare"] button[type=submit]')
         d.wait("the comparison", lambda: d.finds("table.comparison tbody tr"))
-        d.shot("13-compare")
+        d.shot("14-compare")
 
         # 10. Keys: the settings page lists the providers.
         d.click("nav.pages button:nth-of-type(3)")
         d.wait("the keys page", lambda: "anthropic" in d.text('[data-testid="keys"]'))
-        d.shot("14-keys")
+        d.shot("15-keys")
         print("e2e: all steps passed", flush=True)
     finally:
         d.quit()

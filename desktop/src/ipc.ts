@@ -12,6 +12,7 @@ import type {
   KeyStatus,
   ModelFetch,
   OpenedWorkflow,
+  RetryPlan,
   RunEvent,
   RunFilter,
   RunPage,
@@ -70,6 +71,7 @@ export const ipc = {
   decideGate: (runId: string, node: string, item: number | null, approve: boolean, comment: string) =>
     call<void>("decide_gate", { runId, node, item, approve, comment }),
   cancelRun: (runId: string, graceful: boolean) => call<void>("cancel_run", { runId, graceful }),
+  planRetry: (runId: string, node: string) => call<RetryPlan>("plan_retry", { runId, node }),
   retryFrom: (runId: string, node: string) => call<string>("retry_from", { runId, node }),
   listRuns: (filter: RunFilter) => call<RunSummary[]>("list_runs", { filter }),
   runPage: (runId: string) => call<RunPage>("run_page", { runId }),

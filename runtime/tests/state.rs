@@ -1740,3 +1740,37 @@ fn suspending_lets_running_attempts_finish_starts_nothing_and_asks_once_to_let_g
         "asked once"
     );
 }
+
+#[test]
+fn a_retry_plan_names_what_is_reused_what_runs_again_and_the_caps_bound() {
+    let mut m = machine(DIAMOND);
+    let mut log = Vec::new();
+    record(&mut log, &m.step(Input::Start, t(0)), t(0));
+    record(&mut log, &m.step(succeed(0, 1, json!("L")), t(1)), t(1));
+    record(&mut log, &m.step(succeed(1, 1, json!("R")), t(2)), t(2));
+    let wf = workflow(DIAMOND);
+    let join = wf.node_index("join").unwrap();
+    let plan = relavium_runtime::state::retry_plan(&wf, "r", join, &log).unwrap();
+    assert_eq!(plan.reused, ["left", "right"]);
+    assert_eq!(plan.rerun, ["join"]);
+    assert_eq!(plan.calling, 1);
+    assert_eq!(plan.at_most, None, "no cap: nothing bounds it");
+
+    let capped = DIAMOND.replace("nodes:", "budget: { run: 2 USD, node: 0.5 USD }\nnodes:");
+    let wf = workflow(&capped);
+    let left = wf.node_index("left").unwrap();
+    let plan = relavium_runtime::state::retry_plan(&wf, "r", left, &log).unwrap();
+    assert!(plan.reused.is_empty());
+    assert_eq!(plan.rerun, ["left", "right", "join"]);
+    assert_eq!(
+        plan.at_most,
+        Some(relavium_runtime::MicroCents::parse_usd("1.5").unwrap()),
+        "three calling nodes at 0.5 each, under the run's 2"
+    );
+    // A node whose needs did not complete cannot be retried from.
+    let early = &log[..3];
+    assert!(
+        relavium_runtime::state::retry_plan(&wf, "r", wf.node_index("join").unwrap(), early)
+            .is_err()
+    );
+}

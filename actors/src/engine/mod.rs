@@ -334,6 +334,37 @@ impl Engine {
         .await
     }
 
+    /// What [`Engine::retry_from`] would do, without starting anything: what is reused, what
+    /// runs again, and the most it can spend.
+    pub async fn plan_retry(
+        &self,
+        run_id: &RunId,
+        node_id: &str,
+    ) -> Result<relavium_runtime::state::RetryPlan, EngineError> {
+        let id = run_id.clone();
+        let (summary, snapshot, events) = self
+            .blocking(move |store| {
+                Ok((
+                    store.get_run(&id)?,
+                    store.snapshot(&id)?,
+                    store.read_events(&id, 0, usize::MAX)?,
+                ))
+            })
+            .await?;
+        let refused = |why: String| EngineError::NotResumable(run_id.0.clone(), why);
+        if summary.is_none() {
+            return Err(EngineError::UnknownRun(run_id.0.clone()));
+        }
+        let snapshot = snapshot.ok_or_else(|| {
+            refused("it was started by a version of relavium that kept no snapshot".into())
+        })?;
+        let workflow = workflow_of(&snapshot).map_err(refused)?;
+        let from = workflow
+            .node_index(node_id)
+            .ok_or_else(|| refused(format!("its workflow has no node `{node_id}`")))?;
+        relavium_runtime::state::retry_plan(&workflow, &run_id.0, from, &events).map_err(refused)
+    }
+
     /// Starts a new run that retries `run_id` from `node_id`: the same workflow (as recorded)
     /// and inputs; what `node_id` needs is reused from the earlier run — not run, not billed —
     /// and `node_id` and everything after it runs again.

@@ -123,6 +123,7 @@ struct DesktopProtocol {
     run_patch: RunPatch,
     run_event: RunEvent,
     comparison: Comparison,
+    retry_plan: relavium_runtime::state::RetryPlan,
     waiting_gate: WaitingGate,
     key_status: KeyStatus,
     close_choice: CloseChoice,

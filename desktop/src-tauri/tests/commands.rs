@@ -253,6 +253,16 @@ fn a_workflow_is_edited_saved_run_found_replayed_and_compared_and_no_answer_hold
         fact["outputDiffers"], true,
         "different topics, different echoes"
     );
+    let plan = invoke(
+        &app,
+        "plan_retry",
+        json!({"runId": run, "node": "greeting"}),
+    );
+    keep("plan_retry", &plan);
+    let plan = plan.unwrap();
+    assert_eq!(plan["reused"], json!(["welcome", "fact"]));
+    assert_eq!(plan["rerun"], json!(["greeting"]));
+    assert!(plan.get("atMost").is_none(), "hello has no cap: {plan}");
     let retried = invoke(
         &app,
         "retry_from",

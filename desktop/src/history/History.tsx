@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ipc } from "../ipc";
 import { duration, millisBetween, money, time } from "../format";
-import type { Comparison, RunPage as Page, RunStatus, RunSummary } from "../types/desktop";
+import type { Comparison, RetryPlan, RunPage as Page, RunStatus, RunSummary } from "../types/desktop";
 import { applyPatch, emptyRun, fromView, rows, type LiveRun } from "../run/patches";
 import { NodeDetail, SupervisionTree, BudgetMeter } from "../run/RunDetail";
 import { Trace } from "./Trace";
@@ -87,6 +87,7 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
   const [selected, setSelected] = useState<string>();
   const [other, setOther] = useState("");
   const [comparison, setComparison] = useState<Comparison>();
+  const [plan, setPlan] = useState<RetryPlan>();
   const [error, setError] = useState<string>();
   const [reloads, setReloads] = useState(0);
   useEffect(() => {
@@ -190,11 +191,50 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
           )}
         </div>
         {node && (
-          <NodeDetail
-            node={node}
-            onRetry={(id) => ipc.retryFrom(runId, id).then(props.onRetried, (x: Error) => setError(x.message))}
-          />
+          <div>
+            <NodeDetail
+              node={node}
+              onRetry={(id) => ipc.planRetry(runId, id).then(setPlan, (x: Error) => setError(x.message))}
+            />
+            {plan && plan.from === node.id.replace(/\[\d+\]$/, "") && (
+              <RetryPlanPanel
+                plan={plan}
+                onStart={() => {
+                  setPlan(undefined);
+                  ipc.retryFrom(runId, plan.from).then(props.onRetried, (x: Error) => setError(x.message));
+                }}
+                onCancel={() => setPlan(undefined)}
+              />
+            )}
+          </div>
         )}
+      </div>
+    </div>
+  );
+}
+
+/** What a retry will do, shown before it starts. */
+export function RetryPlanPanel(props: { plan: RetryPlan; onStart: () => void; onCancel: () => void }) {
+  const { plan } = props;
+  return (
+    <div className="retry-plan" data-testid="retry-plan">
+      <h4>Retry from {plan.from}</h4>
+      <div>
+        <b>Reused</b> (not run, not billed): {plan.reused.length > 0 ? plan.reused.join(", ") : "nothing"}
+      </div>
+      <div>
+        <b>Runs again</b>: {plan.rerun.join(", ")}
+      </div>
+      <div className="worst-case">
+        {plan.atMost !== undefined && plan.atMost !== null
+          ? `At most ${money(plan.atMost)}: the workflow's caps, which a run never exceeds (${plan.calling} node(s) call a model).`
+          : `No cap bounds it: ${plan.calling} node(s) call a model and the workflow sets no budget.`}
+      </div>
+      <div className="buttons">
+        <button className="primary" onClick={props.onStart}>
+          Start the retry
+        </button>
+        <button onClick={props.onCancel}>Cancel</button>
       </div>
     </div>
   );

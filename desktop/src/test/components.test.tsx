@@ -134,3 +134,23 @@ describe("closing with runs in flight", () => {
     expect(calls.filter((c) => c.cmd === "close_app")).toEqual([]);
   });
 });
+
+describe("retry from a node", () => {
+  it("says what is reused, what runs again and the most it can spend before it starts", async () => {
+    const { RetryPlanPanel } = await import("../history/History");
+    let started = false;
+    render(
+      <RetryPlanPanel
+        plan={{ runId: "r", from: "greeting", reused: ["welcome", "fact"], rerun: ["greeting"], calling: 1, atMost: 50_000_000 }}
+        onStart={() => (started = true)}
+        onCancel={() => {}}
+      />,
+    );
+    const panel = screen.getByTestId("retry-plan").textContent ?? "";
+    expect(panel).toContain("welcome, fact");
+    expect(panel).toContain("Runs again: greeting");
+    expect(panel).toContain("At most $0.500000");
+    fireEvent.click(screen.getByText("Start the retry"));
+    expect(started).toBe(true);
+  });
+});

@@ -97,6 +97,13 @@ export type Edit =
       op: "removeNeed";
     };
 /**
+ * An amount of money in micro-cents (1 USD = 100 cents = 100,000,000 µ¢).
+ *
+ * This interface was referenced by `DesktopProtocol`'s JSON-Schema
+ * via the `definition` "MicroCents".
+ */
+export type MicroCents = number;
+/**
  * One event of one run.
  *
  * This interface was referenced by `DesktopProtocol`'s JSON-Schema
@@ -231,13 +238,6 @@ export type GateDecision = "approved" | "rejected";
  */
 export type RunId = string;
 /**
- * An amount of money in micro-cents (1 USD = 100 cents = 100,000,000 µ¢).
- *
- * This interface was referenced by `DesktopProtocol`'s JSON-Schema
- * via the `definition` "MicroCents".
- */
-export type MicroCents = number;
-/**
  * Where a run is in its life.
  *
  * This interface was referenced by `DesktopProtocol`'s JSON-Schema
@@ -364,6 +364,7 @@ export interface DesktopProtocol {
   keyStatus: KeyStatus;
   modelFetch: ModelFetch;
   openedWorkflow: OpenedWorkflow;
+  retryPlan: RetryPlan;
   runEvent: RunEvent;
   runFilter: RunFilter;
   runPage: RunPage;
@@ -885,6 +886,41 @@ export interface Position1 {
    * Byte offset from the start of the file.
    */
   offset: number;
+}
+/**
+ * What a retry of a run from a node would do, told before it starts: the nodes whose recorded
+ * outputs are reused (not run, not billed), the nodes that run again, and the most it can
+ * spend — the workflow's own caps, which the engine never lets a run exceed.
+ *
+ * This interface was referenced by `DesktopProtocol`'s JSON-Schema
+ * via the `definition` "RetryPlan".
+ */
+export interface RetryPlan {
+  /**
+   * The most the retry can spend: the run's cap, or the node cap times the nodes that call
+   * a model, whichever is less. `None`: the workflow sets no cap, so nothing bounds it.
+   */
+  atMost?: MicroCents | null;
+  /**
+   * How many of those call a model (the ones that can cost anything).
+   */
+  calling: number;
+  /**
+   * The node it starts again from.
+   */
+  from: string;
+  /**
+   * Nodes that run again, in the workflow's order.
+   */
+  rerun: string[];
+  /**
+   * Nodes reused from the run, in the workflow's order.
+   */
+  reused: string[];
+  /**
+   * The run retried.
+   */
+  runId: string;
 }
 /**
  * Payload of `run:started`.

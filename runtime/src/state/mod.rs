@@ -31,7 +31,7 @@ pub mod task;
 
 pub use inputs::{parse_input_value, resolve_inputs};
 pub use restore::{RestoreError, Restoring};
-pub use reuse::reusable_outputs;
+pub use reuse::{RetryPlan, retry_plan, reusable_outputs};
 pub use status::{NodeStatus, RunStatus};
 pub use task::{ModelCall, NodeTask, ToolCall, Work};
 

@@ -46,6 +46,67 @@ pub fn reusable_outputs(
     Ok(reused)
 }
 
+/// What a retry of a run from a node would do, told before it starts: the nodes whose recorded
+/// outputs are reused (not run, not billed), the nodes that run again, and the most it can
+/// spend — the workflow's own caps, which the engine never lets a run exceed.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPlan {
+    /// The run retried.
+    pub run_id: String,
+    /// The node it starts again from.
+    pub from: String,
+    /// Nodes reused from the run, in the workflow's order.
+    pub reused: Vec<String>,
+    /// Nodes that run again, in the workflow's order.
+    pub rerun: Vec<String>,
+    /// How many of those call a model (the ones that can cost anything).
+    pub calling: usize,
+    /// The most the retry can spend: the run's cap, or the node cap times the nodes that call
+    /// a model, whichever is less. `None`: the workflow sets no cap, so nothing bounds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<crate::MicroCents>,
+}
+
+/// The plan of a retry of `run_id` (whose events are `earlier`) from node `from`; refused as
+/// [`reusable_outputs`] refuses.
+pub fn retry_plan(
+    workflow: &Workflow,
+    run_id: &str,
+    from: NodeIndex,
+    earlier: &[RunEvent],
+) -> Result<RetryPlan, String> {
+    let reused = reusable_outputs(workflow, from, earlier)?;
+    let mut plan = RetryPlan {
+        run_id: run_id.to_owned(),
+        from: workflow.nodes[from].id.value.clone(),
+        reused: Vec::new(),
+        rerun: Vec::new(),
+        calling: 0,
+        at_most: None,
+    };
+    // Everything not reused runs again (an upstream node skipped before is decided again).
+    for (index, node) in workflow.nodes.iter().enumerate() {
+        if reused.contains_key(&index) {
+            plan.reused.push(node.id.value.clone());
+        } else {
+            plan.rerun.push(node.id.value.clone());
+            plan.calling += usize::from(matches!(node.kind, crate::workflow::NodeKind::Agent(_)));
+        }
+    }
+    let node_bound = workflow
+        .budget
+        .node
+        .map(|cap| crate::MicroCents(cap.0.saturating_mul(plan.calling as u64)));
+    plan.at_most = match (workflow.budget.run, node_bound) {
+        (Some(run), Some(nodes)) => Some(run.min(nodes)),
+        (run, nodes) => run.or(nodes),
+    };
+    Ok(plan)
+}
+
 impl RunMachine {
     /// Makes this run a retry of `retry_of.run_id` from `retry_of.node_id`: the nodes in
     /// `outputs` (what that node needs, as the earlier run recorded it) complete at once with

@@ -26,6 +26,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         runs::stop_watching,
         runs::decide_gate,
         runs::cancel_run,
+        runs::plan_retry,
         runs::retry_from,
         history::list_runs,
         history::run_page,

@@ -13,6 +13,7 @@ pub const COMMANDS: &[&str] = &[
     "stop_watching",
     "decide_gate",
     "cancel_run",
+    "plan_retry",
     "retry_from",
     "list_runs",
     "run_page",

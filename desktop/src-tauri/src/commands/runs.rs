@@ -14,6 +14,7 @@ use relavium_actors::workspace::load_workflow_file;
 use relavium_host::{DEFAULT_MODEL, pypi_index};
 use relavium_llm::models::Fetch;
 use relavium_runtime::event::GateDecision;
+use relavium_runtime::state::RetryPlan;
 use relavium_runtime::store::{RunCommand, WaitingGate};
 use relavium_runtime::{ErrorKind, ErrorReport, RunId};
 use relavium_view::{LiveView, RunPatch};
@@ -184,6 +185,21 @@ pub async fn cancel_run(
         .await
         .map_err(|e| e.report())?;
     Ok(())
+}
+
+/// What retrying `run_id` from `node` would do — reused, run again, the most it can spend —
+/// shown before it starts.
+#[tauri::command]
+pub async fn plan_retry(
+    desktop: State<'_, Desktop>,
+    run_id: String,
+    node: String,
+) -> Result<RetryPlan, ErrorReport> {
+    desktop
+        .engine()
+        .plan_retry(&RunId(run_id), &node)
+        .await
+        .map_err(|e| e.report())
 }
 
 /// Starts a new run retrying `run_id` from `node` (what it needs is reused, not run or billed
