@@ -58,23 +58,34 @@ def streams(width, words):
     return "\n".join(lines) + "\n"
 
 
-# Clicks the element, then waits (on animation frames) until `done()` holds; the ms between.
+# Clicks the element, then waits (on animation frames) until every condition holds; the ms
+# between. A condition is [selector, test, value]: "count" (at least value elements), "text"
+# (its text is value), "startsWith" (its text starts with value), "valueEndsWith" (an input's
+# value). (The app's CSP forbids evaluating strings, so conditions are data.)
 TIMED = """
-const [selector, doneSource] = [arguments[0], arguments[1]];
+const [selector, conditions] = [arguments[0], arguments[1]];
 const finish = arguments[arguments.length - 1];
-const done = new Function(doneSource);
+function holds([sel, test, value]) {
+  if (test === "count") return document.querySelectorAll(sel).length >= value;
+  const el = document.querySelector(sel);
+  if (!el) return false;
+  if (test === "text") return el.textContent === value;
+  if (test === "startsWith") return el.textContent.startsWith(value);
+  if (test === "valueEndsWith") return el.value.endsWith(value);
+  return false;
+}
 const started = performance.now();
 document.querySelector(selector).click();
 function check() {
-  if (done()) requestAnimationFrame(() => finish(performance.now() - started));
+  if (conditions.every(holds)) requestAnimationFrame(() => finish(performance.now() - started));
   else requestAnimationFrame(check);
 }
 requestAnimationFrame(check);
 """
 
 
-def timed(d, selector, done):
-    return d.s("POST", "/execute/async", {"script": TIMED, "args": [selector, done]})
+def timed(d, selector, conditions):
+    return d.s("POST", "/execute/async", {"script": TIMED, "args": [selector, conditions]})
 
 
 def main():
@@ -118,12 +129,11 @@ def main():
             for _ in range(SAMPLES):
                 d.type('input[aria-label="workflow file"]', CTRL_A + str(work / f"{name}.relavium.yaml"))
                 # Another file first, so each sample opens this one from nothing.
-                done = (
-                    "return document.querySelectorAll('.react-flow__node').length > 0"
-                    f" && document.querySelector('.toolbar .path').value.endsWith('{name}.relavium.yaml')"
-                    " && document.querySelector('.validity') && document.querySelector('.validity').textContent === 'valid'"
-                    " && document.querySelector('.react-flow__minimap svg') !== null;"
-                )
+                # The new file's own flow (a flow per file) with its nodes drawn.
+                done = [
+                    [f'.canvas[data-file$="{name}.relavium.yaml"][data-nodes="{count}"] .react-flow__node', "count", 1],
+                    [".validity", "text", "valid"],
+                ]
                 times.append(timed(d, ".toolbar form button[type=submit]", done))
                 d.type('input[aria-label="workflow file"]', CTRL_A + str(work / "streams.relavium.yaml"))
                 d.click(".toolbar form button[type=submit]")
@@ -151,7 +161,7 @@ def main():
         if page.returncode == 0 and '"lastSequence"' in page.stdout:
             import json
 
-            last = json.loads(page.stdout).get("lastSequence")
+            last = json.loads(page.stdout)["run"]["lastSequence"]
             print(f"desktop: live view: the run has {last} events; the screen counted {count}", flush=True)
 
         # The 20,000-event page.
@@ -162,7 +172,10 @@ def main():
             rows = d.finds('[data-testid="history"] tbody tr td:nth-child(2)')
             names = [d.s("GET", f"/element/{r}/text") for r in rows]
             index = names.index("chain") + 1
-            done = "return document.querySelector('[data-testid=\"trace\"] .trace-row .type') !== null && document.querySelector('.run-page header h2') && document.querySelector('.run-page header h2').textContent.startsWith('chain');"
+            done = [
+                ['[data-testid="trace"] .trace-row .type', "count", 1],
+                [".run-page header h2", "startsWith", "chain"],
+            ]
             times.append(timed(d, f'[data-testid="history"] tbody tr:nth-child({index}) td', done))
             events = d.text('[data-testid="replay"]')
             d.click("nav.pages button:nth-of-type(1)")

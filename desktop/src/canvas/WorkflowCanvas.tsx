@@ -259,7 +259,7 @@ function Flow(props: CanvasProps) {
 
 export function WorkflowCanvas(props: CanvasProps & { file: string }) {
   return (
-    <div className="canvas" data-testid="canvas">
+    <div className="canvas" data-testid="canvas" data-file={props.file} data-nodes={props.canvas.nodes.length}>
       {/* A flow per file: opening another fits it to the view again. */}
       <ReactFlowProvider key={props.file}>
         <Flow {...props} />

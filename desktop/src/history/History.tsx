@@ -216,8 +216,10 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
 /** What a retry will do, shown before it starts. */
 export function RetryPlanPanel(props: { plan: RetryPlan; onStart: () => void; onCancel: () => void }) {
   const { plan } = props;
+  const panel = useRef<HTMLDivElement>(null);
+  useEffect(() => panel.current?.scrollIntoView?.({ block: "nearest" }), [plan]);
   return (
-    <div className="retry-plan" data-testid="retry-plan">
+    <div className="retry-plan" data-testid="retry-plan" ref={panel}>
       <h4>Retry from {plan.from}</h4>
       <div>
         <b>Reused</b> (not run, not billed): {plan.reused.length > 0 ? plan.reused.join(", ") : "nothing"}

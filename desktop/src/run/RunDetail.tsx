@@ -100,7 +100,7 @@ export function NodeDetail({ node, onRetry }: { node: NodeView; onRetry?: (id: s
           {node.decided.comment ? `: “${node.decided.comment}”` : ""}
         </div>
       )}
-      {node.text && (
+      {node.text && (node.output === undefined || node.output === null) && (
         <>
           <h4>Streamed</h4>
           <pre className="stream">{node.text}</pre>

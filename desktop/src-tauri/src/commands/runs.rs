@@ -25,8 +25,10 @@ use std::time::Duration;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Runtime, State};
 
-/// The longest a change waits before it is sent to the WebView.
-pub const PATCH_EVERY: Duration = Duration::from_millis(40);
+/// The longest a change waits before it is sent to the WebView: about a frame, so a busy run
+/// costs the WebView at most ~50 messages a second and an event is on screen within the
+/// 100 ms QUALITY.md asks (`desktop/e2e/bench.py` measures it).
+pub const PATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// Starts a run of the workflow file `path` (as saved) with `inputs` (the run form's values,
 /// typed as its inputs declare); the new run's id.
