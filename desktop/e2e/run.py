@@ -137,6 +137,27 @@ def main():
     for name in ["hello.relavium.yaml", "approval.relavium.yaml", "agents/writer.agent.yaml"]:
         shutil.copy(ROOT / "examples" / name, work / name)
     env = dict(os.environ, RELAVIUM_HOME=str(work / "home"))
+    # A price for the embedded model (it is free), so a budget can be met and exceeded.
+    (work / "home").mkdir()
+    (work / "home" / "config.yaml").write_text(
+        "prices:\n  - { model: local/smollm2-135m, effective: 2026-01-01, context: 8192, input: \"100\", output: \"100\" }\n"
+    )
+    (work / "priced.relavium.yaml").write_text(
+        "relavium: 1\nname: priced\nbudget: { run: 0.02 USD }\ndefaults: { max_tokens: 48 }\n"
+        "nodes:\n  first:\n    prompt: Name one colour.\n  second:\n    needs: [first]\n"
+        "    prompt: \"Name a fruit of the colour {{ nodes.first.output }} in a long sentence.\"\n"
+    )
+    (work / "review.relavium.yaml").write_text(
+        "relavium: 1\nname: review\ninputs:\n  text: { type: string }\nnodes:\n"
+        "  read:\n    prompt: \"Summarise: {{ inputs.text }}\"\n  judge:\n    needs: [read]\n"
+        "    transform: \"nodes.read.output | length\"\noutputs:\n  verdict: \"{{ nodes.judge.output }}\"\n"
+    )
+    (work / "nested.relavium.yaml").write_text(
+        "relavium: 1\nname: nested\nnodes:\n  draft:\n    prompt: Write one line.\n"
+        "  review:\n    needs: [draft]\n    workflow: review.relavium.yaml\n"
+        "    with: { text: \"{{ nodes.draft.output }}\" }\n  done:\n    needs: [review]\n"
+        "    transform: \"nodes.review.output\"\n"
+    )
     if not free(PORT):
         raise SystemExit(f"e2e: port {PORT} is taken: is another tauri-driver running?")
     driver_proc = subprocess.Popen(
@@ -185,6 +206,19 @@ def main():
         ], changed
         print("e2e: the saved file differs by the edited line only", flush=True)
 
+        # 2b. A broken edit: its problem shows on the node at once; undoing it leaves the file
+        # as saved.
+        d.type('.add-setting input[placeholder="setting"]', "needs")
+        d.type('.add-setting input[placeholder="value"]', "nowhere")
+        d.click('.add-setting button[type=submit]')
+        d.wait("the problem on its node", lambda: d.finds('[data-node="fact"] .wf-problems'))
+        assert "problem" in d.text(".validity"), d.text(".validity")
+        d.shot("02b-problem-on-its-node")
+        d.click('.inspector .setting button[title="remove needs"]')
+        d.wait("valid again", lambda: d.text(".validity") == "valid")
+        d.wait("nothing to save", lambda: "•" not in d.text('[data-testid="save"]'))
+        assert hello.read_text() == after
+
         # 3. Run it on the embedded model; the tree and the canvas follow it live.
         d.click('[data-testid="run-form"] button[type=submit]')
         d.wait("the live run", lambda: d.finds('[data-testid="live-run"]'))
@@ -195,8 +229,36 @@ def main():
         d.wait("the node's output", lambda: d.finds('[data-testid="node-detail"] .output'))
         d.shot("04-run-completed")
 
-        # 4. A run with a gate, approved in the overlay.
+        # 3b. Money: a priced model and a cap — the meter, and the call that would break it
+        # stopped before it leaves (`budget:exceeded`), shown on its node.
         d.click('[data-testid="live-run"] h3 button')
+        d.type('input[aria-label="workflow file"]', CTRL_A + str(work / "priced.relavium.yaml"))
+        d.click(".toolbar form button[type=submit]")
+        d.wait("the priced canvas", lambda: len(d.finds(".react-flow__node")) == 2)
+        d.click('[data-testid="run-form"] button[type=submit]')
+        d.wait("the run's end at its cap", lambda: "failed" in d.text('[data-testid="live-run"] h3'), 240)
+        d.wait("the budget's failure", lambda: "budget" in d.text('[data-testid="live-run"]'))
+        meter = d.text('[data-testid="live-run"] [data-testid="budget"]')
+        assert "cap $0.020000" in meter, meter
+        d.click('[data-node="second"]')
+        d.shot("04b-budget-exceeded")
+
+        # 3c. A sub-workflow: a group that opens in place.
+        d.click('[data-testid="live-run"] h3 button')
+        d.type('input[aria-label="workflow file"]', CTRL_A + str(work / "nested.relavium.yaml"))
+        d.click(".toolbar form button[type=submit]")
+        d.wait("the nested canvas", lambda: "2 nodes inside" in d.text('[data-node="review"]'))
+        d.s("POST", "/actions", {"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+            {"type": "pointerMove", "origin": {"element-6066-11e4-a52e-4f735466cecf": d.find('[data-node="review"]')}, "x": 0, "y": 0},
+            {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0},
+            {"type": "pause", "duration": 50},
+            {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0},
+        ]}]})
+        d.s("DELETE", "/actions")
+        d.wait("the group open", lambda: len(d.finds(".react-flow__node-inner")) == 2)
+        d.shot("04c-sub-workflow-open")
+
+        # 4. A run with a gate, approved in the overlay.
         approval = work / "approval.relavium.yaml"
         d.type('input[aria-label="workflow file"]', CTRL_A + str(approval))
         d.click(".toolbar form button[type=submit]")
@@ -226,7 +288,7 @@ def main():
 
         # 6. The history: every run, the CLI's too.
         d.click("nav.pages button:nth-of-type(2)")
-        d.wait("four runs", lambda: len(d.finds('[data-testid="history"] tbody tr')) >= 3)
+        d.wait("every run", lambda: len(d.finds('[data-testid="history"] tbody tr')) >= 4)
         d.shot("08-history")
         d.click('[data-testid="history"] tbody tr:last-child td')  # the oldest: the hello run
         d.wait("the run's page", lambda: d.finds('[data-testid="trace"] .trace-row .type'))

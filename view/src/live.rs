@@ -41,6 +41,9 @@ pub struct RunPatch {
     /// Left of the cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_left: Option<MicroCents>,
+    /// The cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_cap: Option<MicroCents>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<RunFailure>,
@@ -128,6 +131,7 @@ impl LiveView {
             spent: view.spent,
             reserved: view.reserved,
             budget_left: view.budget_left,
+            budget_cap: view.budget_cap,
             failure: view.failure.clone(),
             nodes,
             order,

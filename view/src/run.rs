@@ -196,6 +196,10 @@ pub struct RunView {
     /// What is left of its cap, if it has one (as of the last settlement).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_left: Option<MicroCents>,
+    /// Its cap, once the events told it: spent plus left at a settlement, or the limit a
+    /// refused call named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_cap: Option<MicroCents>,
     /// The live actor tree (the runtime's own fold of `actor:*` events).
     pub actors: ActorTree,
     /// Why it failed, and at which node.
@@ -435,9 +439,15 @@ impl RunView {
                 self.reserved = MicroCents(self.reserved.0.saturating_sub(released.0));
                 self.spent = p.run_cost;
                 self.budget_left = p.run_budget_left.or(self.budget_left);
+                if let Some(left) = p.run_budget_left {
+                    self.budget_cap = Some(p.run_cost + left);
+                }
                 self.node_mut(&p.node_id, None).cost = p.node_cost;
             }
             EventKind::BudgetExceeded(p) => {
+                if p.scope == relavium_runtime::event::BudgetScope::Run {
+                    self.budget_cap = Some(p.limit);
+                }
                 let node = self.node_mut(&p.node_id, None);
                 node.error = Some(format!(
                     "a call's worst case ({}) would exceed the budget ({} of {} committed)",

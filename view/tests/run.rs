@@ -148,3 +148,43 @@ fn the_published_run_view_schema_is_up_to_date() {
         "docs/schema/run-view.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p relavium-view --test run`"
     );
 }
+
+#[test]
+fn the_cap_is_known_from_a_settlement_or_from_the_call_it_refused() {
+    let settled = events(&[
+        (
+            "run:started",
+            json!({"workflowName": "w", "inputs": {}, "nodes": ["a"]}),
+        ),
+        (
+            "cost:updated",
+            json!({"nodeId": "a", "callId": "a#1.1", "model": "m/x", "cost": 300, "nodeCost": 300, "runCost": 300, "runBudgetLeft": 700}),
+        ),
+    ]);
+    let view = RunView::replay(&settled, u64::MAX);
+    assert_eq!(view.budget_cap.map(|c| c.0), Some(1_000));
+    let refused = events(&[
+        (
+            "run:started",
+            json!({"workflowName": "w", "inputs": {}, "nodes": ["a"]}),
+        ),
+        (
+            "budget:exceeded",
+            json!({"nodeId": "a", "callId": "a#1.1", "model": "m/x", "scope": "run", "requested": 900, "limit": 500, "committed": 0}),
+        ),
+    ]);
+    let view = RunView::replay(&refused, u64::MAX);
+    assert_eq!(
+        view.budget_cap.map(|c| c.0),
+        Some(500),
+        "nothing was spent, the cap is still known"
+    );
+    assert!(
+        view.node("a")
+            .unwrap()
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("exceed the budget")
+    );
+}

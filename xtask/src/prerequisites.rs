@@ -112,7 +112,7 @@ const NEEDS: &[Need] = &[
         from: Purpose::Desktop,
     },
     Need {
-        name: "WebKitWebDriver and Xvfb",
+        name: "WebKitWebDriver, Xvfb",
         why: "the desktop's end-to-end test drives the real app in a virtual display",
         present: || {
             cfg!(not(target_os = "linux"))

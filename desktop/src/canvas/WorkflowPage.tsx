@@ -184,7 +184,7 @@ export function WorkflowPage(props: { initialPath?: string; onRunStarted: (runId
                     ✕
                   </button>
                 </h3>
-                <BudgetMeter spent={run.spent} reserved={run.reserved} left={run.budgetLeft} />
+                <BudgetMeter spent={run.spent} reserved={run.reserved} cap={run.budgetCap} />
                 {run.failure && <div className="error">failed at {run.failure.node ?? "the run"}: {run.failure.message}</div>}
                 {(run.status === "running" || run.status === "paused") && (
                   <button onClick={() => void ipc.cancelRun(run.runId, true).catch(fail)}>Stop gracefully</button>

@@ -148,7 +148,7 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
           {page.summary.workflowName} <small className="mono">{runId}</small>
         </h2>
         <span className={`status status-${shown.status}`}>{shown.status}</span>
-        <BudgetMeter spent={shown.spent} reserved={shown.reserved} left={shown.budgetLeft} />
+        <BudgetMeter spent={shown.spent} reserved={shown.reserved} cap={shown.budgetCap} />
       </header>
       <div className="replay" data-testid="replay">
         <label>

@@ -6,9 +6,7 @@ import type { ActorEntry, CallView, NodeView } from "../types/desktop";
 import { money, time } from "../format";
 import { rows, type LiveRun } from "./patches";
 
-export function BudgetMeter({ spent, reserved, left }: { spent: number; reserved: number; left?: number }) {
-  // What is left of the cap is known as of the last settlement: cap = spent then + left.
-  const cap = left === undefined ? undefined : spent + left;
+export function BudgetMeter({ spent, reserved, cap }: { spent: number; reserved: number; cap?: number }) {
   const scale = cap ?? Math.max(spent + reserved, 1);
   const pct = (n: number) => `${Math.min(100, (n / scale) * 100).toFixed(2)}%`;
   return (

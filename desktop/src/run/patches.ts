@@ -15,6 +15,7 @@ export interface LiveRun {
   spent: number;
   reserved: number;
   budgetLeft?: number;
+  budgetCap?: number;
   failure?: RunPatch["failure"];
   order: string[];
   nodes: ReadonlyMap<string, NodeView>;
@@ -53,6 +54,7 @@ export function applyPatch(run: LiveRun, patch: RunPatch): LiveRun {
     spent: patch.spent,
     reserved: patch.reserved,
     budgetLeft: patch.budgetLeft ?? undefined,
+    budgetCap: patch.budgetCap ?? undefined,
     failure: patch.failure ?? undefined,
     order: patch.order ?? run.order,
     nodes,
@@ -74,6 +76,7 @@ export function fromView(view: RunView, trace: RunEvent[] = []): LiveRun {
     spent: view.spent,
     reserved: view.reserved,
     budgetLeft: view.budgetLeft ?? undefined,
+    budgetCap: view.budgetCap ?? undefined,
     failure: view.failure ?? undefined,
     order: view.nodes.map((n) => n.id),
     nodes: new Map(view.nodes.map((n) => [n.id, n])),

@@ -1850,6 +1850,11 @@ export interface Usage5 {
 export interface RunView {
   actors: ActorTree;
   /**
+   * Its cap, once the events told it: spent plus left at a settlement, or the limit a
+   * refused call named.
+   */
+  budgetCap?: MicroCents | null;
+  /**
    * What is left of its cap, if it has one (as of the last settlement).
    */
   budgetLeft?: MicroCents | null;
@@ -2169,6 +2174,10 @@ export interface RunPatch {
    */
   actors?: ActorTree1 | null;
   /**
+   * The cap.
+   */
+  budgetCap?: MicroCents | null;
+  /**
    * Left of the cap.
    */
   budgetLeft?: MicroCents | null;
@@ -2293,6 +2302,11 @@ export interface RunSummary1 {
  */
 export interface RunView1 {
   actors: ActorTree;
+  /**
+   * Its cap, once the events told it: spent plus left at a settlement, or the limit a
+   * refused call named.
+   */
+  budgetCap?: MicroCents | null;
   /**
    * What is left of its cap, if it has one (as of the last settlement).
    */
