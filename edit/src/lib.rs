@@ -200,16 +200,21 @@ fn apply_one(root: &Mapping, nodes: &Mapping, edit: &Edit) -> Result<(), EditErr
         }
         Edit::AddNeed { node, need } => {
             let mapping = node_mapping(nodes, node)?;
-            match mapping.get_sequence("needs") {
-                Some(needs) => {
+            match (mapping.get_sequence("needs"), single_need(&mapping)) {
+                (Some(needs), _) => {
                     let present = (0..needs.len())
                         .any(|i| scalar_at(&needs, i).as_deref() == Some(need.as_str()));
                     if !present {
                         needs.push(need.as_str());
                     }
                 }
-                None => {
+                // `needs: a` (one name) becomes `needs: [a, need]`.
+                (None, Some(one)) if one == *need => {}
+                (None, one) => {
                     let needs = Sequence::new_flow();
+                    if let Some(one) = one {
+                        needs.push(one.as_str());
+                    }
                     needs.push(need.as_str());
                     mapping.set("needs", &needs);
                 }
@@ -239,8 +244,19 @@ fn scalar_at(sequence: &Sequence, index: usize) -> Option<String> {
         .and_then(|item| item.as_scalar().map(|s| s.as_string()))
 }
 
+/// The name of `needs: a`, the one-name form (none for a list, or no `needs`).
+fn single_need(mapping: &Mapping) -> Option<String> {
+    mapping
+        .get("needs")
+        .and_then(|value| value.as_scalar().map(|s| s.as_string()))
+}
+
 fn remove_need(nodes: &Mapping, node: &str, need: &str) -> Result<(), EditError> {
     let mapping = node_mapping(nodes, node)?;
+    if single_need(&mapping).as_deref() == Some(need) {
+        mapping.remove("needs");
+        return Ok(());
+    }
     let Some(needs) = mapping.get_sequence("needs") else {
         return Ok(());
     };

@@ -277,3 +277,38 @@ fn bad_edits_are_refused_and_change_nothing() {
     let edited = apply(&text, &[edit]).unwrap();
     assert_eq!(diff(&text, &edited).1, ["    temperature: 0.5"]);
 }
+
+#[test]
+fn a_need_written_as_one_name_is_kept_when_another_is_added_and_removed_whole() {
+    let text = "relavium: 1\nname: w\nnodes:\n  a:\n    prompt: one\n  b:\n    prompt: two\n  c:\n    needs: a   # the one-name form\n    prompt: three\n";
+    let added = apply(
+        text,
+        &[Edit::AddNeed {
+            node: "c".into(),
+            need: "b".into(),
+        }],
+    )
+    .unwrap();
+    assert!(added.contains("    needs: [a, b]"), "{added}");
+    let same = apply(
+        text,
+        &[Edit::AddNeed {
+            node: "c".into(),
+            need: "a".into(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(same, text, "already needed: nothing changes");
+    let removed = apply(
+        text,
+        &[Edit::RemoveNeed {
+            node: "c".into(),
+            need: "a".into(),
+        }],
+    )
+    .unwrap();
+    assert!(!removed.contains("needs"), "{removed}");
+    let (gone, new) = diff(text, &removed);
+    assert_eq!(gone, ["    needs: a   # the one-name form"]);
+    assert!(new.is_empty(), "{new:?}");
+}

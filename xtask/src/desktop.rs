@@ -126,16 +126,21 @@ pub(crate) fn test_suites() -> ExitCode {
             install,
         ));
     }
-    let mut relavium = cargo();
-    relavium.args(["build", "--locked", "-p", "relavium-cli"]);
-    steps.push((
-        "build relavium (the end to end runs it in a terminal)",
-        relavium,
-    ));
+    // `relavium` itself, as `cargo test --workspace` built it (building it alone with `-p`
+    // would unify features differently and rebuild everything, llama.cpp included).
+    let relavium_bin = root().join("target/debug/relavium");
+    if !relavium_bin.is_file() {
+        let mut relavium = cargo();
+        relavium.args(["build", "--locked", "--workspace", "--bins"]);
+        steps.push((
+            "build relavium (the end to end runs it in a terminal)",
+            relavium,
+        ));
+    }
     let mut e2e = Command::new("python3");
     e2e.arg(root().join("desktop/e2e/run.py"))
         .arg(&app)
-        .arg(root().join("target/debug/relavium"))
+        .arg(&relavium_bin)
         .current_dir(root());
     steps.push((
         "desktop: end to end in the real app under Xvfb (screenshots in target/e2e-screens/)",

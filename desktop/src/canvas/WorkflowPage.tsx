@@ -72,6 +72,7 @@ export function WorkflowPage(props: { initialPath?: string; onRunStarted: (runId
     ipc.editWorkflow(opened.path, edits).then((o) => {
       setOpened(o);
       setError(undefined);
+      setNote(undefined);
       const renamed = edits.find((e): e is Extract<Edit, { op: "renameNode" }> => e.op === "renameNode");
       if (renamed) setSelected(renamed.to);
       if (edits.some((e) => e.op === "removeNode")) setSelected(undefined);
