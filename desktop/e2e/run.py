@@ -143,9 +143,11 @@ def main():
         "prices:\n  - { model: local/smollm2-135m, effective: 2026-01-01, context: 8192, input: \"100\", output: \"100\" }\n"
     )
     (work / "priced.relavium.yaml").write_text(
-        "relavium: 1\nname: priced\nbudget: { run: 0.02 USD }\ndefaults: { max_tokens: 48 }\n"
+        # Each call costs about $0.002–0.004 here: the cap holds one or two, never three.
+        "relavium: 1\nname: priced\nbudget: { run: 0.006 USD }\ndefaults: { max_tokens: 48 }\n"
         "nodes:\n  first:\n    prompt: Name one colour.\n  second:\n    needs: [first]\n"
         "    prompt: \"Name a fruit of the colour {{ nodes.first.output }} in a long sentence.\"\n"
+        "  third:\n    needs: [second]\n    prompt: \"Say why: {{ nodes.second.output }}\"\n"
     )
     (work / "review.relavium.yaml").write_text(
         "relavium: 1\nname: review\ninputs:\n  text: { type: string }\nnodes:\n"
@@ -233,13 +235,15 @@ def main():
         d.click('[data-testid="live-run"] h3 button')
         d.type('input[aria-label="workflow file"]', CTRL_A + str(work / "priced.relavium.yaml"))
         d.click(".toolbar form button[type=submit]")
-        d.wait("the priced canvas", lambda: len(d.finds(".react-flow__node")) == 2)
+        d.wait("the priced canvas", lambda: len(d.finds(".react-flow__node")) == 3)
         d.click('[data-testid="run-form"] button[type=submit]')
         d.wait("the run's end at its cap", lambda: "failed" in d.text('[data-testid="live-run"] h3'), 240)
         d.wait("the budget's failure", lambda: "budget" in d.text('[data-testid="live-run"]'))
         meter = d.text('[data-testid="live-run"] [data-testid="budget"]')
-        assert "cap $0.020000" in meter, meter
-        d.click('[data-node="second"]')
+        assert "cap $0.006000" in meter, meter
+        failed = [n for n in ("first", "second", "third") if "failed" in d.text(f'[data-node="{n}"]')]
+        assert failed, "a node failed at the cap"
+        d.click(f'[data-node="{failed[0]}"]')
         d.shot("04b-budget-exceeded")
 
         # 3c. A sub-workflow: a group that opens in place.
