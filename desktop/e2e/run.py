@@ -162,8 +162,19 @@ def main():
     )
     if not free(PORT):
         raise SystemExit(f"e2e: port {PORT} is taken: is another tauri-driver running?")
+    # A private D-Bus session with a monitor on the notification interface: the OS
+    # notification a waiting gate raises is seen as the app's `Notify` call (Xvfb has no
+    # notification service to show it; the call is what the app controls).
+    notifications = work / "notifications.log"
     driver_proc = subprocess.Popen(
-        ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", "tauri-driver", "--port", str(PORT)],
+        [
+            "dbus-run-session",
+            "--",
+            "sh",
+            "-c",
+            f"dbus-monitor --session \"interface='org.freedesktop.Notifications'\" > '{notifications}' 2>&1 & "
+            f"exec xvfb-run -a -s '-screen 0 1400x900x24' tauri-driver --port {PORT}",
+        ],
         env=env,
         start_new_session=True,
     )
@@ -269,6 +280,12 @@ def main():
         d.click('[data-testid="run-form"] button[type=submit]')
         d.wait("the gate", lambda: d.finds('[data-testid="gate"]'), 240)
         d.shot("05-gate-waiting")
+        d.wait(
+            "the OS notification of the gate",
+            lambda: "member=Notify" in notifications.read_text() and "approval waits for you" in notifications.read_text(),
+            30,
+        )
+        print("e2e: the waiting gate raised an OS notification (its Notify call seen on D-Bus)", flush=True)
         d.type('[data-testid="gate"] textarea', "looks good")
         d.click('[data-testid="gate"] button.primary')
         d.wait("the gated run's end", lambda: "completed" in d.text('[data-testid="live-run"] h3'), 240)

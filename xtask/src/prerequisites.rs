@@ -79,8 +79,11 @@ const NEEDS: &[Need] = &[
     },
     Need {
         name: "D-Bus session",
-        why: "the keychain test runs a private Secret Service on its own bus",
-        present: || cfg!(not(target_os = "linux")) || on_path("dbus-run-session"),
+        why: "the keychain test runs a private Secret Service on its own bus; the desktop's end to end watches its notifications on one",
+        present: || {
+            cfg!(not(target_os = "linux"))
+                || (on_path("dbus-run-session") && on_path("dbus-monitor"))
+        },
         packages: [Some("dbus"), Some("dbus-daemon"), None],
         from: Purpose::Test,
     },
