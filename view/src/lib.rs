@@ -136,20 +136,37 @@ pub fn layout_graph(graph: &[GraphNode]) -> Layout {
     let mut placed: Vec<Option<(f64, f64)>> = vec![None; count];
     let (mut offset, mut width) = (0.0_f64, 0.0_f64);
     for (part, _, _) in parts {
-        let (mut min_x, mut min_y) = (f64::INFINITY, f64::INFINITY);
-        for (_, (x, y)) in &part {
+        let mut min_x = f64::INFINITY;
+        for (_, (x, _)) in &part {
             min_x = min_x.min(*x);
-            min_y = min_y.min(*y);
+        }
+        // The algorithm's frame is turned a quarter: its layers (y) are our columns, its places
+        // in a layer (x) our rows — which is why each vertex was given as (height, width). It
+        // spaces layers evenly whatever the widths, so each column starts after the widest
+        // node of the one before (an opened sub-workflow is wider than a node).
+        let mut layers: Vec<f64> = part.iter().map(|(_, (_, y))| *y).collect();
+        layers.sort_by(f64::total_cmp);
+        layers.dedup();
+        let layer_of = |y: f64| layers.partition_point(|l| *l < y);
+        let mut widest = vec![0.0_f64; layers.len()];
+        for (vertex, (_, y)) in &part {
+            if let Some(node) = graph.get(*vertex) {
+                let layer = layer_of(*y);
+                widest[layer] = widest[layer].max(node.size.width);
+            }
+        }
+        let mut column_left = Vec::with_capacity(widest.len());
+        let mut next = 0.0;
+        for width in &widest {
+            column_left.push(next);
+            next += width + GAP;
         }
         let mut bottom = offset;
         for (vertex, (x, y)) in part {
             let Some(size) = graph.get(vertex).map(|n| n.size) else {
                 continue;
             };
-            // The algorithm's frame is turned a quarter: its layers (y) are our columns, its
-            // places in a layer (x) our rows — which is why each vertex was given as
-            // (height, width).
-            let left = y - min_y;
+            let left = column_left[layer_of(y)];
             let top = offset + (x - min_x);
             bottom = bottom.max(top + size.height);
             width = width.max(left + size.width);

@@ -142,6 +142,12 @@ fn a_sub_workflow_is_a_group_that_opens_in_place() {
     }
     let end = |c: &Canvas| c.nodes.iter().find(|n| n.id == "end").unwrap().x;
     assert!(end(&open) > end(&closed));
+    assert!(
+        end(&open) >= review.x + review.width,
+        "what follows the opened group starts after it: {} < {}",
+        end(&open),
+        review.x + review.width
+    );
 }
 
 #[test]

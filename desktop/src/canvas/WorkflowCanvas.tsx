@@ -17,6 +17,7 @@ import {
   ReactFlow,
   ReactFlowProvider,
   applyNodeChanges,
+  useReactFlow,
   useStore,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
@@ -209,6 +210,21 @@ function Flow(props: CanvasProps) {
     [computed],
   );
   const edges = useMemo(() => flowEdges(canvas, run), [canvas, run]);
+  // Opening or closing a sub-workflow changes the drawing's extent: fit it again.
+  const { fitView } = useReactFlow();
+  const openGroups = canvas.nodes
+    .filter((n) => n.group?.open)
+    .map((n) => n.id)
+    .join(" ");
+  const firstFit = useRef(true);
+  useEffect(() => {
+    if (firstFit.current) {
+      firstFit.current = false; // the first fit is the flow's own (`fitView`)
+      return;
+    }
+    const frame = requestAnimationFrame(() => void fitView({ maxZoom: 1, duration: 150 }));
+    return () => cancelAnimationFrame(frame);
+  }, [openGroups, fitView]);
 
   const onNodesChange = useCallback((changes: NodeChange[]) => {
     setNodes((current) => applyNodeChanges(changes, current));
