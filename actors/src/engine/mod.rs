@@ -341,6 +341,20 @@ impl Engine {
         run_id: &RunId,
         node_id: &str,
     ) -> Result<relavium_runtime::state::RetryPlan, EngineError> {
+        let (_, workflow, events) = self.recorded_run(run_id).await?;
+        let refused = |why: String| EngineError::NotResumable(run_id.0.clone(), why);
+        let from = workflow
+            .node_index(node_id)
+            .ok_or_else(|| refused(format!("its workflow has no node `{node_id}`")))?;
+        relavium_runtime::state::retry_plan(&workflow, &run_id.0, from, &events).map_err(refused)
+    }
+
+    /// A recorded run as a retry reads it: its snapshot, its workflow (as recorded) and every
+    /// event; refused for an unknown run or one recorded without a snapshot.
+    async fn recorded_run(
+        &self,
+        run_id: &RunId,
+    ) -> Result<(RunSnapshot, Arc<Workflow>, Vec<RunEvent>), EngineError> {
         let id = run_id.clone();
         let (summary, snapshot, events) = self
             .blocking(move |store| {
@@ -359,10 +373,7 @@ impl Engine {
             refused("it was started by a version of relavium that kept no snapshot".into())
         })?;
         let workflow = workflow_of(&snapshot).map_err(refused)?;
-        let from = workflow
-            .node_index(node_id)
-            .ok_or_else(|| refused(format!("its workflow has no node `{node_id}`")))?;
-        relavium_runtime::state::retry_plan(&workflow, &run_id.0, from, &events).map_err(refused)
+        Ok((snapshot, workflow, events))
     }
 
     /// Starts a new run that retries `run_id` from `node_id`: the same workflow (as recorded)
@@ -373,24 +384,8 @@ impl Engine {
         run_id: &RunId,
         node_id: &str,
     ) -> Result<RunHandle, EngineError> {
-        let id = run_id.clone();
-        let (summary, snapshot, events) = self
-            .blocking(move |store| {
-                Ok((
-                    store.get_run(&id)?,
-                    store.snapshot(&id)?,
-                    store.read_events(&id, 0, usize::MAX)?,
-                ))
-            })
-            .await?;
+        let (snapshot, workflow, events) = self.recorded_run(run_id).await?;
         let refused = |why: String| EngineError::NotResumable(run_id.0.clone(), why);
-        if summary.is_none() {
-            return Err(EngineError::UnknownRun(run_id.0.clone()));
-        }
-        let snapshot = snapshot.ok_or_else(|| {
-            refused("it was started by a version of relavium that kept no snapshot".into())
-        })?;
-        let workflow = workflow_of(&snapshot).map_err(refused)?;
         self.check_providers(
             &workflow,
             &snapshot.default_model,

@@ -63,26 +63,13 @@ export function applyPatch(run: LiveRun, patch: RunPatch): LiveRun {
   };
 }
 
-/** A replayed or recorded view, shown the same way as a live run. */
+/** A replayed or recorded view, shown the same way as a live run: the patch that carries it whole. */
 export function fromView(view: RunView, trace: RunEvent[] = []): LiveRun {
-  return {
-    runId: view.runId,
-    workflow: view.workflow,
-    status: view.status,
-    lastSequence: view.lastSequence,
-    lastAt: view.lastAt ?? undefined,
-    startedAt: view.startedAt ?? undefined,
-    finishedAt: view.finishedAt ?? undefined,
-    spent: view.spent,
-    reserved: view.reserved,
-    budgetLeft: view.budgetLeft ?? undefined,
-    budgetCap: view.budgetCap ?? undefined,
-    failure: view.failure ?? undefined,
+  return applyPatch(emptyRun(view.runId), {
+    ...view,
     order: view.nodes.map((n) => n.id),
-    nodes: new Map(view.nodes.map((n) => [n.id, n])),
-    actors: view.actors,
-    trace,
-  };
+    events: trace,
+  });
 }
 
 /** Rows in order. */
