@@ -44,6 +44,8 @@ struct HubInner {
     /// The first event this hub published (a resumed run's hub starts mid-history, and its
     /// subscribers get what this process published, as before the window existed).
     origin: Option<u64>,
+    /// The run (known before its first event for a resumed run's hub).
+    run_id: Option<relavium_runtime::RunId>,
     recent: VecDeque<RunEvent>,
     tree: ActorTree,
     subscribers: Vec<mpsc::UnboundedSender<RunEvent>>,
@@ -79,6 +81,21 @@ impl EventHub {
         }
     }
 
+    /// A store-backed hub of a run taken over after `last_recorded`: its first event will be
+    /// the next one, and everything up to `last_recorded` is in the store.
+    pub fn resuming(
+        store: Arc<dyn RunStore>,
+        run_id: relavium_runtime::RunId,
+        last_recorded: u64,
+    ) -> EventHub {
+        let hub = EventHub::backed_by(store);
+        let mut inner = hub.lock();
+        inner.origin = Some(last_recorded + 1);
+        inner.run_id = Some(run_id);
+        drop(inner);
+        hub
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HubInner> {
         // A panic while holding this lock cannot leave the log half-written: recover it.
         self.inner
@@ -97,6 +114,9 @@ impl EventHub {
             .retain(|tx| tx.send(event.clone()).is_ok());
         inner.tree.apply(&event);
         inner.origin.get_or_insert(event.sequence_number);
+        if inner.run_id.is_none() {
+            inner.run_id = Some(event.run_id.clone());
+        }
         inner.recent.push_back(event);
         if self.store.is_some() && inner.recent.len() > RECENT_EVENTS {
             inner.recent.pop_front();
@@ -145,25 +165,41 @@ impl EventHub {
         self.lock().tree.clone()
     }
 
-    /// Every event with a sequence number above `after`, then the live ones until the run ends.
-    ///
+    /// The events this hub published with a sequence number above `after`, then the live ones
+    /// until the run ends: a resumed run's hub starts at its takeover, so its owner sees what
+    /// this process did (`relavium resume`). [`EventHub::subscribe_complete`] is the whole
+    /// history.
+    pub fn subscribe(&self, after: u64) -> EventStream {
+        self.subscribe_with(after, false)
+    }
+
+    /// Every recorded event with a sequence number above `after` — those before this hub's
+    /// first read from the store —, then the live ones until the run ends.
+    pub fn subscribe_complete(&self, after: u64) -> EventStream {
+        self.subscribe_with(after, self.store.is_some())
+    }
+
     /// Never reads the store under the hub's lock or on the caller's thread: events older than
     /// the in-memory window are read by a task of their own (on tokio's blocking pool), while
     /// the live tail waits in the subscription's own channel, so nothing slips between the two
     /// and neither the writer thread nor any actor waits on a late subscriber.
-    pub fn subscribe(&self, after: u64) -> EventStream {
+    fn subscribe_with(&self, after: u64, before_origin: bool) -> EventStream {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.lock();
-        let after = inner
-            .origin
-            .map_or(after, |origin| after.max(origin.saturating_sub(1)));
-        let older = match (&self.store, inner.recent.front()) {
-            (Some(store), Some(first)) if first.sequence_number > after.saturating_add(1) => {
-                Some((
-                    Arc::clone(store),
-                    first.run_id.clone(),
-                    first.sequence_number,
-                ))
+        let after = match inner.origin {
+            Some(origin) if !before_origin => after.max(origin.saturating_sub(1)),
+            _ => after,
+        };
+        // The first event in memory (or, before any is published, the first this hub will
+        // publish): what comes before it is read from the store.
+        let first_kept = inner
+            .recent
+            .front()
+            .map(|e| e.sequence_number)
+            .or(inner.origin);
+        let older = match (&self.store, first_kept, &inner.run_id) {
+            (Some(store), Some(first), Some(run_id)) if first > after.saturating_add(1) => {
+                Some((Arc::clone(store), run_id.clone(), first))
             }
             _ => None,
         };
@@ -357,6 +393,51 @@ mod tests {
             let expected: Vec<u64> = (after + 1..=total).collect();
             assert_eq!(seen, expected, "after {after}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_resumed_runs_hub_gives_its_owner_the_takeover_and_a_follower_everything() {
+        use relavium_runtime::event::RunStarted;
+        use relavium_runtime::store::{MemoryStore, WriteBatch};
+        let store = Arc::new(MemoryStore::new());
+        let mut recorded: Vec<RunEvent> = (1..=10).map(event).collect();
+        recorded[0].kind = EventKind::RunStarted(RunStarted {
+            workflow_name: "w".into(),
+            workflow_path: None,
+            inputs: Default::default(),
+            nodes: vec![],
+            retry_of: None,
+        });
+        store
+            .write(&WriteBatch {
+                snapshots: vec![],
+                events: recorded,
+            })
+            .unwrap();
+        // Taken over after event 10; a follower arrives before the new process publishes.
+        let hub = EventHub::resuming(store.clone(), RunId("r".into()), 10);
+        let mut follower = hub.subscribe_complete(4);
+        let mut owner = hub.subscribe(0);
+        for n in 11..=13 {
+            store
+                .write(&WriteBatch {
+                    snapshots: vec![],
+                    events: vec![event(n)],
+                })
+                .unwrap();
+            hub.publish(event(n));
+        }
+        hub.close();
+        let mut followed = Vec::new();
+        while let Some(e) = follower.next().await {
+            followed.push(e.sequence_number);
+        }
+        assert_eq!(followed, (5..=13).collect::<Vec<_>>());
+        let mut owned = Vec::new();
+        while let Some(e) = owner.next().await {
+            owned.push(e.sequence_number);
+        }
+        assert_eq!(owned, [11, 12, 13]);
     }
 
     /// A store whose reads wait until the test lets them go.

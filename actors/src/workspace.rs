@@ -124,11 +124,17 @@ impl AgentSource for FsAgents {
 
 /// Reads and validates the workflow at `path` (agents are found with [`FsAgents`]).
 pub fn load_workflow_file(path: &Path) -> Result<Workflow, LoadError> {
-    let display = path.display().to_string();
     let text = read_source(path).map_err(|source| LoadError::Io {
-        path: display.clone(),
+        path: path.display().to_string(),
         source,
     })?;
+    load_workflow_text(path, text)
+}
+
+/// Validates `text` as the workflow at `path` (as an editor holds it, saved or not): agent
+/// and sub-workflow files are found from `path` as for the saved file.
+pub fn load_workflow_text(path: &Path, text: String) -> Result<Workflow, LoadError> {
+    let display = path.display().to_string();
     let file = SourceFile::new(display.clone(), text);
     load_workflow(&file, &FsAgents::for_workflow(path)).map_err(|diagnostics| LoadError::Invalid {
         path: display,
@@ -138,13 +144,27 @@ pub fn load_workflow_file(path: &Path) -> Result<Workflow, LoadError> {
 
 /// Reads and validates the agent file at `path` (named after its file stem).
 pub fn load_agent_file(path: &Path) -> Result<AgentSpec, LoadError> {
-    let display = path.display().to_string();
     let text = read_source(path).map_err(|source| LoadError::Io {
-        path: display.clone(),
+        path: path.display().to_string(),
         source,
     })?;
-    let name = path
-        .file_name()
+    load_agent_text(path, text)
+}
+
+/// Validates `text` as the agent file at `path` (named after its file stem).
+pub fn load_agent_text(path: &Path, text: String) -> Result<AgentSpec, LoadError> {
+    let display = path.display().to_string();
+    load_agent(&agent_name(path), &SourceFile::new(display.clone(), text)).map_err(|diagnostics| {
+        LoadError::Invalid {
+            path: display,
+            diagnostics,
+        }
+    })
+}
+
+/// The agent an agent file defines: its file name without `.agent.yaml` (`writer`).
+pub fn agent_name(path: &Path) -> String {
+    path.file_name()
         .and_then(|n| n.to_str())
         .map(|n| {
             n.trim_end_matches(".yaml")
@@ -152,11 +172,5 @@ pub fn load_agent_file(path: &Path) -> Result<AgentSpec, LoadError> {
                 .trim_end_matches(".agent")
         })
         .unwrap_or("agent")
-        .to_owned();
-    load_agent(&name, &SourceFile::new(display.clone(), text)).map_err(|diagnostics| {
-        LoadError::Invalid {
-            path: display,
-            diagnostics,
-        }
-    })
+        .to_owned()
 }

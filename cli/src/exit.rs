@@ -29,7 +29,10 @@ pub(crate) const INTERNAL: u8 = 70;
 /// The exit code of a failure of `kind` — the one place the CLI turns a kind into a code.
 pub(crate) fn for_kind(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::InvalidInputs | ErrorKind::InvalidConfig | ErrorKind::InvalidEdit => USAGE,
+        ErrorKind::InvalidInputs
+        | ErrorKind::InvalidConfig
+        | ErrorKind::InvalidEdit
+        | ErrorKind::UnsupportedVersion => USAGE,
         ErrorKind::InvalidWorkflow | ErrorKind::ModelUnavailable | ErrorKind::Unpriced => {
             INVALID_WORKFLOW
         }

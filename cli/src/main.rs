@@ -138,6 +138,14 @@ enum Command {
     },
     /// Print a recorded run's events.
     Logs(LogsArgs),
+    /// Serve the engine to an editor or another program: JSON-RPC 2.0 over stdin/stdout (the
+    /// protocol: docs/serve.md). Runs go on until the client goes away, then are suspended,
+    /// resumable.
+    Serve {
+        /// Speak the protocol on stdin/stdout (the only transport).
+        #[arg(long, required = true)]
+        stdio: bool,
+    },
     /// Manage the local models `local/NAME` runs on (in $RELAVIUM_MODELS, else the platform
     /// data directory).
     Models {
@@ -400,6 +408,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         )),
         Command::List(args) => block_on(commands::list::list(&context, args)),
         Command::Logs(args) => block_on(commands::logs::logs(&context, args)),
+        Command::Serve { stdio: _ } => block_on(commands::serve::serve(&context)),
         Command::Status { run_id, json } => {
             block_on(commands::status::status(&context, run_id, json))
         }

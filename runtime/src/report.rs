@@ -58,11 +58,13 @@ pub enum ErrorKind {
     NoKey,
     /// The process let the run go before it ended (it was closing); it can be resumed.
     Suspended,
+    /// A protocol client and server (`relavium serve`) have no protocol version in common.
+    UnsupportedVersion,
 }
 
 impl ErrorKind {
     /// Every kind, in the documented order.
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::InvalidInputs,
         ErrorKind::InvalidConfig,
         ErrorKind::InvalidWorkflow,
@@ -83,6 +85,7 @@ impl ErrorKind {
         ErrorKind::Keychain,
         ErrorKind::NoKey,
         ErrorKind::Suspended,
+        ErrorKind::UnsupportedVersion,
     ];
 
     /// The stable identifier, as serialized (`unknown_run`).
@@ -108,6 +111,7 @@ impl ErrorKind {
             ErrorKind::Keychain => "keychain",
             ErrorKind::NoKey => "no_key",
             ErrorKind::Suspended => "suspended",
+            ErrorKind::UnsupportedVersion => "unsupported_version",
         }
     }
 }

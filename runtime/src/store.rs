@@ -226,8 +226,9 @@ impl RunCosts {
     }
 }
 
-/// Which runs to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which runs to list (every field may be left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RunQuery {
     /// At most this many (newest first); `None` for all.
     pub limit: Option<usize>,

@@ -250,7 +250,7 @@ impl Canvas {
             nodes,
             edges,
             problems,
-            inputs: workflow.map(inputs).unwrap_or_default(),
+            inputs: workflow.map(input_fields).unwrap_or_default(),
             width: laid.width,
             height: laid.height,
         }
@@ -279,7 +279,8 @@ fn attribute(outline: &Outline, file_name: &str, diagnostics: &[DiagnosticReport
         .collect()
 }
 
-fn inputs(workflow: &Workflow) -> Vec<InputField> {
+/// The inputs a run of `workflow` asks for, as written.
+pub fn input_fields(workflow: &Workflow) -> Vec<InputField> {
     workflow
         .inputs
         .iter()

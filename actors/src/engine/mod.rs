@@ -452,7 +452,14 @@ impl Engine {
             mcp: Arc::clone(&self.inner.mcp),
         };
         let inner = &self.inner;
-        let hub = Arc::new(EventHub::backed_by(Arc::clone(&inner.store)));
+        let hub = Arc::new(match &start {
+            RunStart::New(_) => EventHub::backed_by(Arc::clone(&inner.store)),
+            RunStart::Takeover(recovery) => EventHub::resuming(
+                Arc::clone(&inner.store),
+                run_id.clone(),
+                recovery.last_sequence,
+            ),
+        });
         let (tx, rx) = oneshot::channel();
         let args = SupervisorArgs {
             run_id: run_id.clone(),
@@ -795,10 +802,11 @@ impl LiveRun {
         &self.run_id
     }
 
-    /// The run's events after sequence number `after`, then the live ones as they are
-    /// published; the stream ends after the run's terminal event.
+    /// Every recorded event of the run after sequence number `after` (a resumed run's
+    /// earlier ones read from the store), then the live ones as they are published; the
+    /// stream ends after the run's terminal event.
     pub fn subscribe(&self, after: u64) -> EventStream {
-        self.hub.subscribe(after)
+        self.hub.subscribe_complete(after)
     }
 
     /// The run's live actor tree right now.
@@ -825,8 +833,9 @@ impl RunHandle {
         &self.run_id
     }
 
-    /// The run's events after sequence number `after` (0 for all), then the live ones; the
-    /// stream ends after the run's terminal event.
+    /// The run's events this process published after sequence number `after` (0 for all of
+    /// them: a resumed run's from its takeover), then the live ones; the stream ends after
+    /// the run's terminal event. [`Engine::follow`] is the whole history.
     pub fn subscribe(&self, after: u64) -> EventStream {
         self.hub.subscribe(after)
     }

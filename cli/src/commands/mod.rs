@@ -12,6 +12,7 @@ pub(crate) mod models;
 pub(crate) mod resume;
 pub(crate) mod run;
 pub(crate) mod schema;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod validate;
 pub(crate) mod watch;

@@ -1,22 +1,21 @@
 //! `relavium validate FILE… [--json]`: check workflow and agent files — every problem with its
 //! location and a hint, as text on stderr, or with `--json` one [`ValidationReport`] on stdout
-//! (its schema: `relavium schema validation`).
+//! (its schema: `relavium schema validation`), both from
+//! `relavium_host::validate`.
 
 use crate::exit;
 use crate::failure::Failure;
 use crate::output::write_line;
-use relavium_actors::workspace::{LoadError, load_agent_file, load_workflow_file};
-use relavium_runtime::report::{FileValidation, ValidationReport};
-use relavium_runtime::{DiagnosticReport, ErrorKind, ErrorReport};
+use relavium_runtime::report::ValidationReport;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub(crate) fn validate(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
     let mut report = ValidationReport { files: Vec::new() };
     let mut stdout = std::io::stdout().lock();
     let mut invalid = 0;
     for file in files {
-        let result = check(file);
+        let result = relavium_host::validate::check(file, None);
         invalid += usize::from(result.is_err());
         match (result, json) {
             (Ok(()), false) => {
@@ -26,7 +25,9 @@ pub(crate) fn validate(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
                 let failure = Failure::from(error);
                 let _ = writeln!(std::io::stderr(), "relavium: {}", failure.message);
             }
-            (result, true) => report.files.push(file_validation(file, result)),
+            (result, true) => report
+                .files
+                .push(relavium_host::validate::file_validation(file, result)),
         }
     }
     if json {
@@ -44,44 +45,5 @@ pub(crate) fn validate(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
         Err(Failure::new(exit::INVALID_WORKFLOW, message))
     } else {
         Ok(exit::OK)
-    }
-}
-
-fn check(file: &Path) -> Result<(), LoadError> {
-    if file.to_string_lossy().ends_with(".agent.yaml") {
-        load_agent_file(file).map(|_| ())
-    } else {
-        load_workflow_file(file).map(|_| ())
-    }
-}
-
-fn file_validation(file: &Path, result: Result<(), LoadError>) -> FileValidation {
-    let name = file.display().to_string();
-    match result {
-        Ok(()) => FileValidation {
-            file: name,
-            valid: true,
-            diagnostics: Vec::new(),
-            error: None,
-        },
-        Err(LoadError::Invalid { diagnostics, .. }) => FileValidation {
-            file: name,
-            valid: false,
-            diagnostics: diagnostics
-                .into_sorted()
-                .iter()
-                .map(DiagnosticReport::from)
-                .collect(),
-            error: None,
-        },
-        Err(error) => FileValidation {
-            file: name,
-            valid: false,
-            diagnostics: Vec::new(),
-            error: Some(ErrorReport::new(
-                ErrorKind::InvalidWorkflow,
-                error.to_string(),
-            )),
-        },
     }
 }

@@ -293,7 +293,8 @@ export type ErrorKind =
   | "unwritable"
   | "keychain"
   | "no_key"
-  | "suspended";
+  | "suspended"
+  | "unsupported_version";
 /**
  * The type of a workflow input.
  *
@@ -544,7 +545,8 @@ export interface ErrorReport {
     | "unwritable"
     | "keychain"
     | "no_key"
-    | "suspended";
+    | "suspended"
+    | "unsupported_version";
   /**
    * What went wrong, a lower-case sentence (wording may change).
    */
