@@ -86,6 +86,11 @@ impl FsAgents {
         search.dedup();
         FsAgents { search }
     }
+
+    /// The directories agent files are looked for in, in order.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.search
+    }
 }
 
 impl AgentSource for FsAgents {

@@ -19,8 +19,8 @@
 //! `cargo bench -p relavium-bench --bench layout`.
 
 use relavium_actors::workspace::load_workflow_file;
-use relavium_bench::median;
 use relavium_bench::{chain, engine, run_once};
+use relavium_bench::{median, tangled_text as tangled};
 use relavium_host::Document;
 use relavium_runtime::RunStore;
 use relavium_runtime::store::RunQuery;
@@ -29,27 +29,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const SAMPLES: usize = 5;
-
-fn tangled(count: usize) -> String {
-    let mut text = String::from("relavium: 1\nname: tangled\nnodes:\n  n0:\n    prompt: start\n");
-    let mut seed = 7u64;
-    for i in 1..count {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let a = i - 1 - (seed as usize % i.min(20));
-        let b = i - 1 - ((seed >> 8) as usize % i.min(20));
-        let needs = if a == b {
-            format!("n{a}")
-        } else {
-            format!("n{a}, n{b}")
-        };
-        text.push_str(&format!(
-            "  n{i}:\n    needs: [{needs}]\n    prompt: \"after {{{{ nodes.n{a}.output }}}}\"\n"
-        ));
-    }
-    text
-}
 
 fn fan_out(width: usize) -> String {
     let mut text = String::from("relavium: 1\nname: fan\nnodes:\n  root:\n    prompt: start\n");

@@ -102,3 +102,27 @@ pub fn relavium_binary() -> PathBuf {
         .expect("benchmarks run from target/release");
     release.join("relavium")
 }
+
+/// The text of a workflow of `count` nodes, each needing one or two of the twenty before it
+/// (wide, crossing layers) and reading one of them in its prompt: the layout and language
+/// server benchmarks' hard case.
+pub fn tangled_text(count: usize) -> String {
+    let mut text = String::from("relavium: 1\nname: tangled\nnodes:\n  n0:\n    prompt: start\n");
+    let mut seed = 7u64;
+    for i in 1..count {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let a = i - 1 - (seed as usize % i.min(20));
+        let b = i - 1 - ((seed >> 8) as usize % i.min(20));
+        let needs = if a == b {
+            format!("n{a}")
+        } else {
+            format!("n{a}, n{b}")
+        };
+        text.push_str(&format!(
+            "  n{i}:\n    needs: [{needs}]\n    prompt: \"after {{{{ nodes.n{a}.output }}}}\"\n"
+        ));
+    }
+    text
+}

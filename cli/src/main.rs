@@ -146,6 +146,13 @@ enum Command {
         #[arg(long, required = true)]
         stdio: bool,
     },
+    /// Be a language server for `*.relavium.yaml` and `*.agent.yaml` on stdin/stdout (for any
+    /// editor): diagnostics as you type, completion, hover, go to definition, outline.
+    Lsp {
+        /// Speak on stdin/stdout (the default and only transport; editors pass it).
+        #[arg(long)]
+        stdio: bool,
+    },
     /// Manage the local models `local/NAME` runs on (in $RELAVIUM_MODELS, else the platform
     /// data directory).
     Models {
@@ -409,6 +416,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::List(args) => block_on(commands::list::list(&context, args)),
         Command::Logs(args) => block_on(commands::logs::logs(&context, args)),
         Command::Serve { stdio: _ } => block_on(commands::serve::serve(&context)),
+        Command::Lsp { stdio: _ } => commands::lsp::lsp(&context),
         Command::Status { run_id, json } => {
             block_on(commands::status::status(&context, run_id, json))
         }

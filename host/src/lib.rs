@@ -182,6 +182,11 @@ impl Host {
         &self.config
     }
 
+    /// Prices and context windows: the embedded catalog with the user's prices.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::embedded().with_overrides(self.config.prices.clone())
+    }
+
     /// The model of nodes that name none.
     pub fn default_model(&self) -> &ModelRef {
         &self.default_model
@@ -290,7 +295,7 @@ impl Host {
         };
         let mut config = EngineConfig::new(self.default_model.clone());
         config.default_fallback = self.config.fallback.clone();
-        config.catalog = Arc::new(Catalog::embedded().with_overrides(self.config.prices.clone()));
+        config.catalog = Arc::new(self.catalog());
         Ok(Engine::new(Arc::new(store), providers, config)?)
     }
 }

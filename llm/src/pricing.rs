@@ -179,6 +179,16 @@ impl Catalog {
         })
     }
 
+    /// Every price row (each model's history of prices; [`Catalog::price`] picks one).
+    pub fn prices(&self) -> &[Price] {
+        &self.rows
+    }
+
+    /// The providers that cost nothing.
+    pub fn free_providers(&self) -> &[String] {
+        &self.free_providers
+    }
+
     /// The catalog's version (a date).
     pub fn version(&self) -> &str {
         &self.version

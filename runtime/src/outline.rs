@@ -94,6 +94,18 @@ pub struct OutlineNode {
     pub entry: Written,
 }
 
+/// One input as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutlineInput {
+    /// Its name (the key under `inputs:`).
+    pub name: String,
+    /// What is written for it, as JSON: a type name (`string`) or `{type, default, description}`.
+    pub settings: Value,
+    /// Where its name is written.
+    pub key: Written,
+}
+
 /// A workflow file's nodes as written.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -102,6 +114,12 @@ pub struct Outline {
     pub name: Option<String>,
     /// Every entry of `nodes:` whose key is a string, in file order.
     pub nodes: Vec<OutlineNode>,
+    /// Every entry of `inputs:` whose key is a string, in file order.
+    #[serde(default)]
+    pub inputs: Vec<OutlineInput>,
+    /// The names of the MCP servers under `mcp:`.
+    #[serde(default)]
+    pub mcp: Vec<String>,
 }
 
 /// The outline of `file`, or `None` when it is not YAML with a mapping at the top (its YAML
@@ -119,6 +137,28 @@ pub fn outline(file: &SourceFile) -> Option<Outline> {
             Some("nodes") => {
                 if let YamlValue::Map(nodes) = &value.value {
                     outline.nodes = nodes.iter().filter_map(outline_node).collect();
+                }
+            }
+            Some("inputs") => {
+                if let YamlValue::Map(inputs) = &value.value {
+                    outline.inputs = inputs
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            Some(OutlineInput {
+                                name: k.as_str()?.to_owned(),
+                                settings: v.to_json(),
+                                key: k.span.into(),
+                            })
+                        })
+                        .collect();
+                }
+            }
+            Some("mcp") => {
+                if let YamlValue::Map(servers) = &value.value {
+                    outline.mcp = servers
+                        .iter()
+                        .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                        .collect();
                 }
             }
             _ => {}
@@ -196,6 +236,18 @@ mod tests {
         let entry = &text[outline.nodes[1].entry.start..outline.nodes[1].entry.end];
         assert!(entry.trim_end().ends_with("ok? }"), "{entry:?}");
         assert_eq!(outline.nodes[0].settings["prompt"], "hi");
+    }
+
+    #[test]
+    fn inputs_and_mcp_servers_are_outlined_too() {
+        let text = "inputs:\n  topic: string\n  n: { type: integer, default: 3 }\nmcp:\n  notes: { command: x }\nnodes: {}\n";
+        let outline = of(text).expect("an outline");
+        let names: Vec<_> = outline.inputs.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["topic", "n"]);
+        assert_eq!(outline.inputs[0].settings, "string");
+        assert_eq!(outline.inputs[1].settings["default"], 3);
+        assert_eq!(outline.inputs[1].key.line, 3);
+        assert_eq!(outline.mcp, ["notes"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod list;
 pub(crate) mod logs;
+pub(crate) mod lsp;
 pub(crate) mod models;
 pub(crate) mod resume;
 pub(crate) mod run;
