@@ -289,6 +289,42 @@ fn runs_over_serve_stream_their_events_and_share_the_cli_history() {
     );
     assert_eq!(completed["runs"].as_array().unwrap().len(), 3);
 
+    // A watched run: patches of its view (folded in Rust), the rows replaced as they come,
+    // end as the detail says.
+    let watched = checked(&mut client, &schema, "run/watch", json!({"runId": ids[1]}));
+    let mut nodes = std::collections::BTreeMap::new();
+    let mut status = String::new();
+    let mut events = 0;
+    loop {
+        let message = client.next_matching(|m| {
+            m["params"]["subscription"] == watched["subscription"]
+                && (m["method"] == "run/patch" || m["method"] == "subscription/ended")
+        });
+        if message["method"] == "subscription/ended" {
+            break;
+        }
+        assert_fits(&schema, "RunPatchParams", &message["params"]);
+        let patch = &message["params"]["patch"];
+        for node in patch["nodes"].as_array().unwrap() {
+            nodes.insert(
+                node["id"].as_str().unwrap().to_owned(),
+                node["state"].clone(),
+            );
+        }
+        status = patch["status"].as_str().unwrap().to_owned();
+        events += patch["events"].as_array().unwrap().len();
+    }
+    let detail = checked(&mut client, &schema, "run/get", json!({"runId": ids[1]}));
+    assert_eq!(status, detail["view"]["status"].as_str().unwrap());
+    assert_eq!(
+        events as u64,
+        detail["summary"]["lastSequence"].as_u64().unwrap(),
+        "every event once"
+    );
+    for node in detail["view"]["nodes"].as_array().unwrap() {
+        assert_eq!(nodes[node["id"].as_str().unwrap()], node["state"]);
+    }
+
     // One run's detail and tree; a retry planned, then run.
     let first = &ids[0];
     let detail = checked(&mut client, &schema, "run/get", json!({"runId": first}));

@@ -22,7 +22,7 @@ use relavium_llm::secrets::SecretSource;
 use relavium_runtime::event::GateDecision;
 use relavium_runtime::store::RunCommand;
 use relavium_runtime::{ErrorKind, ErrorReport, RunId};
-use relavium_view::RunView;
+use relavium_view::{LiveView, RunView};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -33,6 +33,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use secrets::ClientSecrets;
+
+/// The longest a change in a watched run waits before its patch is sent: a busy run costs the
+/// client at most ~20 messages a second.
+pub const PATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// How long the last answers get to reach the client before the process exits.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -322,6 +326,10 @@ impl Shared {
                 let p: SubscribeParams = params_of(params)?;
                 self.subscribe(p).await
             }
+            "run/watch" => {
+                let p: RunParams = params_of(params)?;
+                self.watch(p).await
+            }
             "gates/subscribe" => {
                 let _: Empty = params_of(params)?;
                 self.subscribe_gates()
@@ -533,6 +541,60 @@ impl Shared {
                 ) {
                     return; // the client is gone
                 }
+            }
+            let error = stream.failure().map(|e| e.report());
+            peer.notify(
+                "subscription/ended",
+                SubscriptionEnded {
+                    subscription,
+                    error,
+                },
+            );
+        });
+        self.keep(subscription, task);
+        Ok(Answer {
+            result: serde_json::json!({ "subscription": subscription }),
+            then: Some(go),
+        })
+    }
+
+    async fn watch(&self, p: RunParams) -> Result<Answer, Failure> {
+        let id = run_id(p.run_id)?;
+        let mut stream = self.engine()?.follow(id, 0).await.map_err(|e| e.report())?;
+        let subscription = self.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let peer = self.peer.clone();
+        let task = tokio::spawn(async move {
+            if ready.await.is_err() {
+                return;
+            }
+            let send = |live: &mut LiveView| {
+                peer.notify(
+                    "run/patch",
+                    RunPatchParams {
+                        subscription,
+                        patch: live.patch(),
+                    },
+                )
+            };
+            let mut live = LiveView::new();
+            let mut tick = tokio::time::interval(PATCH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    event = stream.next() => match event {
+                        Some(event) => live.apply(&event),
+                        None => break,
+                    },
+                    _ = tick.tick() => {
+                        if live.has_changes() && !send(&mut live) {
+                            return; // the client is gone
+                        }
+                    }
+                }
+            }
+            if live.has_changes() {
+                send(&mut live);
             }
             let error = stream.failure().map(|e| e.report());
             peer.notify(

@@ -13,8 +13,8 @@ use relavium_runtime::state::RetryPlan;
 use relavium_runtime::store::{RunQuery, RunSummary, WaitingGate};
 use relavium_runtime::tree::ActorTree;
 use relavium_runtime::{ErrorReport, RunEvent};
-use relavium_view::RunView;
 use relavium_view::canvas::InputField;
+use relavium_view::{RunPatch, RunView};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -83,6 +83,12 @@ pub const METHODS: &[Method] = &[
         params: "SubscribeParams",
         result: "Subscribed",
         doc: "Pushes a run's events after a sequence number as `run/event`, then `subscription/ended`. Works for a run of any process.",
+    },
+    Method {
+        name: "run/watch",
+        params: "RunParams",
+        result: "Subscribed",
+        doc: "Pushes a run's view as it changes — `run/patch`: the rows that changed (node states, outputs, costs), the money, the actors, and the events since the last patch — at most every 50 ms, then `subscription/ended`. The view is folded in Rust; a client replaces the rows a patch carries.",
     },
     Method {
         name: "unsubscribe",
@@ -183,6 +189,11 @@ pub const NOTIFICATIONS: &[NotificationSpec] = &[
         name: "run/event",
         params: "RunEventParams",
         doc: "One event of a subscribed run, in sequence order, the same JSON as `relavium run --json` prints.",
+    },
+    NotificationSpec {
+        name: "run/patch",
+        params: "RunPatchParams",
+        doc: "What changed in a watched run's view since the last patch (the first carries it whole).",
     },
     NotificationSpec {
         name: "subscription/ended",
@@ -383,6 +394,16 @@ pub struct RunEventParams {
     pub event: RunEvent,
 }
 
+/// `run/patch`'s params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunPatchParams {
+    /// The subscription.
+    pub subscription: u64,
+    /// What changed.
+    pub patch: RunPatch,
+}
+
 /// `subscription/ended`'s params.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -559,6 +580,7 @@ struct ServeProtocol {
     unsubscribe_params: UnsubscribeParams,
     unsubscribed: Unsubscribed,
     run_event_params: RunEventParams,
+    run_patch_params: RunPatchParams,
     subscription_ended: SubscriptionEnded,
     gates_changed: GatesChanged,
     model_fetch: ModelFetch,
