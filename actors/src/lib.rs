@@ -41,4 +41,5 @@ pub mod writer;
 pub use bus::EventStream;
 pub use engine::{
     Delivery, Engine, EngineConfig, EngineError, FOLLOW_POLL, LiveRun, RunHandle, StartRun,
+    WATCH_RUNS_POLL,
 };

@@ -440,6 +440,7 @@ fn a_gate_decided_over_serve_completes_a_run_the_cli_started() {
         .spawn()
         .unwrap();
     let mut client = Client::serve(home.path(), &[ECHO], None);
+    let runs = checked(&mut client, &schema, "runs/subscribe", json!({"limit": 5}));
     let sub = checked(&mut client, &schema, "gates/subscribe", json!({}));
     let gate = loop {
         let changed = client.notification("gates/changed");
@@ -457,6 +458,16 @@ fn a_gate_decided_over_serve_completes_a_run_the_cli_started() {
     );
     assert_eq!(decided["delivery"], "recorded");
     assert_eq!(decided["liveElsewhere"], true);
+    // The CLI's run in the pushed run list, and then finished there too.
+    loop {
+        let changed = client.notification("runs/changed");
+        assert_fits(&schema, "RunsChanged", &changed);
+        assert_eq!(changed["subscription"], runs["subscription"]);
+        let listed = &changed["runs"][0];
+        if listed["runId"] == gate["runId"] && listed["status"] == "completed" {
+            break;
+        }
+    }
     let out = cli.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),

@@ -332,7 +332,25 @@ impl Shared {
             }
             "gates/subscribe" => {
                 let _: Empty = params_of(params)?;
-                self.subscribe_gates()
+                let changes = self.engine()?.watch_waiting_gates();
+                Ok(
+                    self.forward(changes, "gates/changed", |subscription, gates| {
+                        GatesChanged {
+                            subscription,
+                            gates,
+                        }
+                    }),
+                )
+            }
+            "runs/subscribe" => {
+                let query: relavium_runtime::store::RunQuery = params_of(params)?;
+                let changes = self.engine()?.watch_runs(query);
+                Ok(
+                    self.forward(changes, "runs/changed", |subscription, runs| RunsChanged {
+                        subscription,
+                        runs,
+                    }),
+                )
             }
             "unsubscribe" => {
                 let p: UnsubscribeParams = params_of(params)?;
@@ -612,8 +630,13 @@ impl Shared {
         })
     }
 
-    fn subscribe_gates(&self) -> Result<Answer, Failure> {
-        let mut changes = self.engine()?.watch_waiting_gates();
+    /// A subscription that sends each item of `changes` as notification `method`.
+    fn forward<T: Send + 'static, P: Serialize + Send + 'static>(
+        &self,
+        mut changes: tokio::sync::mpsc::Receiver<T>,
+        method: &'static str,
+        params: impl Fn(u64, T) -> P + Send + 'static,
+    ) -> Answer {
         let subscription = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let (go, ready) = tokio::sync::oneshot::channel();
         let peer = self.peer.clone();
@@ -621,23 +644,17 @@ impl Shared {
             if ready.await.is_err() {
                 return;
             }
-            while let Some(gates) = changes.recv().await {
-                if !peer.notify(
-                    "gates/changed",
-                    GatesChanged {
-                        subscription,
-                        gates,
-                    },
-                ) {
+            while let Some(item) = changes.recv().await {
+                if !peer.notify(method, params(subscription, item)) {
                     return;
                 }
             }
         });
         self.keep(subscription, task);
-        Ok(Answer {
+        Answer {
             result: serde_json::json!({ "subscription": subscription }),
             then: Some(go),
-        })
+        }
     }
 
     fn keep(&self, subscription: u64, task: tokio::task::JoinHandle<()>) {

@@ -139,6 +139,12 @@ pub const METHODS: &[Method] = &[
         doc: "The history's runs, newest first, filtered.",
     },
     Method {
+        name: "runs/subscribe",
+        params: "RunQuery",
+        result: "Subscribed",
+        doc: "Pushes the runs a query lists as `runs/changed`: the list now, then each time a run starts, moves on or ends — in any process.",
+    },
+    Method {
         name: "gate/decide",
         params: "DecideParams",
         result: "Delivered",
@@ -199,6 +205,11 @@ pub const NOTIFICATIONS: &[NotificationSpec] = &[
         name: "subscription/ended",
         params: "SubscriptionEnded",
         doc: "A subscription delivered its run's terminal event (or could not go on: `error`).",
+    },
+    NotificationSpec {
+        name: "runs/changed",
+        params: "RunsChanged",
+        doc: "The runs a `runs/subscribe` query lists, each time the list changes.",
     },
     NotificationSpec {
         name: "gates/changed",
@@ -425,6 +436,16 @@ pub struct GatesChanged {
     pub gates: Vec<WaitingGate>,
 }
 
+/// `runs/changed`'s params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunsChanged {
+    /// The subscription.
+    pub subscription: u64,
+    /// The runs the query lists now, newest first.
+    pub runs: Vec<RunSummary>,
+}
+
 /// `model/fetch`'s params.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -583,6 +604,7 @@ struct ServeProtocol {
     run_patch_params: RunPatchParams,
     subscription_ended: SubscriptionEnded,
     gates_changed: GatesChanged,
+    runs_changed: RunsChanged,
     model_fetch: ModelFetch,
     cancel_params: CancelParams,
     retry_params: RetryParams,

@@ -159,6 +159,33 @@ impl Engine {
         rx
     }
 
+    /// The runs `query` lists, as they change: the first item is the list now, then a new one
+    /// each time a run starts, moves on (status, cost, events) or stops being live — in this
+    /// process or any other on the same store (what an editor's Runs view shows). The store is
+    /// read every [`WATCH_RUNS_POLL`]; dropping the receiver stops it.
+    pub fn watch_runs(&self, query: RunQuery) -> tokio::sync::mpsc::Receiver<Vec<RunSummary>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut last: Option<Vec<RunSummary>> = None;
+            loop {
+                if let Ok(now) = engine.list_runs(query.clone()).await
+                    && last.as_ref() != Some(&now)
+                {
+                    if tx.send(now.clone()).await.is_err() {
+                        return;
+                    }
+                    last = Some(now);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(WATCH_RUNS_POLL) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        rx
+    }
+
     /// What a run has cost, node by node, and what is left of its cap, from the store.
     pub async fn run_costs(&self, run_id: RunId) -> Result<RunCosts, EngineError> {
         self.blocking(move |store| store.run_costs(&run_id)).await

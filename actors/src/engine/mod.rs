@@ -39,6 +39,9 @@ pub const EVENT_PAGE: usize = 1000;
 /// How often [`Engine::follow`] reads the store for a run's new events.
 pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// How often [`Engine::watch_runs`] reads the run list.
+pub const WATCH_RUNS_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What became of a command given to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
