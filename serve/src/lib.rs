@@ -420,7 +420,11 @@ impl Shared {
                 let p: RunParams = params_of(params)?;
                 let id = run_id(p.run_id)?;
                 let engine = self.engine()?;
-                let summary = engine.get_run(id.clone()).await.map_err(|e| e.report())?;
+                let mut summary = engine.get_run(id.clone()).await.map_err(|e| e.report())?;
+                if !summary.status.is_finished() {
+                    // Whether a process runs it now (else it waits for a resume).
+                    summary.live = Some(engine.is_live(&id).await.map_err(|e| e.report())?);
+                }
                 let events = engine.read_events(id, 0, usize::MAX).await;
                 let events = events.map_err(|e| e.report())?;
                 answer(RunDetail {

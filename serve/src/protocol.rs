@@ -534,7 +534,7 @@ pub enum Delivery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunDetail {
-    /// Its history line.
+    /// Its history line (for a run not over, `live` says whether a process runs it now).
     pub summary: RunSummary,
     /// Its view as of its last recorded event.
     pub view: RunView,

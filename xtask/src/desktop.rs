@@ -3,65 +3,25 @@
 //! after the Rust tests — the WebView's generated types are fresh, it type-checks, its vitest
 //! suite passes, and the end to end drives the real app (`desktop/e2e/run.py`) under Xvfb.
 
-use crate::{cargo, pass_on};
-use std::path::{Path, PathBuf};
+use crate::cargo;
+use crate::node::{self, each, root};
 use std::process::{Command, ExitCode};
 
 /// The version of tauri-driver the end to end is known to work with.
 const TAURI_DRIVER: &str = "2.1.0";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-fn desktop_dir() -> PathBuf {
-    root().join("desktop")
-}
-
 fn npm(args: &[&str]) -> Command {
-    let mut command = Command::new("npm");
-    command.args(args).current_dir(desktop_dir());
-    command
+    node::npm("desktop", args)
 }
 
-/// Runs each command in order, stopping at the first that fails.
-fn each(commands: Vec<(&str, Command)>) -> ExitCode {
-    for (what, command) in commands {
-        eprintln!("xtask: {what}");
-        let code = pass_on(command);
-        if code != ExitCode::SUCCESS {
-            eprintln!("xtask: {what}: failed");
-            return code;
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-/// `npm ci` unless `node_modules` is already what the lockfile says.
-fn npm_install() -> Vec<(&'static str, Command)> {
-    let modules = desktop_dir().join("node_modules/.package-lock.json");
-    let lock = desktop_dir().join("package-lock.json");
-    let fresh = match (std::fs::metadata(&modules), std::fs::metadata(&lock)) {
-        (Ok(m), Ok(l)) => m.modified().ok() >= l.modified().ok(),
-        _ => false,
-    };
-    if fresh {
-        Vec::new()
-    } else {
-        vec![(
-            "npm ci (the WebView's dependencies, from desktop/package-lock.json)",
-            npm(&["ci", "--no-audit", "--no-fund"]),
-        )]
-    }
+fn npm_install() -> Vec<(String, Command)> {
+    node::npm_install("desktop", "the WebView's dependencies")
 }
 
 /// `cargo xtask desktop`: the app in development.
 pub(crate) fn develop() -> ExitCode {
     let mut steps = npm_install();
-    steps.push(("npx tauri dev", npm(&["exec", "--", "tauri", "dev"])));
+    steps.push(("npx tauri dev".into(), npm(&["exec", "--", "tauri", "dev"])));
     each(steps)
 }
 
@@ -69,7 +29,7 @@ pub(crate) fn develop() -> ExitCode {
 pub(crate) fn deb() -> ExitCode {
     let mut steps = npm_install();
     steps.push((
-        "npx tauri build --bundles deb",
+        "npx tauri build --bundles deb".into(),
         npm(&["exec", "--", "tauri", "build", "--bundles", "deb"]),
     ));
     let code = each(steps);
@@ -88,14 +48,14 @@ pub(crate) fn deb() -> ExitCode {
 pub(crate) fn test_suites() -> ExitCode {
     let mut steps = npm_install();
     steps.push((
-        "desktop: the WebView's types are those the Rust schema generates",
+        "desktop: the WebView's types are those the Rust schema generates".into(),
         npm(&["run", "types:check"]),
     ));
-    steps.push(("desktop: type check", npm(&["run", "typecheck"])));
-    steps.push(("desktop: vitest", npm(&["test"])));
+    steps.push(("desktop: type check".into(), npm(&["run", "typecheck"])));
+    steps.push(("desktop: vitest".into(), npm(&["test"])));
     // The app with its WebView built in (a plain `cargo build` would load the dev server).
     steps.push((
-        "desktop: build the app for the end to end",
+        "desktop: build the app for the end to end".into(),
         npm(&["exec", "--", "tauri", "build", "--debug", "--no-bundle"]),
     ));
     let code = each(steps);
@@ -122,7 +82,7 @@ pub(crate) fn test_suites() -> ExitCode {
             TAURI_DRIVER,
         ]);
         steps.push((
-            "cargo install tauri-driver (drives WebKitWebDriver)",
+            "cargo install tauri-driver (drives WebKitWebDriver)".into(),
             install,
         ));
     }
@@ -133,7 +93,7 @@ pub(crate) fn test_suites() -> ExitCode {
         let mut relavium = cargo();
         relavium.args(["build", "--locked", "--workspace", "--bins"]);
         steps.push((
-            "build relavium (the end to end runs it in a terminal)",
+            "build relavium (the end to end runs it in a terminal)".into(),
             relavium,
         ));
     }
@@ -143,7 +103,8 @@ pub(crate) fn test_suites() -> ExitCode {
         .arg(&relavium_bin)
         .current_dir(root());
     steps.push((
-        "desktop: end to end in the real app under Xvfb (screenshots in target/e2e-screens/)",
+        "desktop: end to end in the real app under Xvfb (screenshots in target/e2e-screens/)"
+            .into(),
         e2e,
     ));
     each(steps)

@@ -7,10 +7,12 @@
 //! - `cargo xtask test [ARGS…]` — also what the tests need (tmux, D-Bus and a Secret Service for
 //!   the keychain test, Python for the test MCP server, WebKitGTK, WebKitWebDriver and Xvfb for
 //!   the desktop), then `cargo test --workspace --locked`, then the desktop's own suites: its
-//!   WebView's types, type check and vitest, and the end to end in the real app under Xvfb.
-//!   With ARGS, only `cargo test --workspace --locked ARGS…`.
+//!   WebView's types, type check and vitest, and the end to end in the real app under Xvfb —
+//!   and the VS Code extension's (its protocol types, type check, vitest against the real
+//!   binary). With ARGS, only `cargo test --workspace --locked ARGS…`.
 //! - `cargo xtask desktop` — what the desktop app needs, then `npx tauri dev` (the app, its
 //!   WebView reloading as its sources change); `cargo xtask deb` builds its `.deb`.
+//! - `cargo xtask vsix` — the VS Code extension's `.vsix` (`vscode-ext/relavium.vsix`).
 //! - `cargo xtask setup [--check] [--for run|desktop|test]` — installs (or, with `--check`, only
 //!   lists) what is missing.
 //!
@@ -22,7 +24,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
 mod desktop;
+mod node;
 mod prerequisites;
+mod vscode;
 
 use prerequisites::{Manager, Need, Purpose};
 use std::process::{Command, ExitCode};
@@ -54,8 +58,13 @@ fn main() -> ExitCode {
             if !rest.is_empty() || code != ExitCode::SUCCESS {
                 return code;
             }
+            let code = vscode::test_suites();
+            if code != ExitCode::SUCCESS {
+                return code;
+            }
             desktop::test_suites()
         }
+        "vsix" => vscode::package(),
         "desktop" => {
             if let Err(code) = ensure(Purpose::Desktop) {
                 return code;
@@ -75,7 +84,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "xtask: unknown task `{other}` (run, test, desktop, deb, setup; `cargo xtask help`)"
+                "xtask: unknown task `{other}` (run, test, desktop, deb, vsix, setup; `cargo xtask help`)"
             );
             ExitCode::from(2)
         }
