@@ -585,3 +585,36 @@ fn without_the_clients_key_the_keychain_chain_answers() {
     assert!(seen.lock().unwrap()[0].contains("sk-from-the-environment"));
     assert_eq!(client.finish(), Some(0));
 }
+
+#[test]
+fn relavium_logs_follows_a_run_started_over_serve() {
+    let home = tempfile::tempdir().unwrap();
+    let script = path_of(&fixture("paced.script.yaml"));
+    let env = [ECHO, ("RELAVIUM_SCRIPT", script.as_str())];
+    let mut client = Client::serve(home.path(), &env, None);
+    let run = client.call(
+        "run/start",
+        json!({"path": path_of(&fixture("chain.relavium.yaml"))}),
+    )["runId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // While it goes: a terminal follows it from the shared history, to its end.
+    let follower = Command::new(env!("CARGO_BIN_EXE_relavium"))
+        .args(["logs", &run, "--follow", "--json"])
+        .env("RELAVIUM_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        follower.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&follower.stderr)
+    );
+    let followed = ndjson(&String::from_utf8(follower.stdout).unwrap());
+    assert_eq!(followed.last().unwrap()["type"], "run:completed");
+    let sub = client.call("run/subscribe", json!({"runId": run}))["subscription"].clone();
+    let pushed = events_until_ended(&mut client, &schema(), &sub);
+    assert_eq!(followed, pushed, "the same events, the same JSON");
+    assert_eq!(client.finish(), Some(0));
+}
