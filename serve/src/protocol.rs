@@ -7,6 +7,7 @@
 //! Field names are camelCase; runs, events, gates, plans and reports are the engine's own
 //! types, the same JSON as the CLI's `--json` and the desktop's bridge.
 
+pub use relavium_host::ModelFetch;
 use relavium_host::keys::KeyStatus;
 use relavium_runtime::report::FileValidation;
 use relavium_runtime::state::RetryPlan;
@@ -444,21 +445,6 @@ pub struct RunsChanged {
     pub subscription: u64,
     /// The runs the query lists now, newest first.
     pub runs: Vec<RunSummary>,
-}
-
-/// `model/fetch`'s params.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelFetch {
-    /// The model (`local/smollm2-135m`).
-    pub model: String,
-    /// Bytes so far.
-    pub done: u64,
-    /// Bytes in all, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total: Option<u64>,
-    /// Whether it is in place.
-    pub finished: bool,
 }
 
 /// `run/cancel`'s params.

@@ -5,6 +5,7 @@
 //! Most types are the engine's and the view crate's own (canvas, run view, patch, comparison,
 //! run summaries, gates, key status, error reports).
 
+use relavium_host::ModelFetch;
 use relavium_host::keys::KeyStatus;
 use relavium_runtime::state::RunStatus;
 use relavium_runtime::store::{RunSummary, WaitingGate};
@@ -91,21 +92,6 @@ pub enum CloseChoice {
 pub struct CloseRequested {
     /// The runs of this process in flight.
     pub runs: Vec<String>,
-}
-
-/// Sent as `model-fetch` while the embedded default model downloads before a first run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelFetch {
-    /// The model.
-    pub model: String,
-    /// Bytes so far.
-    pub done: u64,
-    /// Bytes in all, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total: Option<u64>,
-    /// Whether it is in place.
-    pub finished: bool,
 }
 
 /// Every type the bridge carries, for the schema (one definition each).

@@ -582,7 +582,8 @@ export interface KeyStatus {
       };
 }
 /**
- * Sent as `model-fetch` while the embedded default model downloads before a first run.
+ * How the built-in default model's download goes, as surfaces send it (the desktop's
+ * `model-fetch` event, `serve`'s `model/fetch` notification).
  *
  * This interface was referenced by `DesktopProtocol`'s JSON-Schema
  * via the `definition` "ModelFetch".
@@ -597,7 +598,7 @@ export interface ModelFetch {
    */
   finished: boolean;
   /**
-   * The model.
+   * The model (`local/smollm2-135m`).
    */
   model: string;
   /**

