@@ -182,6 +182,29 @@ fn diagnostics_follow_the_text_as_it_is_typed() {
 }
 
 #[test]
+fn a_file_changed_on_disk_rechecks_the_workflows_that_read_it() {
+    let workspace = Workspace::new();
+    std::fs::remove_file(workspace.root.join("agents/writer.agent.yaml")).unwrap();
+    let (mut client, _home) = start(None);
+    let path = workspace.file();
+    open(&mut client, &path, WORKFLOW);
+    let missing = diagnostics(&mut client, &path, 1);
+    assert!(
+        missing
+            .iter()
+            .any(|d| d["message"].as_str().unwrap().contains("writer")),
+        "{missing:?}"
+    );
+    // The agent is written (by another editor, a `git checkout`): the editor's file watcher
+    // says so, and the problem goes.
+    let agent = workspace.root.join("agents/writer.agent.yaml");
+    std::fs::write(&agent, "model: scripted/echo\n").unwrap();
+    client.send(&json!({"jsonrpc": "2.0", "method": "workspace/didChangeWatchedFiles", "params": {"changes": [{"uri": uri(&agent), "type": 1}]}}));
+    assert_eq!(diagnostics(&mut client, &path, 1), Vec::<Value>::new());
+    assert_eq!(shutdown(&mut client), Some(0));
+}
+
+#[test]
 fn utf8_columns_when_the_editor_offers_them() {
     let workspace = Workspace::new();
     let (mut client, _home) = start(Some(&["utf-8", "utf-16"]));

@@ -261,11 +261,23 @@ impl Server {
                     .map(|p: DidChangeTextDocumentParams| self.change(p)),
                 DidCloseTextDocument::METHOD => relavium_jsonrpc::params(params)
                     .map(|p: DidCloseTextDocumentParams| self.close(p)),
-                DidSaveTextDocument::METHOD => Ok(()),
+                // A file on disk changed (an agent, a sub-workflow — saved here or elsewhere): the
+                // workflows open here read them, so their problems may have changed.
+                DidSaveTextDocument::METHOD | "workspace/didChangeWatchedFiles" => {
+                    self.recheck_workflows();
+                    Ok(())
+                }
                 _ => Ok(()), // `initialized`, `$/…` and the rest: nothing to do
             };
         if let Err((_, why)) = result {
             tracing::warn!(method, "a notification was ignored: {why}");
+        }
+    }
+
+    /// Every open workflow is validated again (with the files beside it as they are now).
+    fn recheck_workflows(&mut self) {
+        for document in self.documents.values().filter(|d| !d.is_agent()) {
+            self.dirty.insert(document.uri.as_str().to_owned());
         }
     }
 
