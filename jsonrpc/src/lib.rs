@@ -527,6 +527,55 @@ mod tests {
         );
     }
 
+    #[test]
+    fn no_input_makes_the_reader_panic() {
+        // Seeded garbage: frames cut, headers wrong, JSON of every shape.
+        let pieces: &[&[u8]] = &[
+            b"Content-Length: ",
+            b"12",
+            b"\r\n",
+            b"\n",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b"\"jsonrpc\":\"2.0\"",
+            b",",
+            b"\"id\":",
+            b"-1",
+            b"99999999999999999999",
+            b"\"method\":",
+            b"null",
+            b"\xff",
+            b"\"",
+            b"\"result\":",
+            b"\"error\":{\"code\":1}",
+            b"Content-Type: x",
+            b":",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..3000 {
+            let mut input = Vec::new();
+            for _ in 0..(seed % 24) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                input.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let mut reader = std::io::BufReader::new(&input[..]);
+            for _ in 0..64 {
+                match framing::read_frame(&mut reader) {
+                    Ok(framing::Frame::Message(text)) => {
+                        let _ = classify(&text);
+                    }
+                    Ok(framing::Frame::Malformed(_)) => {}
+                    Ok(framing::Frame::End) | Err(_) => break,
+                }
+            }
+            let _ = classify(&String::from_utf8_lossy(&input));
+        }
+    }
+
     /// A pipe the test writes to and the connection reads from.
     struct Pipe(mpsc::Receiver<Vec<u8>>, Vec<u8>);
     impl Read for Pipe {
