@@ -105,9 +105,10 @@ export class RunsModel implements vscode.Disposable {
     return this.runs.find((r) => r.runId === runId);
   }
 
-  /** The runs going on now (of any process on this machine). */
+  /** The runs going on now in some process of this machine (not an interrupted one, which
+   * waits for a resume). */
   live(): RunSummary[] {
-    return this.runs.filter((r) => !isOver(r.status));
+    return this.runs.filter((r) => !isOver(r.status) && r.live !== false);
   }
 
   /** What the live runs have spent, and the sum of their caps (when each has one). */

@@ -120,3 +120,40 @@ describe("the output channel", () => {
     expect(channel.text).toBe("▶ w (R1)\n── a ──\nHello✓ completed (R1) · $0.0015\n");
   });
 });
+
+describe("the runs model", () => {
+  it("counts as running only the runs some process runs, and sums their spend and caps", async () => {
+    const { RunsModel } = await import("../src/runs");
+    const handlers = new Map<string, (p: unknown) => void>();
+    const watched: string[] = [];
+    const client = {
+      on: (method: string, handler: (p: unknown) => void) => handlers.set(method, handler),
+      request: async (method: string, params: { runId?: string }) => {
+        if (method === "run/watch" && params.runId) watched.push(params.runId);
+        return { subscription: watched.length };
+      },
+    };
+    const model = new RunsModel(client as never, 10);
+    const summary = (runId: string, status: string, live: boolean | null, cost = 0) => ({
+      runId,
+      status,
+      live,
+      cost,
+      lastSequence: 1,
+      startedAt: "2026-12-01T00:00:00Z",
+      usage: { inputTokens: 0, outputTokens: 0 },
+      workflowName: "w",
+    });
+    handlers.get("runs/changed")?.({
+      subscription: 1,
+      runs: [summary("A", "running", true, 5), summary("B", "running", false, 7), summary("C", "completed", null, 9)],
+    });
+    expect(model.live().map((r) => r.runId)).toEqual(["A"]);
+    expect(model.spend()).toEqual({ spent: 5, cap: undefined });
+    handlers.get("run/patch")?.({ subscription: 1, patch: patch([], { runId: "A", spent: 40, budgetCap: 100 }) });
+    expect(model.spend()).toEqual({ spent: 40, cap: 100 });
+    // Every run not over is watched (an interrupted one too: a resume elsewhere shows live).
+    await new Promise((r) => setTimeout(r, 0));
+    expect(watched.sort()).toEqual(["A", "B"]);
+  });
+});
