@@ -62,32 +62,57 @@ pub(crate) async fn follow(
     // Ctrl-C stops the run gracefully (what runs finishes, nothing new starts), a second stops
     // it at once; either way it is recorded as cancelled. A third quits without waiting.
     let mut interrupts = 0;
+    let mut presses = ctrl_c_presses();
     loop {
-        let queued = futures::FutureExt::now_or_never(events.next());
-        if queued.is_none() && json && stdout_open {
-            stdout_open = stdout.flush().is_ok();
-        }
-        let event = tokio::select! {
-            event = async { match queued { Some(event) => event, None => events.next().await } } => event,
-            _ = tokio::signal::ctrl_c() => {
-                interrupts += 1;
-                match interrupts {
-                    1 => {
-                        let _ = writeln!(std::io::stderr(), "relavium: finishing what runs, starting nothing new (Ctrl-C again to stop at once)");
-                        stop(&engine, handle.run_id(), true).await;
-                    }
-                    2 => {
-                        let _ = writeln!(std::io::stderr(), "relavium: stopping the run now (Ctrl-C again to quit without waiting)");
-                        stop(&engine, handle.run_id(), false).await;
-                    }
-                    _ => {
-                        return Err(Failure::new(exit::CANCELLED, "interrupted three times: quitting without waiting for the run"));
+        // A press during a burst of events is handled before the next event is taken; while
+        // waiting for one, whichever comes first.
+        let mut pressed = presses.try_recv().is_ok();
+        let mut event = None;
+        if !pressed {
+            let queued = futures::FutureExt::now_or_never(events.next());
+            if queued.is_none() && json && stdout_open {
+                stdout_open = stdout.flush().is_ok();
+            }
+            // Biased: an event already taken from the stream is never dropped for a press (the
+            // press is seen at the top of the next turn).
+            tokio::select! {
+                biased;
+                next = async { match queued { Some(next) => next, None => events.next().await } } => {
+                    match next {
+                        Some(next) => event = Some(next),
+                        None => break,
                     }
                 }
-                continue;
+                Some(()) = presses.recv() => pressed = true,
             }
-        };
-        let Some(event) = event else { break };
+        }
+        if pressed {
+            interrupts += 1;
+            match interrupts {
+                1 => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "relavium: finishing what runs, starting nothing new (Ctrl-C again to stop at once)"
+                    );
+                    stop(&engine, handle.run_id(), true).await;
+                }
+                2 => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "relavium: stopping the run now (Ctrl-C again to quit without waiting)"
+                    );
+                    stop(&engine, handle.run_id(), false).await;
+                }
+                _ => {
+                    return Err(Failure::new(
+                        exit::CANCELLED,
+                        "interrupted three times: quitting without waiting for the run",
+                    ));
+                }
+            }
+            continue;
+        }
+        let Some(event) = event else { continue };
         if json {
             if stdout_open {
                 // A closed pipe (`| head`) stops the printing, not the run: it still completes and is recorded.
@@ -170,4 +195,35 @@ async fn stop(engine: &Engine, run_id: &RunId, graceful: bool) {
         // The run ended meanwhile: its outcome is on its way.
         tracing::debug!(%error, "cancelling after Ctrl-C");
     }
+}
+
+/// Ctrl-C presses, each one, from now on: the handler is installed once, so a press while
+/// the loop is busy printing is never lost (a `ctrl_c()` future made per wait misses those).
+fn ctrl_c_presses() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::interrupt()) {
+            Ok(mut interrupts) => {
+                tokio::spawn(async move {
+                    while interrupts.recv().await.is_some() {
+                        if tx.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("Ctrl-C cannot be handled: {e}"),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
