@@ -11,14 +11,12 @@
 //!
 //! Beside the engine: [`document`] (a workflow file open in a surface: edited losslessly,
 //! validated, drawn as a canvas, its canvas positions) and [`keys`] (provider keys: where each
-//! comes from, storing and removing them; never returning one), [`validate`] (a file checked
-//! into the one report), [`watch`] (a run's view as paced patches).
+//! comes from, storing and removing them; never returning one).
 
 pub mod document;
 mod home;
 pub mod keys;
 pub mod validate;
-pub mod watch;
 
 pub use document::{Document, DocumentError};
 pub use home::Home;

@@ -15,14 +15,13 @@ pub mod secrets;
 use protocol::*;
 use relavium_actors::workspace::load_workflow_file;
 use relavium_actors::{Engine, StartRun};
-use relavium_host::watch::Watched;
 use relavium_host::{Host, HostError};
 use relavium_jsonrpc::{ErrorCode, Incoming, Peer, Request, RequestId};
 use relavium_llm::secrets::SecretSource;
 use relavium_runtime::event::GateDecision;
 use relavium_runtime::store::RunCommand;
 use relavium_runtime::{ErrorKind, ErrorReport, RunId};
-use relavium_view::RunView;
+use relavium_view::{LiveView, RunView};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -543,28 +542,38 @@ impl Shared {
 
     async fn watch(&self, p: RunParams) -> Result<Answer, Failure> {
         let id = run_id(p.run_id)?;
-        let engine = self.engine()?;
-        let mut watched = relavium_host::watch::watch_run(engine, id, PATCH_EVERY)
-            .await
-            .map_err(|e| e.report())?;
+        let mut stream = self.engine()?.follow(id, 0).await.map_err(|e| e.report())?;
         Ok(self.subscription(move |subscription, peer| async move {
-            while let Some(item) = watched.recv().await {
-                match item {
-                    Watched::Patch(patch) => {
-                        let params = RunPatchParams {
-                            subscription,
-                            patch: *patch,
-                        };
-                        if !peer.notify("run/patch", params) {
+            let send = |live: &mut LiveView| {
+                let patch = live.patch();
+                peer.notify(
+                    "run/patch",
+                    RunPatchParams {
+                        subscription,
+                        patch,
+                    },
+                )
+            };
+            let mut live = LiveView::new();
+            let mut tick = tokio::time::interval(PATCH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    event = stream.next() => match event {
+                        Some(event) => live.apply(&event),
+                        None => break,
+                    },
+                    _ = tick.tick() => {
+                        if live.has_changes() && !send(&mut live) {
                             return; // the client is gone
                         }
                     }
-                    Watched::Ended(failure) => {
-                        ended(&peer, subscription, failure);
-                        return;
-                    }
                 }
             }
+            if live.has_changes() {
+                send(&mut live);
+            }
+            ended(&peer, subscription, stream.failure());
         }))
     }
 

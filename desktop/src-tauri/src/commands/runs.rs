@@ -11,12 +11,11 @@ use crate::state::Desktop;
 use relavium_actors::StartRun;
 use relavium_actors::workspace::load_workflow_file;
 use relavium_host::ModelFetch;
-use relavium_host::watch::{self, Watched};
 use relavium_runtime::event::GateDecision;
 use relavium_runtime::state::RetryPlan;
 use relavium_runtime::store::{RunCommand, WaitingGate};
 use relavium_runtime::{ErrorKind, ErrorReport, RunId};
-use relavium_view::RunPatch;
+use relavium_view::{LiveView, RunPatch};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,13 +78,32 @@ pub async fn watch_run(
     run_id: String,
     patches: Channel<RunPatch>,
 ) -> Result<u32, ErrorReport> {
-    let mut watched = watch::watch_run(desktop.engine(), RunId(run_id), PATCH_EVERY)
+    let mut stream = desktop
+        .engine()
+        .follow(RunId(run_id), 0)
         .await
         .map_err(|e| e.report())?;
     let task = tauri::async_runtime::spawn(async move {
-        while let Some(Watched::Patch(patch)) = watched.recv().await {
-            if patches.send(*patch).is_err() {
-                return; // the WebView went away
+        let mut live = LiveView::new();
+        let mut tick = tokio::time::interval(PATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    Some(event) => live.apply(&event),
+                    None => {
+                        // The run ended (or its history could not be read): the last patch.
+                        if live.has_changes() {
+                            let _ = patches.send(live.patch());
+                        }
+                        return;
+                    }
+                },
+                _ = tick.tick() => {
+                    if live.has_changes() && patches.send(live.patch()).is_err() {
+                        return; // the WebView went away
+                    }
+                }
             }
         }
     });
