@@ -94,9 +94,7 @@ export function WorkflowPage(props: { initialPath?: string; onRunStarted: (runId
         if (watch.current !== undefined) await ipc.stopWatching(watch.current);
         setRun(emptyRun(runId));
         watch.current = await ipc.watchRun(runId, (patch) => {
-          // Only the run shown takes a patch: one still on its way from a watch just stopped
-          // (the panel closed, another run started) must not bring its run back.
-          setRun((r) => (r?.runId === patch.runId ? applyPatch(r, patch) : r));
+          setRun((r) => applyPatch(r ?? emptyRun(patch.runId), patch));
           measureLag(patch.events);
         });
         props.onRunStarted(runId);
@@ -183,14 +181,7 @@ export function WorkflowPage(props: { initialPath?: string; onRunStarted: (runId
               <div className="live" data-testid="live-run">
                 <h3>
                   Run <span className="mono" title={run.runId} data-run={run.runId}>{run.runId.slice(-8)}</span> <span className={`status status-${run.status}`}>{run.status || "starting"}</span>
-                  <button
-                    onClick={() => {
-                      if (watch.current !== undefined) void ipc.stopWatching(watch.current);
-                      watch.current = undefined;
-                      setRun(undefined);
-                    }}
-                    title="back to editing"
-                  >
+                  <button onClick={() => setRun(undefined)} title="back to editing">
                     ✕
                   </button>
                 </h3>

@@ -109,8 +109,6 @@ export function RunPage(props: { runId: string; onRetried: (runId: string) => vo
     let gone = false;
     void ipc
       .watchRun(runId, (patch) => {
-        // A patch still on its way once the page moved to another run is not shown.
-        if (gone) return;
         setShown((current) => applyPatch(current ?? emptyRun(runId), patch));
         setUpto(patch.lastSequence);
         if (FINISHED.has(patch.status as RunStatus)) setReloads((n) => n + 1);
