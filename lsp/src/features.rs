@@ -614,7 +614,8 @@ fn cursor_on_word(document: &Document, offset: usize) -> Option<(context::Cursor
 /// Hover at byte `offset`.
 pub fn hover(document: &Document, offset: usize, knowledge: &Knowledge) -> Option<Hover> {
     let (cursor, word) = cursor_on_word(document, offset)?;
-    let outline = document.outline.clone().unwrap_or_default();
+    let empty = Outline::default();
+    let outline = document.outline.as_ref().unwrap_or(&empty);
     let text = match &cursor.place {
         Place::Key { .. } => {
             let description = document.schema(knowledge).describe(&cursor.path, &word);
@@ -622,32 +623,12 @@ pub fn hover(document: &Document, offset: usize, knowledge: &Knowledge) -> Optio
             let parts: Vec<String> = [kind, description].into_iter().flatten().collect();
             (!parts.is_empty()).then(|| format!("`{word}`: {}", parts.join(" — ")))?
         }
-        Place::Value { key, .. } if key == "model" || key == "fallback" => {
-            model_hover(&word, knowledge)?
-        }
-        Place::Item
-            if cursor
-                .path
-                .iter()
-                .rev()
-                .nth(1)
-                .is_some_and(|k| k == "fallback") =>
-        {
-            model_hover(&word, knowledge)?
-        }
-        Place::Reference { .. } => reference_hover(&word, &outline)?,
-        Place::Value { key, .. } if key == "tool" => tool_hover(&word)?,
-        Place::Item
-            if cursor
-                .path
-                .iter()
-                .rev()
-                .nth(1)
-                .is_some_and(|k| k == "tools") =>
-        {
-            tool_hover(&word)?
-        }
-        Place::Value { .. } | Place::Item => node_hover(&word, &outline)?,
+        Place::Reference { .. } => reference_hover(&word, outline)?,
+        _ => match value_key(&cursor) {
+            Some("model" | "fallback") => model_hover(&word, knowledge)?,
+            Some("tool" | "tools") => tool_hover(&word)?,
+            _ => node_hover(&word, outline)?,
+        },
     };
     Some(Hover {
         contents: HoverContents::Markup(MarkupContent {
@@ -656,6 +637,15 @@ pub fn hover(document: &Document, offset: usize, knowledge: &Knowledge) -> Optio
         }),
         range: None,
     })
+}
+
+/// The key whose value (or list item) the cursor is on.
+fn value_key(cursor: &context::Cursor) -> Option<&str> {
+    match &cursor.place {
+        Place::Value { key, .. } => Some(key),
+        Place::Item => cursor.path.iter().rev().nth(1).map(String::as_str),
+        _ => None,
+    }
 }
 
 fn model_hover(word: &str, knowledge: &Knowledge) -> Option<String> {
@@ -720,7 +710,8 @@ fn node_hover(word: &str, outline: &Outline) -> Option<String> {
 /// input in a template → the input; `agent:` → its file; `workflow:` → its file.
 pub fn definition(document: &Document, offset: usize, encoding: Encoding) -> Option<Location> {
     let (cursor, word) = cursor_on_word(document, offset)?;
-    let outline = document.outline.clone().unwrap_or_default();
+    let empty = Outline::default();
+    let outline = document.outline.as_ref().unwrap_or(&empty);
     let here = |start: usize, end: usize| {
         Location::new(
             document.uri.clone(),
