@@ -211,6 +211,7 @@ impl Manager {
                 );
             }
         };
+        let log_path = setup_log_path();
         let run = |program: &str, args: &[&str]| -> Result<(), String> {
             let mut command = match elevate {
                 Some(sudo) => {
@@ -225,16 +226,29 @@ impl Manager {
                 }
             };
             command.args(args);
-            // The package manager's chatter goes to stderr: stdout is the task's own.
-            command.stdout(std::io::stderr());
-            eprintln!("xtask: {} {}", program, args.join(" "));
-            let status = command
-                .status()
-                .map_err(|e| format!("cannot run {program}: {e}"))?;
+            let line = format!("{program} {}", args.join(" "));
+            // The package manager's chatter goes to the log; the user sees one line per step,
+            // and the log's tail when a step fails.
+            let log = open_log(&log_path, &line)?;
+            command.stdout(log.try_clone().map_err(|e| e.to_string())?);
+            command.stderr(log);
+            command.stdin(std::process::Stdio::null());
+            eprint!("xtask: {line} … ");
+            let started = std::time::Instant::now();
+            let status = command.status().map_err(|e| {
+                eprintln!("cannot start it");
+                format!("cannot run {program}: {e}")
+            })?;
             if status.success() {
+                eprintln!("done ({:.1} s)", started.elapsed().as_secs_f64());
                 Ok(())
             } else {
-                Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+                eprintln!("failed ({status})");
+                eprintln!("xtask: the last lines of {}:", log_path.display());
+                for tail in log_tail(&log_path, 20) {
+                    eprintln!("  | {tail}");
+                }
+                Err(format!("`{line}` failed ({status})"))
             }
         };
         match self {
@@ -258,6 +272,41 @@ impl Manager {
     }
 }
 
+/// Where the package manager's output goes: `target/xtask-setup.log` (or under
+/// `CARGO_TARGET_DIR`), kept after the run for whoever needs to read it.
+fn setup_log_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("xtask-setup.log")
+}
+
+/// The log, opened for appending, headed with the step about to write to it.
+fn open_log(path: &Path, step: &str) -> Result<std::fs::File, String> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    writeln!(file, "\n### {step}").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(file)
+}
+
+/// The last `lines` lines of the log.
+fn log_tail(path: &Path, lines: usize) -> Vec<String> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|line| line.to_string())
+        .collect()
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -278,48 +327,172 @@ pub(crate) fn on_path(tool: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
-/// Where bindgen (clang-sys) finds libclang: `LIBCLANG_PATH`, `llvm-config --libdir`, and the
-/// places distributions and Homebrew put it.
+/// Whether bindgen could load a libclang here, found the way its loader (clang-sys 1.x,
+/// `build/common.rs` and `build/dynamic.rs`) finds one: only `LIBCLANG_PATH` when it is set (a
+/// file or a directory); otherwise `llvm-config --prefix`'s `bin`, `lib` and `lib64`,
+/// `LD_LIBRARY_PATH`, `LIBRARY_PATH` and the system's library directories. Only the names it
+/// loads count: Debian's `libclang-cpp.so.14` (on every machine with llvm-14-dev) is not
+/// libclang, and taking it for one let the build reach bindgen's panic.
 fn has_libclang() -> bool {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(path) = std::env::var_os("LIBCLANG_PATH") {
-        dirs.push(PathBuf::from(path));
-    }
-    if let Ok(out) = Command::new("llvm-config").arg("--libdir").output()
-        && out.status.success()
-    {
-        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    }
-    for base in [
-        "/usr/lib",
-        "/usr/lib64",
-        "/usr/local/lib",
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/opt/homebrew/opt/llvm/lib",
-        "/usr/local/opt/llvm/lib",
-        "/Library/Developer/CommandLineTools/usr/lib",
-    ] {
-        dirs.push(PathBuf::from(base));
-        for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with("llvm") {
-                dirs.push(entry.path().join("lib"));
-            }
-        }
-    }
-    dirs.iter().any(|dir| holds_libclang(dir))
+    let explicit = std::env::var_os("LIBCLANG_PATH").map(PathBuf::from);
+    find_libclang(explicit.as_deref(), &libclang_search_dirs()).is_some()
 }
 
-fn holds_libclang(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .into_iter()
+/// The file names clang-sys loads as libclang on this platform (`*` is any run of characters).
+fn libclang_patterns() -> &'static [&'static str] {
+    if cfg!(target_os = "macos") {
+        &["libclang.dylib"]
+    } else if cfg!(windows) {
+        &["clang.dll", "libclang.dll"]
+    } else {
+        &["libclang.so", "libclang-*.so", "libclang.so.*", "libclang-*.so.*"]
+    }
+}
+
+/// Whether clang-sys would take a file named `name` for libclang.
+fn is_libclang_name(name: &str) -> bool {
+    // clang-sys skips `libclang-cpp` (the C++ library that replaced `libclang_shared`): its
+    // patterns match it, and loading it fails.
+    !name.contains("-cpp.")
+        && libclang_patterns()
+            .iter()
+            .any(|pattern| wildcard_match(pattern, name))
+}
+
+/// The libclang bindgen would load: in `explicit` alone when it is set (`LIBCLANG_PATH`: the
+/// file itself or a directory holding one), else in the first of `dirs` holding one.
+fn find_libclang(explicit: Option<&Path>, dirs: &[PathBuf]) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        if path.is_file()
+            && path
+                .file_name()
+                .is_some_and(|name| is_libclang_name(&name.to_string_lossy()))
+            && is_loadable_library(path)
+        {
+            return Some(path.to_path_buf());
+        }
+        return libclang_in(path);
+    }
+    dirs.iter().find_map(|dir| libclang_in(dir))
+}
+
+/// A libclang directly inside `dir`, if there is one of this machine's word size.
+fn libclang_in(dir: &Path) -> Option<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
         .flatten()
-        .flatten()
-        .any(|entry| {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with("libclang") && (name.contains(".so") || name.ends_with(".dylib"))
-        })
+        .filter(|entry| is_libclang_name(&entry.file_name().to_string_lossy()))
+        .map(|entry| entry.path())
+        .filter(|path| is_loadable_library(path))
+        .collect();
+    names.sort();
+    names.into_iter().next()
+}
+
+/// clang-sys's own check of a candidate on Linux: an ELF file of the target's word size (a
+/// 32-bit library beside a 64-bit build is skipped). Elsewhere any file is taken.
+fn is_loadable_library(path: &Path) -> bool {
+    if !cfg!(target_os = "linux") {
+        return path.is_file();
+    }
+    use std::io::Read;
+    let mut header = [0u8; 5];
+    let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header));
+    let class = if cfg!(target_pointer_width = "64") { 2 } else { 1 };
+    read.is_ok() && header[..4] == *b"\x7fELF" && header[4] == class
+}
+
+/// Where clang-sys looks when `LIBCLANG_PATH` is not set, in its order.
+fn libclang_search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let llvm_config = std::env::var_os("LLVM_CONFIG_PATH").unwrap_or_else(|| "llvm-config".into());
+    if let Ok(out) = Command::new(llvm_config).arg("--prefix").output()
+        && out.status.success()
+        && let Some(prefix) = String::from_utf8_lossy(&out.stdout).lines().next()
+    {
+        let prefix = PathBuf::from(prefix.trim());
+        dirs.extend(["bin", "lib", "lib64"].map(|sub| prefix.join(sub)));
+    }
+    for variable in ["LD_LIBRARY_PATH", "LIBRARY_PATH"] {
+        if let Some(paths) = std::env::var_os(variable) {
+            dirs.extend(std::env::split_paths(&paths));
+        }
+    }
+    let patterns: &[&str] = if cfg!(target_os = "macos") {
+        &[
+            "/usr/local/opt/llvm*/lib/llvm*/lib",
+            "/Library/Developer/CommandLineTools/usr/lib",
+            "/Applications/Xcode.app/Contents/Developer/Toolchains/XcodeDefault.xctoolchain/usr/lib",
+            "/usr/local/opt/llvm*/lib",
+            "/opt/homebrew/opt/llvm/lib",
+        ]
+    } else {
+        &[
+            "/usr/local/llvm*/lib*",
+            "/usr/local/lib*/*/*",
+            "/usr/local/lib*/*",
+            "/usr/local/lib*",
+            "/usr/lib*/*/*",
+            "/usr/lib*/*",
+            "/usr/lib*",
+        ]
+    };
+    for pattern in patterns {
+        dirs.extend(expand_dir_pattern(pattern));
+    }
+    dirs
+}
+
+/// The directories an absolute pattern names, `*` matching within one path segment.
+fn expand_dir_pattern(pattern: &str) -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::from("/")];
+    for segment in pattern.split('/').filter(|s| !s.is_empty()) {
+        let mut next = Vec::new();
+        for base in &found {
+            if !segment.contains('*') {
+                let path = base.join(segment);
+                if path.is_dir() {
+                    next.push(path);
+                }
+                continue;
+            }
+            let mut matches: Vec<PathBuf> = std::fs::read_dir(base)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|entry| wildcard_match(segment, &entry.file_name().to_string_lossy()))
+                .map(|entry| entry.path())
+                .filter(|path| path.is_dir())
+                .collect();
+            matches.sort();
+            next.extend(matches);
+        }
+        found = next;
+    }
+    found
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters (none too).
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.as_bytes(), text.as_bytes());
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None; // (pattern index after `*`, text index)
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p + 1, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((after, at)) = star {
+            p = after;
+            t = at + 1;
+            star = Some((after, at + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -363,6 +536,89 @@ mod tests {
             Manager::Brew.command_line(&all[1..3]),
             "brew install cmake llvm"
         );
+    }
+
+    /// A fresh directory under the system's temporary one, holding `files` (each an ELF header
+    /// of this machine's word size, as a real shared library starts).
+    fn dir_holding(test: &str, files: &[&str]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let class = if cfg!(target_pointer_width = "64") { 2 } else { 1 };
+        for name in files {
+            std::fs::write(dir.join(name), [0x7f, b'E', b'L', b'F', class, 1, 1, 0]).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn libclang_cpp_alone_is_not_libclang() {
+        // What a new Debian 12 machine has (libclang-cpp14, pulled in by llvm-14-dev).
+        let dir = dir_holding("cpp-only", &["libclang-cpp.so.14", "libclang-cpp.so"]);
+        assert_eq!(find_libclang(None, std::slice::from_ref(&dir)), None);
+        assert_eq!(find_libclang(Some(&dir), &[]), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_versioned_libclang_is_libclang() {
+        // What Debian's libclang1-14 puts in /usr/lib/llvm-14/lib, without the -dev symlink.
+        let dir = dir_holding("so-1", &["libclang.so.1"]);
+        assert_eq!(
+            find_libclang(None, std::slice::from_ref(&dir)),
+            Some(dir.join("libclang.so.1"))
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn libclang_is_found_beside_libclang_cpp() {
+        let dir = dir_holding(
+            "both",
+            &["libclang-cpp.so.14", "libclang.so.1", "libclang-14.so.1"],
+        );
+        let found = find_libclang(None, std::slice::from_ref(&dir)).unwrap();
+        let name = found.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name == "libclang-14.so.1" || name == "libclang.so.1", "{name}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn libclang_path_is_the_only_place_looked_at_when_set() {
+        let empty = dir_holding("explicit-empty", &["libclang-cpp.so.14"]);
+        let elsewhere = dir_holding("explicit-elsewhere", &["libclang.so"]);
+        // Set but holding none: clang-sys does not look further, and neither do we.
+        assert_eq!(
+            find_libclang(Some(&empty), std::slice::from_ref(&elsewhere)),
+            None
+        );
+        // Set to the file itself.
+        let file = elsewhere.join("libclang.so");
+        assert_eq!(find_libclang(Some(&file), &[]), Some(file.clone()));
+        // A file that is not an ELF library is not loaded either.
+        std::fs::write(&file, "INPUT(libclang.so.1)").unwrap();
+        assert_eq!(find_libclang(Some(&file), &[]), None);
+        let _ = std::fs::remove_dir_all(empty);
+        let _ = std::fs::remove_dir_all(elsewhere);
+    }
+
+    #[test]
+    fn names_follow_clang_sys() {
+        for name in ["libclang.so", "libclang-14.so", "libclang.so.1", "libclang-14.so.1", "libclang.so.14.0.6"] {
+            assert_eq!(is_libclang_name(name), cfg!(target_os = "linux"), "{name}");
+        }
+        for name in ["libclang-cpp.so.14", "libclang-cpp.so", "libclangBasic.a", "libclang.a", "libclang_rt.asan.so"] {
+            assert!(!is_libclang_name(name), "{name}");
+        }
+        assert!(wildcard_match("lib*", "lib64"));
+        assert!(wildcard_match("*", ""));
+        assert!(!wildcard_match("llvm*", "lib"));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYY"));
     }
 
     #[test]
