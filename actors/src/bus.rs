@@ -463,6 +463,14 @@ mod tests {
         ) -> Result<u64, StoreError> {
             self.inner.push_command(run_id, command)
         }
+        fn record_gate_decision(
+            &self,
+            run_id: &relavium_runtime::RunId,
+            command: &relavium_runtime::store::RunCommand,
+            must_wait: bool,
+        ) -> Result<relavium_runtime::store::GateRecord, StoreError> {
+            self.inner.record_gate_decision(run_id, command, must_wait)
+        }
         fn commands_after(
             &self,
             after: u64,

@@ -76,6 +76,16 @@ pub enum EngineError {
         /// The node.
         node: String,
     },
+    /// Something given is longer than its documented limit.
+    #[error("{what} is {size} bytes long: the limit is {limit}")]
+    TooLarge {
+        /// What it is (`the gate comment`).
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl EngineError {
@@ -96,6 +106,7 @@ impl EngineError {
             EngineError::NotResumable(..) => ErrorKind::NotResumable,
             EngineError::AlreadyDecided { .. } => ErrorKind::AlreadyDecided,
             EngineError::NotWaiting { .. } => ErrorKind::NotWaiting,
+            EngineError::TooLarge { .. } => ErrorKind::TooLarge,
         }
     }
 

@@ -47,6 +47,14 @@ impl RunStore for FillingStore {
     fn push_command(&self, run_id: &RunId, command: &RunCommand) -> Result<u64, StoreError> {
         self.inner.push_command(run_id, command)
     }
+    fn record_gate_decision(
+        &self,
+        run_id: &RunId,
+        command: &RunCommand,
+        must_wait: bool,
+    ) -> Result<relavium_runtime::store::GateRecord, StoreError> {
+        self.inner.record_gate_decision(run_id, command, must_wait)
+    }
     fn commands_after(&self, after: u64) -> Result<Vec<StoredCommand>, StoreError> {
         self.inner.commands_after(after)
     }

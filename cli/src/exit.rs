@@ -32,7 +32,9 @@ pub(crate) fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::InvalidInputs
         | ErrorKind::InvalidConfig
         | ErrorKind::InvalidEdit
-        | ErrorKind::UnsupportedVersion => USAGE,
+        | ErrorKind::UnsupportedVersion
+        | ErrorKind::TooLarge
+        | ErrorKind::OutsideWorkspace => USAGE,
         ErrorKind::InvalidWorkflow | ErrorKind::ModelUnavailable | ErrorKind::Unpriced => {
             INVALID_WORKFLOW
         }

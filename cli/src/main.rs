@@ -352,7 +352,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             if !failure.message.is_empty() {
-                let _ = writeln!(std::io::stderr(), "relavium: {}", failure.message);
+                let message = output::terminal_safe(&failure.message);
+                let _ = writeln!(std::io::stderr(), "relavium: {message}");
             }
             ExitCode::from(failure.code)
         }

@@ -1,10 +1,100 @@
 //! Human-readable output: run progress on stderr, run outputs and tables on stdout. Colors only
 //! when the stream is a terminal and `NO_COLOR` is unset.
+//!
+//! **Terminal safety.** Text from models, tools, files and clients is shown, never executed:
+//! [`terminal_safe`] escapes every control character (ESC, a lone CR, BEL, backspace, C1
+//! controls) and bidirectional overrides as `\x1b`-style escapes before it reaches a
+//! terminal — in progress lines and the live view (whole events, [`terminal_safe_event`]),
+//! `logs`, `status`, `gate list`, the run list, and a run's outputs when stdout is a terminal.
+//! `--json` carries the text unchanged.
 
 use relavium_runtime::event::EventKind;
 use relavium_runtime::store::RunSummary;
 use relavium_runtime::{RunEvent, RunStatus, Timestamp};
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+
+/// Whether `c` would act on a terminal (or reorder what it shows) instead of being shown: a
+/// control character other than newline and tab, or a bidirectional override.
+pub(crate) fn acts_on_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with what would act on a terminal shown escaped (`\x1b`, `\u{202e}`); a CR that
+/// ends a line (`\r\n`) is kept. Borrowed when there is nothing to escape (nearly always).
+pub(crate) fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let needs = text
+        .char_indices()
+        .any(|(i, c)| acts_on_terminal(c) && !(c == '\r' && text[i + 1..].starts_with('\n')));
+    if !needs {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            out.push(c);
+        } else if acts_on_terminal(c) && (c as u32) < 0x100 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else if acts_on_terminal(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `event` with every string in it (model text, outputs, gate messages and comments, errors,
+/// names) made [`terminal_safe`]; borrowed when none needs it.
+pub(crate) fn terminal_safe_event(event: &RunEvent) -> Cow<'_, RunEvent> {
+    let Ok(mut value) = serde_json::to_value(event) else {
+        return Cow::Borrowed(event);
+    };
+    if !escape_strings(&mut value) {
+        return Cow::Borrowed(event);
+    }
+    serde_json::from_value(value).map_or(Cow::Borrowed(event), Cow::Owned)
+}
+
+/// Makes every string (and object key) in `value` terminal-safe; whether anything changed.
+fn escape_strings(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => match terminal_safe(text) {
+            Cow::Owned(safe) => {
+                *text = safe;
+                true
+            }
+            Cow::Borrowed(_) => false,
+        },
+        serde_json::Value::Array(items) => {
+            let mut changed = false;
+            for item in items {
+                changed |= escape_strings(item);
+            }
+            changed
+        }
+        serde_json::Value::Object(map) => {
+            let mut changed = false;
+            if map
+                .keys()
+                .any(|k| matches!(terminal_safe(k), Cow::Owned(_)))
+            {
+                let entries = std::mem::take(map);
+                for (key, item) in entries {
+                    map.insert(terminal_safe(&key).into_owned(), item);
+                }
+                changed = true;
+            }
+            for item in map.values_mut() {
+                changed |= escape_strings(item);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
 
 /// Styling for stderr: colors on a terminal unless `NO_COLOR`.
 pub(crate) fn stderr_style() -> Style {
@@ -80,9 +170,12 @@ impl ProgressPrinter {
         ProgressPrinter { style }
     }
 
-    /// The lines for one event (none for events that only matter to machines).
+    /// The lines for one event (none for events that only matter to machines), its text
+    /// [`terminal_safe`].
     pub(crate) fn lines(&self, event: &RunEvent) -> Vec<String> {
         let s = self.style;
+        let event = terminal_safe_event(event);
+        let event = event.as_ref();
         match &event.kind {
             EventKind::RunStarted(p) => vec![format!(
                 "{} {} {}",
@@ -299,7 +392,7 @@ pub(crate) fn runs_table(runs: &[RunSummary], style: Style) -> String {
         };
         rows.push([
             run.run_id.0.clone(),
-            run.workflow_name.clone(),
+            terminal_safe(&run.workflow_name).into_owned(),
             status,
             time(run.started_at),
             duration,
@@ -343,6 +436,7 @@ pub(crate) fn columns(rows: &[Vec<String>], style: Style) -> String {
             .iter()
             .enumerate()
             .map(|(c, cell)| {
+                let cell = terminal_safe(cell);
                 let padded = format!("{cell:<width$}", width = widths[c]);
                 if i == 0 { style.bold(&padded) } else { padded }
             })
@@ -369,7 +463,7 @@ pub(crate) fn status_table(
         .unwrap_or_default();
     let mut out = format!(
         "{} {} {} · started {} · {} · {} tokens · {}{budget}\n",
-        style.bold(&run.workflow_name),
+        style.bold(&terminal_safe(&run.workflow_name)),
         run.run_id,
         run.status.as_str(),
         time(run.started_at),
@@ -378,7 +472,7 @@ pub(crate) fn status_table(
         run.cost,
     );
     if let Some(error) = &run.error {
-        out.push_str(&format!("{}\n", style.red(error)));
+        out.push_str(&format!("{}\n", style.red(&terminal_safe(error))));
     }
     let mut rows = vec![
         ["NODE", "ATTEMPT", "STATE", "DURATION", "TOKENS", "COST"]
@@ -410,4 +504,23 @@ pub(crate) fn status_table(
     }
     out.push_str(&columns(&rows, style));
     out
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::*;
+
+    #[test]
+    fn what_would_act_on_a_terminal_is_shown_escaped() {
+        let attack = "ok\x1b]0;owned\x07\x1b[2J\r\x1b[32m✓ completed\u{9b}31m\u{202e}";
+        let safe = terminal_safe(attack);
+        assert_eq!(
+            safe,
+            "ok\\x1b]0;owned\\x07\\x1b[2J\\x0d\\x1b[32m✓ completed\\x9b31m\\u{202e}"
+        );
+        assert!(!safe.chars().any(acts_on_terminal));
+        // Lines, tabs and line-ending CRs are text.
+        assert!(matches!(terminal_safe("a\tb\r\nc\n"), Cow::Borrowed(_)));
+        assert!(matches!(terminal_safe("plain ✓ text"), Cow::Borrowed(_)));
+    }
 }

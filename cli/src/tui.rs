@@ -77,8 +77,11 @@ fn node_output(node: &NodeView) -> String {
 }
 
 impl View {
-    /// Folds one event in.
+    /// Folds one event in, its text made terminal-safe first (a model's escape sequence is
+    /// shown, not executed).
     pub(crate) fn apply(&mut self, event: &RunEvent) {
+        let event = crate::output::terminal_safe_event(event);
+        let event = event.as_ref();
         self.run.apply(event);
         let key = |id: &str, item: Option<u32>| match item {
             Some(i) => format!("{id}[{i}]"),

@@ -6,8 +6,16 @@
 //! on an async worker) never stops the reading that brings the answer. Messages are
 //! `lsp-server`'s types; what this crate adds is tolerance: a malformed frame, bad JSON, a
 //! batch or an invalid request gets the JSON-RPC error it deserves (`-32700`, `-32600`, with
-//! the request's id when it has one) and reading goes on. Message bodies are never logged:
-//! they may carry a key.
+//! the request's id when it has one) and reading goes on, back in step ([`framing`]). Message
+//! bodies are never logged: they may carry a key.
+//!
+//! **Backpressure.** A connection holds at most [`MAX_IN_FLIGHT`] of the client's requests
+//! unanswered, [`MAX_INCOMING`] messages read but not yet taken by the server, and
+//! [`MAX_QUEUED_OUTPUT`] bytes written but not yet taken by the client. At any of those
+//! bounds the reader stops reading until there is room again: a client that stops reading its
+//! answers, or floods requests, finds the server reading no more of its input — the pipe's own
+//! backpressure — instead of growing it without bound. Pushes from the server's own tasks wait
+//! for room with [`Peer::ready`].
 
 pub mod framing;
 
@@ -19,10 +27,23 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+/// The most requests of one client answered at once; the next is read once one is answered.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// The most messages read but not yet taken by the server.
+pub const MAX_INCOMING: usize = 64;
+
+/// The most bytes of answers and notifications waiting for the client to read them before
+/// the reader stops reading (and [`Peer::ready`] waits).
+pub const MAX_QUEUED_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// The longest string id a request may have (its answer echoes it).
+pub const MAX_ID_LEN: usize = 256;
 
 /// A request or a notification from the client (answers to the server's own requests are
 /// delivered to whoever is waiting for them, not here).
@@ -40,8 +61,8 @@ pub enum Incoming {
 pub struct Connection {
     /// Writes to the client (cheap to clone).
     pub peer: Peer,
-    /// The client's requests and notifications.
-    pub incoming: tokio::sync::mpsc::UnboundedReceiver<Incoming>,
+    /// The client's requests and notifications (at most [`MAX_INCOMING`] waiting).
+    pub incoming: tokio::sync::mpsc::Receiver<Incoming>,
 }
 
 impl Connection {
@@ -63,6 +84,11 @@ impl Connection {
                 next_id: AtomicI32::new(1),
                 closed: AtomicBool::new(false),
                 input_ended: AtomicBool::new(false),
+                queued_bytes: AtomicUsize::new(0),
+                in_flight: Mutex::new(HashMap::new()),
+                room: Condvar::new(),
+                room_lock: Mutex::new(()),
+                drained: tokio::sync::Notify::new(),
             }),
         };
         let writer_peer = Arc::clone(&peer.inner);
@@ -71,7 +97,7 @@ impl Connection {
             .spawn(move || write_loop(output, out_rx, &writer_peer))
             .map_err(|e| tracing::error!("failed to start the writer thread: {e}"))
             .ok();
-        let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel(MAX_INCOMING);
         let reader_peer = peer.clone();
         std::thread::Builder::new()
             .name("jsonrpc-reader".into())
@@ -132,12 +158,54 @@ struct PeerInner {
     closed: AtomicBool,
     /// The input ended: nothing will answer a request any more.
     input_ended: AtomicBool,
+    /// Bytes queued for the writer and not yet written.
+    queued_bytes: AtomicUsize,
+    /// The client's requests read and not yet answered (an id may be used twice at once).
+    in_flight: Mutex<HashMap<RequestId, usize>>,
+    /// Signalled when there may be room again (bytes written, a request answered).
+    room: Condvar,
+    room_lock: Mutex<()>,
+    /// The same, for async waiters ([`Peer::ready`]).
+    drained: tokio::sync::Notify,
+}
+
+impl PeerInner {
+    /// Whether the reader may read another message: the client takes its answers and does
+    /// not have too many requests unanswered (or nothing can be written any more).
+    fn has_room(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+            || (self.queued_bytes.load(Ordering::SeqCst) < MAX_QUEUED_OUTPUT
+                && lock(&self.in_flight).values().sum::<usize>() < MAX_IN_FLIGHT)
+    }
+
+    fn output_has_room(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+            || self.queued_bytes.load(Ordering::SeqCst) < MAX_QUEUED_OUTPUT
+    }
+
+    /// Wakes whoever waits for room.
+    fn signal_room(&self) {
+        let _guard = lock(&self.room_lock);
+        self.room.notify_all();
+        self.drained.notify_waiters();
+    }
+
+    /// Blocks the reader until there is room for another message.
+    fn wait_for_room(&self) {
+        let mut guard = lock(&self.room_lock);
+        while !self.has_room() {
+            guard = self
+                .room
+                .wait_timeout(guard, Duration::from_millis(200))
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
 }
 
 enum Outgoing {
-    Message(Message),
-    /// An error answer whose id is not a [`RequestId`] (null, or a number out of range).
-    Raw(Value),
+    /// A framed message, ready to write.
+    Frame(Vec<u8>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -145,10 +213,10 @@ impl Peer {
     /// Sends a notification; `false` once the connection is closed.
     pub fn notify(&self, method: &str, params: impl Serialize) -> bool {
         match serde_json::to_value(params) {
-            Ok(params) => self.send(Outgoing::Message(Message::Notification(Notification {
+            Ok(params) => self.send_message(Message::Notification(Notification {
                 method: method.to_owned(),
                 params,
-            }))),
+            })),
             Err(e) => {
                 tracing::error!(method, "failed to encode a notification: {e}");
                 false
@@ -192,7 +260,38 @@ impl Peer {
 
     /// Sends an answer.
     pub fn respond(&self, response: Response) -> bool {
-        self.send(Outgoing::Message(Message::Response(response)))
+        let id = response.id.clone();
+        let sent = self.send_message(Message::Response(response));
+        let answered = {
+            let mut in_flight = lock(&self.inner.in_flight);
+            match in_flight.get_mut(&id) {
+                Some(1) => in_flight.remove(&id).is_some(),
+                Some(count) => {
+                    *count -= 1;
+                    true
+                }
+                None => false,
+            }
+        };
+        if answered {
+            self.inner.signal_room();
+        }
+        sent
+    }
+
+    /// Waits until the client has taken enough of what was written for more to be queued
+    /// (fewer than [`MAX_QUEUED_OUTPUT`] bytes waiting), or the connection closed. Tasks that
+    /// push notifications on their own call it first, so a client that stops reading stops
+    /// them too.
+    pub async fn ready(&self) {
+        loop {
+            let mut drained = std::pin::pin!(self.inner.drained.notified());
+            drained.as_mut().enable();
+            if self.inner.output_has_room() {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// Asks the client `method` and waits (blocking this thread, at most `timeout`) for its
@@ -214,11 +313,11 @@ impl Peer {
             }
             pending.insert(id.clone(), tx);
         }
-        let sent = self.send(Outgoing::Message(Message::Request(Request {
+        let sent = self.send_message(Message::Request(Request {
             id: id.clone(),
             method: method.to_owned(),
             params,
-        })));
+        }));
         if !sent {
             lock(&self.inner.pending).remove(&id);
             return Err(CallError::Closed);
@@ -246,11 +345,39 @@ impl Peer {
         self.inner.closed.load(Ordering::SeqCst)
     }
 
+    fn send_message(&self, message: Message) -> bool {
+        let mut frame = Vec::new();
+        match message.write(&mut frame) {
+            Ok(()) => self.send(Outgoing::Frame(frame)),
+            Err(e) => {
+                tracing::error!("failed to encode a message: {e}");
+                false
+            }
+        }
+    }
+
+    /// Sends `value` (an error answer whose id is not a [`RequestId`]: null, or a number out
+    /// of range) as it is.
+    fn send_raw(&self, value: &Value) -> bool {
+        let mut frame = Vec::new();
+        let _ = framing::write_frame(&mut frame, &value.to_string());
+        self.send(Outgoing::Frame(frame))
+    }
+
     fn send(&self, message: Outgoing) -> bool {
         if self.is_closed() && !matches!(message, Outgoing::Flush(_)) {
             return false;
         }
-        lock(&self.inner.out).send(message).is_ok()
+        let size = match &message {
+            Outgoing::Frame(bytes) => bytes.len(),
+            Outgoing::Flush(_) => 0,
+        };
+        self.inner.queued_bytes.fetch_add(size, Ordering::SeqCst);
+        let sent = lock(&self.inner.out).send(message).is_ok();
+        if !sent {
+            self.inner.queued_bytes.fetch_sub(size, Ordering::SeqCst);
+        }
+        sent
     }
 
     /// The input ended: nothing will answer the requests still waiting.
@@ -267,34 +394,32 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn write_loop(mut output: impl Write, messages: mpsc::Receiver<Outgoing>, peer: &PeerInner) {
     for message in messages {
-        if peer.closed.load(Ordering::SeqCst) {
-            if let Outgoing::Flush(done) = message {
-                let _ = done.send(());
-            }
-            continue;
-        }
-        let written = match message {
-            Outgoing::Message(message) => message.write(&mut output),
-            Outgoing::Raw(value) => framing::write_frame(&mut output, &value.to_string()),
+        let frame = match message {
             Outgoing::Flush(done) => {
                 let _ = done.send(());
-                Ok(())
+                continue;
             }
+            Outgoing::Frame(frame) => frame,
         };
-        if let Err(e) = written {
-            tracing::info!("the output is closed: {e}");
-            peer.closed.store(true, Ordering::SeqCst);
+        if !peer.closed.load(Ordering::SeqCst) {
+            let written = output.write_all(&frame).and_then(|()| output.flush());
+            if let Err(e) = written {
+                tracing::info!("the output is closed: {e}");
+                peer.closed.store(true, Ordering::SeqCst);
+            }
         }
+        peer.queued_bytes.fetch_sub(frame.len(), Ordering::SeqCst);
+        peer.signal_room();
     }
 }
 
-fn read_loop(
-    mut input: impl BufRead,
-    incoming: tokio::sync::mpsc::UnboundedSender<Incoming>,
-    peer: &Peer,
-) {
+fn read_loop(input: impl BufRead, incoming: tokio::sync::mpsc::Sender<Incoming>, peer: &Peer) {
+    let mut reader = framing::FrameReader::new(input);
     loop {
-        let frame = match framing::read_frame(&mut input) {
+        // Backpressure: nothing more is read while the client does not take its answers or
+        // has too many requests unanswered.
+        peer.inner.wait_for_room();
+        let frame = match reader.read_frame() {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::info!("the input failed: {e}");
@@ -305,11 +430,7 @@ fn read_loop(
             framing::Frame::End => break,
             framing::Frame::Malformed(why) => {
                 tracing::warn!("a malformed frame: {why}");
-                peer.send(Outgoing::Raw(error_answer(
-                    Value::Null,
-                    ErrorCode::ParseError,
-                    &why,
-                )));
+                peer.send_raw(&error_answer(Value::Null, ErrorCode::ParseError, &why));
                 continue;
             }
             framing::Frame::Message(text) => text,
@@ -318,8 +439,9 @@ fn read_loop(
             Ok(Classified::Incoming(message)) => {
                 if let Incoming::Request(r) = &message {
                     tracing::debug!(method = %r.method, id = %r.id, "request");
+                    *lock(&peer.inner.in_flight).entry(r.id.clone()).or_insert(0) += 1;
                 }
-                if incoming.send(message).is_err() {
+                if incoming.blocking_send(message).is_err() {
                     break; // nobody reads any more
                 }
             }
@@ -331,7 +453,11 @@ fn read_loop(
             },
             Err((id, code, why)) => {
                 tracing::warn!("an invalid message: {why}");
-                peer.send(Outgoing::Raw(error_answer(id, code, &why)));
+                if matches!(code, ErrorCode::ParseError) {
+                    // Not JSON: its frame's length may have been wrong; get back in step.
+                    reader.resync_after(text.as_bytes());
+                }
+                peer.send_raw(&error_answer(id, code, &why));
             }
         }
     }
@@ -371,7 +497,7 @@ fn classify(text: &str) -> Result<Classified, Invalid> {
     let raw_id = object.get("id").cloned();
     let echo = raw_id
         .clone()
-        .filter(|id| id.is_string() || id.is_number())
+        .filter(|id| id.is_number() || id.as_str().is_some_and(|s| s.len() <= MAX_ID_LEN))
         .unwrap_or(Value::Null);
     if object.get("jsonrpc") != Some(&Value::String("2.0".into())) {
         return Err(invalid(&echo, "`jsonrpc` must be \"2.0\""));
@@ -381,7 +507,9 @@ fn classify(text: &str) -> Result<Classified, Invalid> {
         Some(value) => Some(request_id(value).ok_or_else(|| {
             invalid(
                 &echo,
-                "`id` must be a string or an integer of at most 32 bits",
+                &format!(
+                    "`id` must be a string of at most {MAX_ID_LEN} bytes or an integer of at most 32 bits"
+                ),
             )
         })?),
     };
@@ -418,7 +546,7 @@ fn classify(text: &str) -> Result<Classified, Invalid> {
 
 fn request_id(value: &Value) -> Option<RequestId> {
     match value {
-        Value::String(s) => Some(RequestId::from(s.clone())),
+        Value::String(s) if s.len() <= MAX_ID_LEN => Some(RequestId::from(s.clone())),
         Value::Number(n) => n
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
@@ -562,11 +690,13 @@ mod tests {
                 seed ^= seed << 17;
                 input.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
             }
-            let mut reader = std::io::BufReader::new(&input[..]);
+            let mut reader = framing::FrameReader::new(std::io::BufReader::new(&input[..]));
             for _ in 0..64 {
-                match framing::read_frame(&mut reader) {
+                match reader.read_frame() {
                     Ok(framing::Frame::Message(text)) => {
-                        let _ = classify(&text);
+                        if classify(&text).is_err() {
+                            reader.resync_after(text.as_bytes());
+                        }
                     }
                     Ok(framing::Frame::Malformed(_)) => {}
                     Ok(framing::Frame::End) | Err(_) => break,
@@ -654,5 +784,132 @@ mod tests {
                 .request_blocking("x", json!({}), Duration::from_secs(5)),
             Err(CallError::Closed)
         );
+    }
+
+    /// Output that takes nothing until the test opens it (a client that stopped reading).
+    #[derive(Clone)]
+    struct Stalled {
+        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        written: Arc<AtomicUsize>,
+    }
+    impl Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let (open, opened) = &*self.open;
+            let mut is_open = lock(open);
+            while !*is_open {
+                is_open = opened.wait(is_open).unwrap_or_else(|p| p.into_inner());
+            }
+            self.written.fetch_add(buf.len(), Ordering::SeqCst);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Waits until `count` stops growing for 300 ms (or 10 s pass); its value then.
+    fn settled(count: &AtomicUsize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut last = count.load(Ordering::SeqCst);
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = count.load(Ordering::SeqCst);
+            if now == last || std::time::Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_stops_the_reading_too() {
+        let (tx, rx) = mpsc::channel();
+        let output = Stalled {
+            open: Arc::new((Mutex::new(false), std::sync::Condvar::new())),
+            written: Arc::new(AtomicUsize::new(0)),
+        };
+        let connection = Connection::over(Pipe(rx, Vec::new()), output.clone());
+        // A server answering every request with 64 KiB.
+        let taken = Arc::new(AtomicUsize::new(0));
+        let (peer, mut incoming, counter) = (
+            connection.peer.clone(),
+            connection.incoming,
+            Arc::clone(&taken),
+        );
+        let server = std::thread::spawn(move || {
+            while let Some(message) = incoming.blocking_recv() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                if let Incoming::Request(r) = message {
+                    peer.respond_ok(r.id, "x".repeat(64 * 1024));
+                }
+            }
+        });
+        for id in 0..2_000 {
+            tx.send(frame(&format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"m"}}"#
+            )))
+            .unwrap();
+        }
+        // The answers fill the output queue: reading stops near its bound, not at 2,000.
+        let read = settled(&taken);
+        let bound = MAX_QUEUED_OUTPUT / (64 * 1024) + MAX_IN_FLIGHT + MAX_INCOMING + 2;
+        assert!(read <= bound, "{read} requests were read (bound {bound})");
+        assert!(read < 2_000);
+        // The client reads again: everything is answered.
+        {
+            let (open, opened) = &*output.open;
+            *lock(open) = true;
+            opened.notify_all();
+        }
+        drop(tx);
+        server.join().unwrap();
+        assert_eq!(taken.load(Ordering::SeqCst), 2_000);
+        connection.peer.flush(Duration::from_secs(10));
+        assert!(output.written.load(Ordering::SeqCst) >= 2_000 * 64 * 1024);
+    }
+
+    #[test]
+    fn requests_in_flight_are_bounded_and_move_on_as_they_are_answered() {
+        let (tx, rx) = mpsc::channel();
+        let connection =
+            Connection::over(Pipe(rx, Vec::new()), Sink(Arc::new(Mutex::new(Vec::new()))));
+        for id in 0..500 {
+            tx.send(frame(&format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"m"}}"#
+            )))
+            .unwrap();
+        }
+        // A server that answers nothing yet: no more than the bound is read.
+        let (peer, mut incoming) = (connection.peer.clone(), connection.incoming);
+        let mut held = Vec::new();
+        let taken = Arc::new(AtomicUsize::new(0));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while held.len() < MAX_IN_FLIGHT && std::time::Instant::now() < deadline {
+            if let Ok(Incoming::Request(r)) = incoming.try_recv() {
+                held.push(r.id);
+                taken.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        assert_eq!(held.len(), MAX_IN_FLIGHT);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            incoming.try_recv().is_err(),
+            "a request past the bound was read"
+        );
+        // Each answer lets one more in.
+        peer.respond_ok(held.remove(0), 1);
+        let next = incoming.blocking_recv();
+        assert!(matches!(next, Some(Incoming::Request(_))));
+        drop(tx);
+    }
+
+    #[test]
+    fn a_long_string_id_is_refused_without_being_echoed() {
+        let long = "i".repeat(MAX_ID_LEN + 1);
+        let (id, code, why) = invalid(&format!(
+            r#"{{"jsonrpc":"2.0","id":"{long}","method":"m"}}"#
+        ));
+        assert_eq!((id, code), (Value::Null, -32600));
+        assert!(why.contains("256 bytes"), "{why}");
     }
 }

@@ -58,20 +58,38 @@ pub struct Document {
     pub text: Text,
     /// The outline of the latest text that parsed as YAML.
     pub outline: Option<Outline>,
+    /// The text changed since the outline was read: read it again before it is used
+    /// ([`Document::ensure_outline`]). Edits stay cheap; only a feature asked for pays.
+    pub outline_stale: bool,
 }
 
+/// The largest document the language server reads (bytes): a workflow of tens of thousands
+/// of nodes fits; a bigger one gets one problem saying so, and no completion or hover.
+pub const MAX_DOCUMENT_BYTES: usize = 8 * 1024 * 1024;
+
 impl Document {
-    /// A document with `text`, outlined.
+    /// A document with `text`, outlined when a feature first needs it.
     pub fn new(uri: Uri, path: PathBuf, version: i32, text: Text) -> Document {
-        let mut document = Document {
+        Document {
             uri,
             path,
             version,
             text,
             outline: None,
-        };
-        document.refresh();
-        document
+            outline_stale: true,
+        }
+    }
+
+    /// Whether it is over [`MAX_DOCUMENT_BYTES`] (then it is neither checked nor outlined).
+    pub fn too_large(&self) -> bool {
+        self.text.as_str().len() > MAX_DOCUMENT_BYTES
+    }
+
+    /// Reads the outline again if the text changed since it was last read.
+    pub fn ensure_outline(&mut self) {
+        if self.outline_stale {
+            self.refresh();
+        }
     }
 
     /// Whether it is an agent file.
@@ -83,7 +101,8 @@ impl Document {
     /// a line of its own) is outlined without the lines its YAML errors point at — blanked,
     /// so every offset stays where it is —; failing that, the last outline is kept.
     pub fn refresh(&mut self) {
-        if self.is_agent() {
+        self.outline_stale = false;
+        if self.is_agent() || self.too_large() {
             return;
         }
         let name = self.path.display().to_string();
@@ -133,6 +152,21 @@ fn blank_line(text: &mut String, line: usize) -> bool {
     let spaces = " ".repeat(end - start);
     text.replace_range(start..end, &spaces);
     true
+}
+
+/// The one problem of a document over [`MAX_DOCUMENT_BYTES`].
+pub fn too_large(size: usize) -> Diagnostic {
+    Diagnostic {
+        range: Range::default(),
+        severity: Some(DiagnosticSeverity::ERROR),
+        code: Some(NumberOrString::String("too_large".into())),
+        source: Some("relavium".into()),
+        message: format!(
+            "this document is {size} bytes: the language server reads documents of up to \
+             {MAX_DOCUMENT_BYTES} bytes (8 MiB); `relavium validate` checks the saved file"
+        ),
+        ..Diagnostic::default()
+    }
 }
 
 /// Every problem of the document's text, as `relavium validate` reports it, with its range.

@@ -2,12 +2,19 @@
 //! (VS Code through the extension, Neovim, Helix, Zed…). `lsp-types` messages over the
 //! tolerant JSON-RPC transport of `relavium-jsonrpc` (decision 0021).
 //!
-//! [`serve`] is the main loop: one thread, messages in order. Edits are applied as they come;
-//! diagnostics are published once the queue of messages is empty, so a burst of keystrokes
-//! costs one validation, not one per key. [`text`] holds the documents' text and positions,
+//! [`serve`] is the main loop: one thread, messages in order, answering from the documents'
+//! text and outlines (read again only when a feature needs them after an edit). Checking — a
+//! whole validation, the slow part — is [`check`]'s worker thread's: the main loop hands it
+//! the documents that changed once its queue of messages is empty, the worker keeps only the
+//! latest text of each and drops a result a newer text overtook, so a burst of keystrokes or
+//! of file-watch events costs one validation per document, and a huge document being checked
+//! never stops completion or hover in another. A request cancelled (`$/cancelRequest`) before
+//! the loop reached it is answered `-32800` without being computed. Documents over
+//! [`features::MAX_DOCUMENT_BYTES`] get one problem saying so. [`text`] holds the documents' text and positions,
 //! [`context`] reads where the cursor is from the lines alone (a file being typed rarely
 //! parses), [`schema`] walks the published file schemas, [`features`] answers.
 
+pub mod check;
 pub mod context;
 pub mod features;
 pub mod schema;
@@ -31,7 +38,7 @@ use lsp_types::{
 };
 use relavium_jsonrpc::{Connection, ErrorCode, Incoming, Peer, Request, RequestId};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use text::{Encoding, Text};
 
 /// How the server ended: the process's exit code.
@@ -43,9 +50,13 @@ pub enum Ending {
     Abrupt,
 }
 
+/// The most messages taken from the queue before the documents that changed are checked.
+const MAX_BURST: usize = 256;
+
 /// The server's state between messages.
 struct Server {
     peer: Peer,
+    checker: check::Checker,
     knowledge: Knowledge,
     encoding: Encoding,
     documents: HashMap<Uri, Document>,
@@ -59,6 +70,7 @@ struct Server {
 pub fn serve(connection: Connection, knowledge: Knowledge) -> Ending {
     let Connection { peer, mut incoming } = connection;
     let mut server = Server {
+        checker: check::Checker::start(peer.clone()),
         peer,
         knowledge,
         encoding: Encoding::Utf16,
@@ -67,28 +79,55 @@ pub fn serve(connection: Connection, knowledge: Knowledge) -> Ending {
         initialized: false,
         shut_down: false,
     };
-    let ending = loop {
-        let Some(message) = incoming.blocking_recv() else {
+    let ending = 'serving: loop {
+        let Some(first) = incoming.blocking_recv() else {
             break server.ending();
         };
-        if let Some(ending) = server.handle(message) {
-            break ending;
+        // Everything already queued (a burst of edits) before the documents are checked.
+        let mut burst = vec![first];
+        while burst.len() < MAX_BURST
+            && let Ok(message) = incoming.try_recv()
+        {
+            burst.push(message);
         }
-        // Everything already queued (a burst of edits) before the diagnostics.
-        let mut ended = None;
-        while let Ok(message) = incoming.try_recv() {
+        let cancelled = cancelled_requests(&burst);
+        for message in burst {
+            if let Incoming::Request(request) = &message
+                && cancelled.contains(&request.id)
+            {
+                server.peer.respond_error(
+                    request.id.clone(),
+                    ErrorCode::RequestCanceled as i32,
+                    "cancelled before it was answered".into(),
+                    None,
+                );
+                continue;
+            }
             if let Some(ending) = server.handle(message) {
-                ended = Some(ending);
-                break;
+                break 'serving ending;
             }
         }
-        if let Some(ending) = ended {
-            break ending;
-        }
-        server.publish_diagnostics();
+        server.check_changed();
     };
     server.peer.flush(std::time::Duration::from_secs(5));
     ending
+}
+
+/// The ids a burst's `$/cancelRequest` notifications name.
+fn cancelled_requests(burst: &[Incoming]) -> HashSet<RequestId> {
+    burst
+        .iter()
+        .filter_map(|message| match message {
+            Incoming::Notification(n) if n.method == "$/cancelRequest" => {
+                match n.params.get("id")? {
+                    Value::String(id) => Some(RequestId::from(id.clone())),
+                    Value::Number(id) => Some(RequestId::from(i32::try_from(id.as_i64()?).ok()?)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 impl Server {
@@ -167,7 +206,9 @@ impl Server {
             Completion::METHOD => {
                 let p: CompletionParams = relavium_jsonrpc::params(params)?;
                 let position = p.text_document_position;
-                let Some(document) = self.documents.get(&position.text_document.uri) else {
+                let Some(document) =
+                    open_document(&mut self.documents, &position.text_document.uri)
+                else {
                     return Ok(Value::Null);
                 };
                 let offset = document.text.offset(position.position, self.encoding);
@@ -177,7 +218,9 @@ impl Server {
             HoverRequest::METHOD => {
                 let p: HoverParams = relavium_jsonrpc::params(params)?;
                 let position = p.text_document_position_params;
-                let Some(document) = self.documents.get(&position.text_document.uri) else {
+                let Some(document) =
+                    open_document(&mut self.documents, &position.text_document.uri)
+                else {
                     return Ok(Value::Null);
                 };
                 let offset = document.text.offset(position.position, self.encoding);
@@ -186,7 +229,9 @@ impl Server {
             GotoDefinition::METHOD => {
                 let p: GotoDefinitionParams = relavium_jsonrpc::params(params)?;
                 let position = p.text_document_position_params;
-                let Some(document) = self.documents.get(&position.text_document.uri) else {
+                let Some(document) =
+                    open_document(&mut self.documents, &position.text_document.uri)
+                else {
                     return Ok(Value::Null);
                 };
                 let offset = document.text.offset(position.position, self.encoding);
@@ -195,7 +240,8 @@ impl Server {
             }
             DocumentSymbolRequest::METHOD => {
                 let p: DocumentSymbolParams = relavium_jsonrpc::params(params)?;
-                let Some(document) = self.documents.get(&p.text_document.uri) else {
+                let Some(document) = open_document(&mut self.documents, &p.text_document.uri)
+                else {
                     return Ok(Value::Null);
                 };
                 let symbols = features::symbols(document, self.encoding);
@@ -302,13 +348,14 @@ impl Server {
                 .edited(change.range, &change.text, self.encoding);
         }
         document.version = p.text_document.version;
-        document.refresh();
+        document.outline_stale = true;
         self.dirty.insert(p.text_document.uri.as_str().to_owned());
     }
 
     fn close(&mut self, p: DidCloseTextDocumentParams) {
         if self.documents.remove(&p.text_document.uri).is_some() {
             self.dirty.remove(p.text_document.uri.as_str());
+            self.checker.forget(p.text_document.uri.as_str());
             self.peer.notify(
                 PublishDiagnostics::METHOD,
                 PublishDiagnosticsParams::new(p.text_document.uri, Vec::new(), None),
@@ -316,22 +363,41 @@ impl Server {
         }
     }
 
-    fn publish_diagnostics(&mut self) {
+    /// Hands the documents that changed to the checker (a document too large to read gets
+    /// its one problem here).
+    fn check_changed(&mut self) {
         for uri in std::mem::take(&mut self.dirty) {
             let Some(document) = self.documents.values().find(|d| d.uri.as_str() == uri) else {
                 continue;
             };
-            let diagnostics = features::diagnostics(document, self.encoding);
-            self.peer.notify(
-                PublishDiagnostics::METHOD,
-                PublishDiagnosticsParams::new(
-                    document.uri.clone(),
-                    diagnostics,
-                    Some(document.version),
-                ),
-            );
+            if document.too_large() {
+                let size = document.text.as_str().len();
+                self.checker.forget(&uri);
+                self.peer.notify(
+                    PublishDiagnostics::METHOD,
+                    PublishDiagnosticsParams::new(
+                        document.uri.clone(),
+                        vec![features::too_large(size)],
+                        Some(document.version),
+                    ),
+                );
+                continue;
+            }
+            self.checker.check(document, self.encoding);
         }
     }
+}
+
+/// An open document, outlined as its text is now; `None` when it is not open or too large to
+/// read.
+#[allow(clippy::mutable_key_type)] // `Uri` caches its parse inside; its hash never changes
+fn open_document<'d>(documents: &'d mut HashMap<Uri, Document>, uri: &Uri) -> Option<&'d Document> {
+    let document = documents.get_mut(uri)?;
+    if document.too_large() {
+        return None;
+    }
+    document.ensure_outline();
+    Some(document)
 }
 
 fn to_value(value: impl serde::Serialize) -> Value {

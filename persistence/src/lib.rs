@@ -17,8 +17,8 @@ use relavium_runtime::Usage;
 use relavium_runtime::event::{EventKind, RunEvent, RunId, Timestamp};
 use relavium_runtime::state::{NodeStatus, RunStatus};
 use relavium_runtime::store::{
-    NodeExecution, RunCommand, RunCosts, RunLease, RunQuery, RunSnapshot, RunStore, RunSummary,
-    StoreError, StoredCommand, WaitingGate, WriteBatch,
+    GateRecord, NodeExecution, RunCommand, RunCosts, RunLease, RunQuery, RunSnapshot, RunStore,
+    RunSummary, StoreError, StoredCommand, WaitingGate, WriteBatch, first_decision,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
@@ -645,6 +645,61 @@ impl RunStore for SqliteStore {
         Ok(u64::try_from(id).unwrap_or(0))
     }
 
+    fn record_gate_decision(
+        &self,
+        run_id: &RunId,
+        command: &RunCommand,
+        must_wait: bool,
+    ) -> Result<GateRecord, StoreError> {
+        let Some((node_id, item)) = command.gate() else {
+            return self.push_command(run_id, command).map(GateRecord::Recorded);
+        };
+        let body = serde_json::to_string(command).map_err(backend)?;
+        let now = micros(Timestamp::from(std::time::SystemTime::now()));
+        let mut conn = self.lock();
+        // IMMEDIATE: the write lock is taken before the first read, so no other process can
+        // record a decision between the checks below and the insert.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let earlier = read_commands(
+            &tx,
+            "SELECT id, run_id, created_at, body FROM run_commands WHERE run_id = ?1 ORDER BY id",
+            run_id.0.clone(),
+        )?;
+        if let Some(first) = first_decision(&earlier, command) {
+            return Ok(first);
+        }
+        if must_wait {
+            let waits = tx
+                .prepare_cached(
+                    "SELECT 1 FROM waiting_gates g JOIN runs r ON r.run_id = g.run_id
+                     WHERE g.run_id = ?1 AND g.node_id = ?2 AND g.item = ?3
+                       AND r.status IN ('running', 'paused')",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![run_id.0, node_id, item.map_or(-1, i64::from)],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                })
+                .map_err(backend)?
+                .is_some();
+            if !waits {
+                return Ok(GateRecord::NotWaiting);
+            }
+        }
+        tx.prepare_cached(
+            "INSERT INTO run_commands (run_id, created_at, body) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![run_id.0, now, body]))
+        .map_err(backend)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(backend)?;
+        Ok(GateRecord::Recorded(u64::try_from(id).unwrap_or(0)))
+    }
+
     fn commands_after(&self, after: u64) -> Result<Vec<StoredCommand>, StoreError> {
         self.query_commands(
             "SELECT id, run_id, created_at, body FROM run_commands WHERE id > ?1 ORDER BY id",
@@ -670,30 +725,38 @@ impl RunStore for SqliteStore {
 
 impl SqliteStore {
     fn query_commands(&self, sql: &str, arg: String) -> Result<Vec<StoredCommand>, StoreError> {
-        let conn = self.lock();
-        let mut statement = conn.prepare_cached(sql).map_err(backend)?;
-        let rows = statement
-            .query_map([arg], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            })
-            .map_err(backend)?;
-        let mut commands = Vec::new();
-        for row in rows {
-            let (id, run_id, created_at, body) = row.map_err(backend)?;
-            let command: RunCommand = serde_json::from_str(&body)
-                .map_err(|e| StoreError::Backend(format!("command {id} cannot be read: {e}")))?;
-            commands.push(StoredCommand {
-                id: u64::try_from(id).unwrap_or(0),
-                run_id: RunId(run_id),
-                created_at: Timestamp(u64::try_from(created_at).unwrap_or(0)),
-                command,
-            });
-        }
-        Ok(commands)
+        read_commands(&self.lock(), sql, arg)
     }
+}
+
+/// The commands `sql` selects (id, run_id, created_at, body) with its one argument `arg`.
+fn read_commands(
+    conn: &Connection,
+    sql: &str,
+    arg: String,
+) -> Result<Vec<StoredCommand>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(backend)?;
+    let rows = statement
+        .query_map([arg], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut commands = Vec::new();
+    for row in rows {
+        let (id, run_id, created_at, body) = row.map_err(backend)?;
+        let command: RunCommand = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Backend(format!("command {id} cannot be read: {e}")))?;
+        commands.push(StoredCommand {
+            id: u64::try_from(id).unwrap_or(0),
+            run_id: RunId(run_id),
+            created_at: Timestamp(u64::try_from(created_at).unwrap_or(0)),
+            command,
+        });
+    }
+    Ok(commands)
 }

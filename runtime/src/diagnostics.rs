@@ -35,6 +35,8 @@ pub enum DiagnosticCode {
     NotUpstream,
     /// A template refers to a variable that does not exist.
     UnknownVariable,
+    /// The file is not a Relavium workflow (or agent) at all; nothing of it is quoted.
+    NotRelavium,
 }
 
 impl DiagnosticCode {
@@ -54,6 +56,7 @@ impl DiagnosticCode {
             DiagnosticCode::UnknownInput => "E0011",
             DiagnosticCode::NotUpstream => "E0012",
             DiagnosticCode::UnknownVariable => "E0013",
+            DiagnosticCode::NotRelavium => "E0014",
         }
     }
 }
@@ -120,6 +123,13 @@ impl Diagnostic {
     /// The diagnostic as plain text: the one-line header, the offending line with a caret
     /// under the offending text, and the hint.
     pub fn render_plain(&self) -> String {
+        if !self.quotes_source() {
+            let mut out = format!("{self}\n");
+            if let Some(hint) = &self.hint {
+                out.push_str(&format!("  = hint: {hint}\n"));
+            }
+            return out;
+        }
         let line = self.file.line_text(self.span.line);
         let width = self
             .offending_text()
@@ -137,6 +147,12 @@ impl Diagnostic {
             out.push_str(&format!("{gutter} = hint: {hint}\n"));
         }
         out
+    }
+
+    /// Whether a rendering may show the file's text around the problem: not for a file that
+    /// is not Relavium's (it may be anything — `/etc/shadow` named as a sub-workflow).
+    pub fn quotes_source(&self) -> bool {
+        self.code != DiagnosticCode::NotRelavium
     }
 
     /// The offending text itself (or the rest of its line when the span is empty).

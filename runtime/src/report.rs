@@ -60,11 +60,17 @@ pub enum ErrorKind {
     Suspended,
     /// A protocol client and server (`relavium serve`) have no protocol version in common.
     UnsupportedVersion,
+    /// Something given is larger than its documented limit (a gate comment, an unsaved buffer,
+    /// a file), or a connection holds as many of something (subscriptions) as it may.
+    TooLarge,
+    /// A path is outside the folders a protocol client declared as its workspace (`relavium
+    /// serve`'s `roots`).
+    OutsideWorkspace,
 }
 
 impl ErrorKind {
     /// Every kind, in the documented order.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 23] = [
         ErrorKind::InvalidInputs,
         ErrorKind::InvalidConfig,
         ErrorKind::InvalidWorkflow,
@@ -86,6 +92,8 @@ impl ErrorKind {
         ErrorKind::NoKey,
         ErrorKind::Suspended,
         ErrorKind::UnsupportedVersion,
+        ErrorKind::TooLarge,
+        ErrorKind::OutsideWorkspace,
     ];
 
     /// The stable identifier, as serialized (`unknown_run`).
@@ -112,6 +120,8 @@ impl ErrorKind {
             ErrorKind::NoKey => "no_key",
             ErrorKind::Suspended => "suspended",
             ErrorKind::UnsupportedVersion => "unsupported_version",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::OutsideWorkspace => "outside_workspace",
         }
     }
 }

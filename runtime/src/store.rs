@@ -104,6 +104,49 @@ pub enum RunCommand {
     },
 }
 
+impl RunCommand {
+    /// The gate a decision is for (its node and map item); `None` for other commands.
+    pub fn gate(&self) -> Option<(&str, Option<u32>)> {
+        match self {
+            RunCommand::DecideGate { node_id, item, .. } => Some((node_id, *item)),
+            RunCommand::Cancel { .. } => None,
+        }
+    }
+}
+
+/// What became of a gate decision given to [`RunStore::record_gate_decision`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateRecord {
+    /// Recorded, with this command id: the process running the run (or the next to resume
+    /// it) applies it.
+    Recorded(u64),
+    /// The gate does not wait in the recorded history (never asked, already resolved, or the
+    /// run is over).
+    NotWaiting,
+    /// A decision for this gate was recorded first; it stands.
+    AlreadyDecided {
+        /// The first decision.
+        decision: crate::event::GateDecision,
+        /// Who made it.
+        by: String,
+    },
+}
+
+/// Which decision [`RunStore::record_gate_decision`] records, of `earlier` (the run's commands
+/// so far) and `command`: the one rule every store applies inside its own transaction.
+pub fn first_decision(earlier: &[StoredCommand], command: &RunCommand) -> Option<GateRecord> {
+    let gate = command.gate()?;
+    earlier.iter().find_map(|c| match &c.command {
+        RunCommand::DecideGate { decision, by, .. } if c.command.gate() == Some(gate) => {
+            Some(GateRecord::AlreadyDecided {
+                decision: *decision,
+                by: by.clone(),
+            })
+        }
+        _ => None,
+    })
+}
+
 /// A [`RunCommand`] as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCommand {
@@ -262,6 +305,18 @@ pub trait RunStore: Send + Sync {
 
     /// Records a command for a run; returns its id.
     fn push_command(&self, run_id: &RunId, command: &RunCommand) -> Result<u64, StoreError>;
+
+    /// Records a gate decision (`command` is a [`RunCommand::DecideGate`]) only if no
+    /// decision for that gate is recorded yet ([`first_decision`]) and — with `must_wait` —
+    /// the gate waits in the recorded history. The checks and the insert are one
+    /// transaction: of two processes deciding one gate at once, exactly one is recorded and
+    /// the other is told the first decision.
+    fn record_gate_decision(
+        &self,
+        run_id: &RunId,
+        command: &RunCommand,
+        must_wait: bool,
+    ) -> Result<GateRecord, StoreError>;
 
     /// Commands with an id above `after`, oldest first, for any run.
     fn commands_after(&self, after: u64) -> Result<Vec<StoredCommand>, StoreError>;
@@ -655,6 +710,42 @@ impl RunStore for MemoryStore {
             command: command.clone(),
         });
         Ok(id)
+    }
+
+    fn record_gate_decision(
+        &self,
+        run_id: &RunId,
+        command: &RunCommand,
+        must_wait: bool,
+    ) -> Result<GateRecord, StoreError> {
+        // The commands' lock is held across the checks and the insert (the waiting gates take
+        // the runs' lock inside it; nothing takes the two the other way round).
+        let mut commands = self.commands.lock().map_err(poisoned)?;
+        let earlier: Vec<StoredCommand> = commands
+            .iter()
+            .filter(|c| &c.run_id == run_id)
+            .cloned()
+            .collect();
+        if let Some(first) = first_decision(&earlier, command) {
+            return Ok(first);
+        }
+        if must_wait {
+            let gate = command.gate();
+            let waits = self.waiting_gates()?.iter().any(|g| {
+                &g.run_id == run_id && Some((g.gate.node_id.as_str(), g.gate.item)) == gate
+            });
+            if !waits {
+                return Ok(GateRecord::NotWaiting);
+            }
+        }
+        let id = commands.len() as u64 + 1;
+        commands.push(StoredCommand {
+            id,
+            run_id: run_id.clone(),
+            created_at: Timestamp::default(),
+            command: command.clone(),
+        });
+        Ok(GateRecord::Recorded(id))
     }
 
     fn commands_after(&self, after: u64) -> Result<Vec<StoredCommand>, StoreError> {

@@ -40,6 +40,13 @@ pub const PATCH_EVERY: Duration = Duration::from_millis(50);
 /// How long the last answers get to reach the client before the process exits.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 
+/// The most subscriptions (events, patches, lists) one connection holds at once; one more is
+/// refused (`too_large`) until one ends or is unsubscribed.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+
+/// The longest unsaved text `workflow/validate` takes: the same limit as a workflow file's.
+pub const MAX_UNSAVED_TEXT: usize = relavium_actors::files::MAX_SOURCE_BYTES as usize;
+
 /// A request's failure, as the client receives it.
 #[derive(Debug)]
 struct Failure {
@@ -124,7 +131,7 @@ impl Server {
     /// what runs need; when it could not be built, every method that needs it fails with why.
     pub async fn run(
         self,
-        mut incoming: tokio::sync::mpsc::UnboundedReceiver<Incoming>,
+        mut incoming: tokio::sync::mpsc::Receiver<Incoming>,
         host: Result<Host, HostError>,
     ) {
         let (host, engine) = match host {
@@ -142,6 +149,7 @@ impl Server {
             closing: AtomicBool::new(false),
             subscriptions: Mutex::new(HashMap::new()),
             next_subscription: AtomicU64::new(1),
+            roots: Mutex::new(default_roots()),
         });
         let mut initialized = false;
         while let Some(message) = incoming.recv().await {
@@ -208,6 +216,24 @@ impl Server {
         if params.capabilities.secrets {
             self.secrets.enable();
         }
+        if !params.roots.is_empty() {
+            let mut roots = Vec::new();
+            for root in &params.roots {
+                let path = PathBuf::from(root);
+                if !path.is_absolute() {
+                    return Err(Failure::protocol(
+                        ErrorCode::InvalidParams as i32,
+                        format!(
+                            "invalid params: `roots`: `{}` is not an absolute path",
+                            root.escape_debug()
+                        ),
+                    ));
+                }
+                // A root that does not exist (yet) holds nothing to read: kept as written.
+                roots.push(std::fs::canonicalize(&path).unwrap_or(path));
+            }
+            *lock(&shared.roots) = roots;
+        }
         if let Some(client) = &params.client {
             tracing::info!(client = %client.name, version = ?client.version, "client connected");
         }
@@ -256,6 +282,31 @@ struct Shared {
     closing: AtomicBool,
     subscriptions: Mutex<HashMap<u64, tokio::task::JoinHandle<()>>>,
     next_subscription: AtomicU64,
+    /// The folders workflow paths must be inside (canonical).
+    roots: Mutex<Vec<PathBuf>>,
+}
+
+/// The server's working directory: the root when the client declares none.
+fn default_roots() -> Vec<PathBuf> {
+    std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .map(|dir| vec![dir])
+        .unwrap_or_default()
+}
+
+/// `path` made absolute (from the working directory) with its links resolved — as far as it
+/// exists: a file not written yet is its folder's resolved path and its name.
+fn resolved(path: &std::path::Path) -> PathBuf {
+    let absolute = std::env::current_dir()
+        .map(|dir| dir.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    if let Ok(real) = std::fs::canonicalize(&absolute) {
+        return real;
+    }
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => resolved(parent).join(name),
+        _ => absolute,
+    }
 }
 
 fn run_id(text: String) -> Result<RunId, Failure> {
@@ -306,6 +357,18 @@ impl Shared {
             }
             "workflow/validate" => {
                 let p: ValidateParams = params_of(params)?;
+                self.inside_roots(&p.path)?;
+                if let Some(text) = &p.text
+                    && text.len() > MAX_UNSAVED_TEXT
+                {
+                    return Err(Failure::report(ErrorReport::new(
+                        ErrorKind::TooLarge,
+                        format!(
+                            "the unsaved text is {} bytes: the limit is {MAX_UNSAVED_TEXT}, as for a workflow file",
+                            text.len()
+                        ),
+                    )));
+                }
                 let validation = tokio::task::spawn_blocking(move || {
                     relavium_host::validate::validate(&PathBuf::from(p.path), p.text)
                 })
@@ -315,6 +378,7 @@ impl Shared {
             }
             "workflow/describe" => {
                 let p: PathParams = params_of(params)?;
+                self.inside_roots(&p.path)?;
                 answer(describe(p.path).await?)
             }
             "run/start" => {
@@ -332,24 +396,20 @@ impl Shared {
             "gates/subscribe" => {
                 let _: Empty = params_of(params)?;
                 let changes = self.engine()?.watch_waiting_gates();
-                Ok(
-                    self.forward(changes, "gates/changed", |subscription, gates| {
-                        GatesChanged {
-                            subscription,
-                            gates,
-                        }
-                    }),
-                )
+                self.forward(changes, "gates/changed", |subscription, gates| {
+                    GatesChanged {
+                        subscription,
+                        gates,
+                    }
+                })
             }
             "runs/subscribe" => {
                 let query: relavium_runtime::store::RunQuery = params_of(params)?;
                 let changes = self.engine()?.watch_runs(query);
-                Ok(
-                    self.forward(changes, "runs/changed", |subscription, runs| RunsChanged {
-                        subscription,
-                        runs,
-                    }),
-                )
+                self.forward(changes, "runs/changed", |subscription, runs| RunsChanged {
+                    subscription,
+                    runs,
+                })
             }
             "unsubscribe" => {
                 let p: UnsubscribeParams = params_of(params)?;
@@ -471,8 +531,31 @@ impl Shared {
         }
     }
 
+    /// Refuses a path outside the client's roots (`outside_workspace`): a client — or a
+    /// workspace it opened — names files to read, and the server reads only those inside.
+    fn inside_roots(&self, path: &str) -> Result<(), Failure> {
+        let real = resolved(std::path::Path::new(path));
+        let roots = lock(&self.roots);
+        if roots.iter().any(|root| real.starts_with(root)) {
+            return Ok(());
+        }
+        let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        Err(Failure::report(
+            ErrorReport::new(
+                ErrorKind::OutsideWorkspace,
+                format!(
+                    "`{}` is outside the folders this server reads ({})",
+                    path.escape_debug(),
+                    shown.join(", ")
+                ),
+            )
+            .with_hint("open the folder that holds it, or declare it in `initialize`'s `roots`"),
+        ))
+    }
+
     async fn start(&self, p: StartParams) -> Result<Started, Failure> {
         self.refuse_when_closing()?;
+        self.inside_roots(&p.path)?;
         let engine = self.engine()?;
         let path = PathBuf::from(&p.path);
         let load_path = path.clone();
@@ -526,24 +609,25 @@ impl Shared {
             .follow(id, p.after)
             .await
             .map_err(|e| e.report())?;
-        Ok(self.subscription(move |subscription, peer| async move {
+        self.subscription(move |subscription, peer| async move {
             while let Some(event) = stream.next().await {
                 let params = RunEventParams {
                     subscription,
                     event,
                 };
+                peer.ready().await; // a client that stops reading stops the subscription too
                 if !peer.notify("run/event", params) {
                     return; // the client is gone
                 }
             }
             ended(&peer, subscription, stream.failure());
-        }))
+        })
     }
 
     async fn watch(&self, p: RunParams) -> Result<Answer, Failure> {
         let id = run_id(p.run_id)?;
         let mut stream = self.engine()?.follow(id, 0).await.map_err(|e| e.report())?;
-        Ok(self.subscription(move |subscription, peer| async move {
+        self.subscription(move |subscription, peer| async move {
             let send = |live: &mut LiveView| {
                 let patch = live.patch();
                 peer.notify(
@@ -564,8 +648,11 @@ impl Shared {
                         None => break,
                     },
                     _ = tick.tick() => {
-                        if live.has_changes() && !send(&mut live) {
-                            return; // the client is gone
+                        if live.has_changes() {
+                            peer.ready().await;
+                            if !send(&mut live) {
+                                return; // the client is gone
+                            }
                         }
                     }
                 }
@@ -574,7 +661,7 @@ impl Shared {
                 send(&mut live);
             }
             ended(&peer, subscription, stream.failure());
-        }))
+        })
     }
 
     /// A subscription that sends each item of `changes` as notification `method`.
@@ -583,9 +670,10 @@ impl Shared {
         mut changes: tokio::sync::mpsc::Receiver<T>,
         method: &'static str,
         params: impl Fn(u64, T) -> P + Send + 'static,
-    ) -> Answer {
+    ) -> Result<Answer, Failure> {
         self.subscription(move |subscription, peer| async move {
             while let Some(item) = changes.recv().await {
+                peer.ready().await;
                 if !peer.notify(method, params(subscription, item)) {
                     return;
                 }
@@ -595,11 +683,24 @@ impl Shared {
 
     /// A new subscription running `body` (given its id and the peer) once its id has been
     /// answered — so the client knows the id before the first notification carrying it.
-    fn subscription<F, Fut>(&self, body: F) -> Answer
+    fn subscription<F, Fut>(&self, body: F) -> Result<Answer, Failure>
     where
         F: FnOnce(u64, Peer) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
+        let mut subscriptions = lock(&self.subscriptions);
+        subscriptions.retain(|_, task| !task.is_finished());
+        if subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Err(Failure::report(
+                ErrorReport::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "this connection already holds {MAX_SUBSCRIPTIONS} subscriptions, as many as it may"
+                    ),
+                )
+                .with_hint("`unsubscribe` from the ones no longer shown"),
+            ));
+        }
         let subscription = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let (go, ready) = tokio::sync::oneshot::channel();
         let peer = self.peer.clone();
@@ -608,17 +709,11 @@ impl Shared {
                 body(subscription, peer).await;
             }
         });
-        self.keep(subscription, task);
-        Answer {
+        subscriptions.insert(subscription, task);
+        Ok(Answer {
             result: serde_json::json!({ "subscription": subscription }),
             then: Some(go),
-        }
-    }
-
-    fn keep(&self, subscription: u64, task: tokio::task::JoinHandle<()>) {
-        let mut subscriptions = lock(&self.subscriptions);
-        subscriptions.retain(|_, task| !task.is_finished());
-        subscriptions.insert(subscription, task);
+        })
     }
 
     /// The client went away: no new runs, no more notifications; this process's runs are let

@@ -240,6 +240,11 @@ pub struct InitializeParams {
     /// What the client can do.
     #[serde(default)]
     pub capabilities: ClientCapabilities,
+    /// The folders the client works in (absolute paths, an editor's workspace folders): the
+    /// workflow files the server is asked to read must be inside one of them. Left out or
+    /// empty: the server's working directory.
+    #[serde(default)]
+    pub roots: Vec<String>,
 }
 
 /// Who a client is.

@@ -285,7 +285,8 @@ fn setup_log_path() -> PathBuf {
 fn open_log(path: &Path, step: &str) -> Result<std::fs::File, String> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -345,7 +346,12 @@ fn libclang_patterns() -> &'static [&'static str] {
     } else if cfg!(windows) {
         &["clang.dll", "libclang.dll"]
     } else {
-        &["libclang.so", "libclang-*.so", "libclang.so.*", "libclang-*.so.*"]
+        &[
+            "libclang.so",
+            "libclang-*.so",
+            "libclang.so.*",
+            "libclang-*.so.*",
+        ]
     }
 }
 
@@ -398,7 +404,11 @@ fn is_loadable_library(path: &Path) -> bool {
     use std::io::Read;
     let mut header = [0u8; 5];
     let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header));
-    let class = if cfg!(target_pointer_width = "64") { 2 } else { 1 };
+    let class = if cfg!(target_pointer_width = "64") {
+        2
+    } else {
+        1
+    };
     read.is_ok() && header[..4] == *b"\x7fELF" && header[4] == class
 }
 
@@ -544,7 +554,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let class = if cfg!(target_pointer_width = "64") { 2 } else { 1 };
+        let class = if cfg!(target_pointer_width = "64") {
+            2
+        } else {
+            1
+        };
         for name in files {
             std::fs::write(dir.join(name), [0x7f, b'E', b'L', b'F', class, 1, 1, 0]).unwrap();
         }
@@ -582,7 +596,10 @@ mod tests {
         );
         let found = find_libclang(None, std::slice::from_ref(&dir)).unwrap();
         let name = found.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name == "libclang-14.so.1" || name == "libclang.so.1", "{name}");
+        assert!(
+            name == "libclang-14.so.1" || name == "libclang.so.1",
+            "{name}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -608,10 +625,22 @@ mod tests {
 
     #[test]
     fn names_follow_clang_sys() {
-        for name in ["libclang.so", "libclang-14.so", "libclang.so.1", "libclang-14.so.1", "libclang.so.14.0.6"] {
+        for name in [
+            "libclang.so",
+            "libclang-14.so",
+            "libclang.so.1",
+            "libclang-14.so.1",
+            "libclang.so.14.0.6",
+        ] {
             assert_eq!(is_libclang_name(name), cfg!(target_os = "linux"), "{name}");
         }
-        for name in ["libclang-cpp.so.14", "libclang-cpp.so", "libclangBasic.a", "libclang.a", "libclang_rt.asan.so"] {
+        for name in [
+            "libclang-cpp.so.14",
+            "libclang-cpp.so",
+            "libclangBasic.a",
+            "libclang.a",
+            "libclang_rt.asan.so",
+        ] {
             assert!(!is_libclang_name(name), "{name}");
         }
         assert!(wildcard_match("lib*", "lib64"));

@@ -44,9 +44,11 @@ impl Engine {
     /// run's terminal event. This is how a surface watches a run by id (`relavium logs
     /// --follow`): a run live in this engine is followed as its events are published (pushed,
     /// as [`RunHandle::subscribe`]); for a run of another process the store is read every
-    /// [`FOLLOW_POLL`], so an event shows up at most that long after it is durable. A run nobody runs (interrupted, or paused after `run
-    /// --exit-on-pause`) is followed until someone resumes and ends it; dropping the stream
-    /// stops the reading.
+    /// [`FOLLOW_POLL`] (every second once it has been quiet for five), so an event shows up at
+    /// most that long after it is durable. A run nobody runs (interrupted, or paused after `run
+    /// --exit-on-pause`) is followed until someone resumes and ends it; a finished run's stream
+    /// ends after its terminal event — at once when `after` is at or past it; dropping the
+    /// stream stops the reading.
     pub async fn follow(&self, run_id: RunId, after: u64) -> Result<EventStream, EngineError> {
         self.get_run(run_id.clone()).await?;
         if let Some(run) = self.live_run(&run_id) {
@@ -68,14 +70,16 @@ impl Engine {
     }
 
     /// The one paging loop over a run's stored events: pages of [`EVENT_PAGE`], until the
-    /// run's terminal event; at the end of what is stored, `follow` waits [`FOLLOW_POLL`] and
-    /// reads again, otherwise the stream ends.
+    /// run's terminal event; at the end of what is stored, `follow` ends if the run is
+    /// finished (its end was already seen), else waits [`follow_pause`] and reads again;
+    /// without `follow` the stream ends there.
     pub(super) fn page_events(&self, run_id: RunId, after: u64, follow: bool) -> EventStream {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (failed, failure) = oneshot::channel();
         let engine = self.clone();
         tokio::spawn(async move {
             let mut after = after;
+            let mut idle = 0_u32;
             loop {
                 let page = match engine.read_events(run_id.clone(), after, EVENT_PAGE).await {
                     Ok(page) => page,
@@ -97,8 +101,19 @@ impl Engine {
                     if !follow {
                         return;
                     }
+                    // Everything stored is read. A finished run has nothing more to come: its
+                    // terminal event was at or before `after` (a client that had seen it all).
+                    match engine.get_run(run_id.clone()).await {
+                        Ok(run) if run.status.is_finished() => return,
+                        Ok(_) => {}
+                        Err(error) => {
+                            let _ = failed.send(error);
+                            return;
+                        }
+                    }
+                    idle = if page.is_empty() { idle + 1 } else { 0 };
                     tokio::select! {
-                        _ = tokio::time::sleep(FOLLOW_POLL) => {}
+                        _ = tokio::time::sleep(follow_pause(idle)) => {}
                         _ = tx.closed() => return,
                     }
                 }
@@ -196,5 +211,18 @@ impl Engine {
     pub async fn is_live(&self, run_id: &RunId) -> Result<bool, EngineError> {
         let id = run_id.clone();
         self.blocking(move |store| store.is_claimed(&id)).await
+    }
+}
+
+/// How long a follower of a run of another process waits before reading the store again,
+/// after `idle` reads in a row that found nothing: [`FOLLOW_POLL`] while the run moves, then
+/// up to a second once it has been quiet for five seconds (a run waiting at a gate, or
+/// interrupted until someone resumes it, costs a read a second, not ten).
+pub(super) fn follow_pause(idle: u32) -> std::time::Duration {
+    const QUIET_READS: u32 = 50;
+    if idle < QUIET_READS {
+        FOLLOW_POLL
+    } else {
+        std::time::Duration::from_secs(1)
     }
 }

@@ -23,8 +23,8 @@ use relavium_runtime::state::{
     RestoreError, RunMachine, RunOutcome, resolve_inputs, reusable_outputs,
 };
 use relavium_runtime::store::{
-    NodeExecution, RunCommand, RunCosts, RunLease, RunQuery, RunSnapshot, RunSummary, SnapshotFile,
-    WaitingGate,
+    GateRecord, NodeExecution, RunCommand, RunCosts, RunLease, RunQuery, RunSnapshot, RunSummary,
+    SnapshotFile, WaitingGate,
 };
 use relavium_runtime::workflow::NodeKind;
 use relavium_runtime::{Clock, ModelRef, RunEvent, RunId, RunStore, StoreError, Workflow};
@@ -576,6 +576,10 @@ impl Engine {
         run_id: &RunId,
         command: RunCommand,
     ) -> Result<Delivery, EngineError> {
+        check_command_sizes(&command)?;
+        if command.gate().is_some() {
+            return self.decide_gate(run_id, command).await;
+        }
         if let Some(run) = self.live_run(run_id) {
             let asked = run
                 .supervisor
@@ -585,19 +589,98 @@ impl Engine {
                 )
                 .await;
             if let Ok(ractor::rpc::CallResult::Success(applied)) = asked {
-                if applied {
-                    return Ok(Delivery::Applied);
-                }
-                if let RunCommand::DecideGate { node_id, .. } = &command {
-                    return Err(EngineError::NotWaiting {
-                        run: run_id.0.clone(),
-                        node: node_id.clone(),
-                    });
-                }
-                return Ok(Delivery::Ignored);
+                return Ok(if applied {
+                    Delivery::Applied
+                } else {
+                    Delivery::Ignored
+                });
             }
             // The supervisor just ended: the run is over; the checks below say so.
         }
+        self.refuse_finished(run_id).await?;
+        let id = run_id.clone();
+        let live_elsewhere = self
+            .blocking(move |store| {
+                store.push_command(&id, &command)?;
+                store.is_claimed(&id)
+            })
+            .await?;
+        Ok(Delivery::Recorded { live_elsewhere })
+    }
+
+    /// A gate decision, wherever the run runs. It is first recorded in the store — only if the
+    /// gate waits there and no decision for it is recorded yet, in one transaction
+    /// (`RunStore::record_gate_decision`) — so that of two processes deciding one gate at once,
+    /// exactly one is told its decision counts and the other who decided first. Then a run
+    /// live here applies it at once; a run of another process (or of the next to resume it)
+    /// takes it from the store.
+    async fn decide_gate(
+        &self,
+        run_id: &RunId,
+        command: RunCommand,
+    ) -> Result<Delivery, EngineError> {
+        let gate = match command.gate() {
+            Some((node, None)) => node.to_owned(),
+            Some((node, Some(item))) => format!("{node}[{item}]"),
+            None => String::new(),
+        };
+        let not_waiting = || EngineError::NotWaiting {
+            run: run_id.0.clone(),
+            node: gate.clone(),
+        };
+        let live = self.live_run(run_id);
+        if live.is_some() {
+            // The gate's request is durable before the store is asked whether it waits.
+            self.flush().await?;
+        }
+        self.refuse_finished(run_id).await?;
+        let (id, recorded_command) = (run_id.clone(), command.clone());
+        let recorded = self
+            .blocking(move |store| {
+                let record = store.record_gate_decision(&id, &recorded_command, true)?;
+                let claimed = match record {
+                    GateRecord::Recorded(_) => store.is_claimed(&id)?,
+                    _ => false,
+                };
+                Ok((record, claimed))
+            })
+            .await?;
+        match recorded {
+            (GateRecord::NotWaiting, _) => Err(not_waiting()),
+            (GateRecord::AlreadyDecided { decision, by }, _) => Err(EngineError::AlreadyDecided {
+                run: run_id.0.clone(),
+                node: gate,
+                decision: decision.as_str().to_owned(),
+                by,
+            }),
+            (GateRecord::Recorded(_), live_elsewhere) => {
+                let Some(run) = live else {
+                    return Ok(Delivery::Recorded { live_elsewhere });
+                };
+                let asked = run
+                    .supervisor
+                    .call(
+                        |reply| SupervisorMsg::Command(command, Some(reply)),
+                        Some(std::time::Duration::from_secs(10)),
+                    )
+                    .await;
+                match asked {
+                    Ok(ractor::rpc::CallResult::Success(true)) => Ok(Delivery::Applied),
+                    // It stopped waiting meanwhile (its deadline came): the decision recorded
+                    // is never applied, and harmless.
+                    Ok(ractor::rpc::CallResult::Success(false)) => Err(not_waiting()),
+                    // The supervisor just ended; whoever resumes the run applies it.
+                    _ => Ok(Delivery::Recorded {
+                        live_elsewhere: false,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Fails with [`EngineError::Finished`] when the run has ended (and `UnknownRun` when there
+    /// is none).
+    async fn refuse_finished(&self, run_id: &RunId) -> Result<(), EngineError> {
         let summary = self.get_run(run_id.clone()).await?;
         if summary.status.is_finished() {
             return Err(EngineError::Finished(
@@ -605,67 +688,7 @@ impl Engine {
                 summary.status.as_str().to_owned(),
             ));
         }
-        if let RunCommand::DecideGate { node_id, item, .. } = &command {
-            let waiting = self
-                .waiting_gates(run_id.clone())
-                .await?
-                .iter()
-                .any(|g| &g.node_id == node_id && g.item == *item);
-            if !waiting {
-                let node = match item {
-                    None => node_id.clone(),
-                    Some(i) => format!("{node_id}[{i}]"),
-                };
-                return Err(EngineError::NotWaiting {
-                    run: run_id.0.clone(),
-                    node,
-                });
-            }
-        }
-        let id = run_id.clone();
-        let gate = match &command {
-            RunCommand::DecideGate { node_id, item, .. } => Some(match item {
-                None => node_id.clone(),
-                Some(i) => format!("{node_id}[{i}]"),
-            }),
-            RunCommand::Cancel { .. } => None,
-        };
-        let recorded = self
-            .blocking(move |store| {
-                // A decision already recorded for this gate (not yet applied: the gate still
-                // waits) wins; a second one is refused, never silently dropped later.
-                if let RunCommand::DecideGate { node_id, item, .. } = &command {
-                    let earlier =
-                        store
-                            .commands_for(&id)?
-                            .into_iter()
-                            .find_map(|c| match c.command {
-                                RunCommand::DecideGate {
-                                    node_id: n,
-                                    item: i,
-                                    decision,
-                                    by,
-                                    ..
-                                } if n == *node_id && i == *item => Some((decision, by)),
-                                _ => None,
-                            });
-                    if let Some((decision, by)) = earlier {
-                        return Ok(Err((decision, by)));
-                    }
-                }
-                store.push_command(&id, &command)?;
-                store.is_claimed(&id).map(Ok)
-            })
-            .await?;
-        match recorded {
-            Ok(live_elsewhere) => Ok(Delivery::Recorded { live_elsewhere }),
-            Err((decision, by)) => Err(EngineError::AlreadyDecided {
-                run: run_id.0.clone(),
-                node: gate.unwrap_or_default(),
-                decision: decision.as_str().to_owned(),
-                by,
-            }),
-        }
+        Ok(())
     }
 
     /// Every model a node would call must have a provider: say which does not, before running.
@@ -851,5 +874,41 @@ impl RunHandle {
     /// Waits for the run to finish. By then every event of the run is durable in the store.
     pub async fn outcome(self) -> Result<RunOutcome, EngineError> {
         self.outcome.await.map_err(|_| EngineError::Interrupted)?
+    }
+}
+
+/// The longest gate comment a decision may carry (bytes): a paragraph or two pasted, not a
+/// document.
+pub const MAX_GATE_COMMENT: usize = 16 * 1024;
+
+/// The longest name a decision may be signed with, and the longest cancellation reason.
+pub const MAX_GATE_BY: usize = 256;
+
+/// Refuses a command whose free text is over its limit ([`MAX_GATE_COMMENT`],
+/// [`MAX_GATE_BY`]), before anything is recorded.
+fn check_command_sizes(command: &RunCommand) -> Result<(), EngineError> {
+    let too_large = |what: &'static str, text: &str, limit: usize| {
+        if text.len() > limit {
+            Err(EngineError::TooLarge {
+                what,
+                size: text.len(),
+                limit,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    match command {
+        RunCommand::DecideGate { by, comment, .. } => {
+            too_large("the decider's name", by, MAX_GATE_BY)?;
+            too_large(
+                "the gate comment",
+                comment.as_deref().unwrap_or(""),
+                MAX_GATE_COMMENT,
+            )
+        }
+        RunCommand::Cancel { reason, .. } => {
+            too_large("the cancellation reason", reason, MAX_GATE_COMMENT)
+        }
     }
 }

@@ -106,14 +106,15 @@ async fn gate_list(context: &Context, json: bool) -> Result<u8, Failure> {
         let _ = writeln!(std::io::stderr(), "no gate is waiting for a decision");
     } else {
         for w in &waiting {
+            let field = |name: &str| crate::output::terminal_safe(w[name].as_str().unwrap_or(""));
             write_line(
                 &mut stdout,
                 &format!(
                     "{}  {}  {}  {}",
-                    w["runId"].as_str().unwrap_or(""),
-                    w["workflow"].as_str().unwrap_or(""),
-                    w["gate"].as_str().unwrap_or(""),
-                    w["message"].as_str().unwrap_or("")
+                    field("runId"),
+                    field("workflow"),
+                    field("gate"),
+                    field("message")
                 ),
             );
         }

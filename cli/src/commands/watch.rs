@@ -11,6 +11,7 @@ use relavium_actors::{Engine, RunHandle};
 use relavium_runtime::event::EventKind;
 use relavium_runtime::store::RunCommand;
 use relavium_runtime::{RunId, RunStatus};
+use std::io::IsTerminal;
 use std::io::Write;
 
 /// Shows a live run until it ends (or pauses, with `--exit-on-pause`) and turns its outcome
@@ -153,10 +154,17 @@ pub(crate) async fn finish(engine: Engine, handle: RunHandle, json: bool) -> Res
     if !json && outcome.status == RunStatus::Completed {
         let mut stdout = std::io::stdout().lock();
         let style = stdout_style();
+        // On a terminal the outputs are shown, never executed; piped, they are the data as is.
+        let on_terminal = stdout.is_terminal();
         for (name, value) in &outcome.outputs {
             let text = value
                 .as_str()
                 .map_or_else(|| value.to_string(), str::to_owned);
+            let text = if on_terminal {
+                crate::output::terminal_safe(&text).into_owned()
+            } else {
+                text
+            };
             if outcome.outputs.len() == 1 {
                 write_line(&mut stdout, &text);
             } else {

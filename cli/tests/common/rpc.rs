@@ -3,7 +3,7 @@
 //! notifications queue up; server requests (`secrets/get`) are answered by a handler; every
 //! message received is kept for the tests that search them.
 
-use relavium_jsonrpc::framing::{Frame, read_frame, write_frame};
+use relavium_jsonrpc::framing::{Frame, FrameReader, write_frame};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::io::BufReader;
@@ -60,9 +60,9 @@ impl Client {
         });
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
+            let mut reader = FrameReader::new(BufReader::new(stdout));
             loop {
-                match read_frame(&mut reader) {
+                match reader.read_frame() {
                     Ok(Frame::Message(text)) => {
                         let value = serde_json::from_str(&text).expect("the server sends JSON");
                         if tx.send(value).is_err() {
@@ -88,16 +88,26 @@ impl Client {
     }
 
     /// `relavium serve --stdio`, initialized (protocol 1), answering `secrets/get` with
-    /// `handler` when given (and then saying it can).
+    /// `handler` when given (and then saying it can). Its roots are the tests' fixtures and
+    /// the temporary directory (where tests write their workflows).
     pub fn serve(home: &Path, env: &[(&str, &str)], handler: Option<Handler>) -> Client {
         let mut client = Client::start(&["serve", "--stdio"], home, env);
         let secrets = handler.is_some();
         if let Some(handler) = handler {
             client.handler = handler;
         }
+        let roots = [
+            std::fs::canonicalize(env!("CARGO_MANIFEST_DIR")).unwrap(),
+            std::fs::canonicalize(std::env::temp_dir()).unwrap(),
+        ];
         let init = client.request(
             "initialize",
-            json!({"protocolVersions": [1], "client": {"name": "test"}, "capabilities": {"secrets": secrets}}),
+            json!({
+                "protocolVersions": [1],
+                "client": {"name": "test"},
+                "capabilities": {"secrets": secrets},
+                "roots": roots,
+            }),
         );
         assert_eq!(init.unwrap()["protocolVersion"], 1);
         client
@@ -129,11 +139,17 @@ impl Client {
     /// Waits for the answer to request `id`.
     pub fn answer(&mut self, id: &Value) -> Result<Value, Value> {
         let deadline = Instant::now() + WAIT;
+        let is_it = |m: &Value| m.get("method").is_none() && m.get("id") == Some(id);
+        // Answers come in any order: one may have come while another was awaited.
+        let earlier = self.queued.iter().position(is_it);
         loop {
-            let message = self
-                .receive(deadline)
-                .expect("an answer before the deadline");
-            if message.get("method").is_none() && message.get("id") == Some(id) {
+            let message = match earlier {
+                Some(i) => self.queued.remove(i).expect("queued"),
+                None => self
+                    .receive(deadline)
+                    .expect("an answer before the deadline"),
+            };
+            if is_it(&message) {
                 return match message.get("error") {
                     Some(error) => Err(error.clone()),
                     None => Ok(message["result"].clone()),

@@ -294,7 +294,9 @@ export type ErrorKind =
   | "keychain"
   | "no_key"
   | "suspended"
-  | "unsupported_version";
+  | "unsupported_version"
+  | "too_large"
+  | "outside_workspace";
 /**
  * The type of a workflow input.
  *
@@ -546,7 +548,9 @@ export interface ErrorReport {
     | "keychain"
     | "no_key"
     | "suspended"
-    | "unsupported_version";
+    | "unsupported_version"
+    | "too_large"
+    | "outside_workspace";
   /**
    * What went wrong, a lower-case sentence (wording may change).
    */

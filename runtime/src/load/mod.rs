@@ -214,6 +214,77 @@ pub fn known_keys(mapping: &str) -> Vec<&'static str> {
     }
 }
 
+/// Whether `text` can be a workflow file: a line of its top level is its `relavium:` key.
+/// A file that is not one (`/etc/shadow` named as a sub-workflow, a `docker-compose.yaml`) is
+/// reported as such, in one problem that quotes nothing of it — its lines would otherwise come
+/// back as "unknown key" problems, in a terminal, an editor or a protocol answer.
+pub fn looks_like_workflow(text: &str) -> bool {
+    top_level_keys(text).any(|key| key == "relavium")
+}
+
+/// Whether `text` can be an agent file: its top level sets a key only an agent has (`model:`,
+/// `system:`, `tools:`… or `relavium:`).
+pub fn looks_like_agent(text: &str) -> bool {
+    const MARKS: &[&str] = &[
+        "relavium",
+        "model",
+        "system",
+        "tools",
+        "output_schema",
+        "temperature",
+        "max_tokens",
+        "fallback",
+    ];
+    top_level_keys(text).any(|key| MARKS.contains(&key))
+}
+
+/// The keys written at the start of a line (plain or quoted, the first line of a JSON-style
+/// file after its `{` too), as cheaply as reading the lines — no parse, so a file that does
+/// not parse is told apart as well.
+fn top_level_keys(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().enumerate().filter_map(|(index, line)| {
+        let mut line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        if index == 0 || line.starts_with('{') {
+            line = line.trim_start_matches(['{', ' ', '\t']);
+        }
+        let (key, rest) = match line.as_bytes().first()? {
+            quote @ (b'"' | b'\'') => {
+                let end = line[1..].find(*quote as char)?;
+                (&line[1..=end], &line[end + 2..])
+            }
+            _ => {
+                let end = line.find([':', ' ', '\t'])?;
+                (&line[..end], &line[end..])
+            }
+        };
+        rest.trim_start_matches([' ', '\t'])
+            .starts_with(':')
+            .then_some(key)
+    })
+}
+
+/// The one problem of a file that is not Relavium's: it names nothing the file holds, and its
+/// file carries no text, so no rendering can quote it.
+pub(crate) fn not_relavium(name: &str, what: &str, hint: String) -> Diagnostic {
+    let empty = SourceFile::new(name, String::new());
+    let mut diagnostic = Diagnostic::new(
+        DiagnosticCode::NotRelavium,
+        &empty,
+        empty.span_at(0, 0),
+        format!("this file is not a Relavium {what}"),
+    );
+    diagnostic.hint = Some(hint);
+    diagnostic
+}
+
+fn workflow_hint() -> String {
+    format!("a workflow starts with `relavium: {FORMAT_VERSION}`, then `name:` and `nodes:`")
+}
+
+fn agent_hint() -> String {
+    "an agent file sets the agent's `model:`, `system:` prompt or `tools:`".into()
+}
+
 /// Parses and validates the workflow in `file`, reading the agents (and sub-workflows) it
 /// names through `agents`.
 pub fn load_workflow(file: &SourceFile, agents: &dyn AgentSource) -> Result<Workflow, Diagnostics> {
@@ -242,6 +313,11 @@ fn load_one(
     expansion: &std::cell::RefCell<Expansion>,
     depth: usize,
 ) -> Result<Workflow, Diagnostics> {
+    if !looks_like_workflow(file.text()) {
+        let mut diags = Diagnostics::new();
+        diags.push(not_relavium(file.name(), "workflow", workflow_hint()));
+        return Err(diags);
+    }
     let engine = TemplateEngine::default();
     let (document, mut diags) = yaml::parse(file);
     let Some(document) = document else {
@@ -272,6 +348,11 @@ fn load_one(
 /// Parses and validates an agent file on its own (as `relavium validate` does for
 /// `*.agent.yaml`).
 pub fn load_agent(name: &str, file: &SourceFile) -> Result<AgentSpec, Diagnostics> {
+    if !looks_like_agent(file.text()) {
+        let mut diags = Diagnostics::new();
+        diags.push(not_relavium(file.name(), "agent file", agent_hint()));
+        return Err(diags);
+    }
     let engine = TemplateEngine::default();
     let (document, mut diags) = yaml::parse(file);
     let Some(document) = document else {

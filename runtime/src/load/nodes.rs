@@ -631,6 +631,18 @@ impl Cx<'_> {
         agents: &dyn AgentSource,
     ) -> Option<AgentSpec> {
         match agents.lookup(name) {
+            AgentLookup::Found(file) if !super::looks_like_agent(file.text()) => {
+                // Said here, quoting nothing of it: it may be any file a link points at.
+                self.report(
+                    DiagnosticCode::NotRelavium,
+                    name.span,
+                    format!("`{}` is not a Relavium agent file", file.name()),
+                )
+                .hint = Some(
+                    "an agent file sets the agent's `model:`, `system:` prompt or `tools:`".into(),
+                );
+                None
+            }
             AgentLookup::Found(file) => match load_agent(name, &file) {
                 Ok(agent) => Some(agent),
                 Err(diags) => {

@@ -198,6 +198,18 @@ impl Cx<'_> {
             return None;
         }
         let file = match agents.lookup_workflow(self.file.name(), &path.value) {
+            AgentLookup::Found(file) if !super::looks_like_workflow(file.text()) => {
+                // Said here, quoting nothing of it: it may be any file (`/etc/shadow`).
+                self.report(
+                    DiagnosticCode::NotRelavium,
+                    path.span,
+                    format!("`{}` is not a Relavium workflow", path.value),
+                )
+                .hint = Some(
+                    "a sub-workflow is a `.relavium.yaml` file (it starts with `relavium:`)".into(),
+                );
+                return None;
+            }
             AgentLookup::Found(file) => file,
             AgentLookup::NotFound { searched } => {
                 self.report(

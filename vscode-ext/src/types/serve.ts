@@ -316,7 +316,9 @@ export type ErrorKind =
   | "keychain"
   | "no_key"
   | "suspended"
-  | "unsupported_version";
+  | "unsupported_version"
+  | "too_large"
+  | "outside_workspace";
 /**
  * The type of a workflow input.
  *
@@ -556,7 +558,9 @@ export interface ErrorReport {
     | "keychain"
     | "no_key"
     | "suspended"
-    | "unsupported_version";
+    | "unsupported_version"
+    | "too_large"
+    | "outside_workspace";
   /**
    * What went wrong, a lower-case sentence (wording may change).
    */
@@ -736,6 +740,12 @@ export interface InitializeParams {
    * The protocol versions the client speaks.
    */
   protocolVersions: number[];
+  /**
+   * The folders the client works in (absolute paths, an editor's workspace folders): the
+   * workflow files the server is asked to read must be inside one of them. Left out or
+   * empty: the server's working directory.
+   */
+  roots?: string[];
 }
 /**
  * What the client can do.
