@@ -9,7 +9,10 @@
 //! - a one-line list of 40,000 scalars (80 KB on one line: every span on that line);
 //! - a workflow that includes itself four and ten times (a cycle: one diagnostic, at once);
 //! - a tree of sub-workflows, 7 files each using the next 10 times (10^6 leaves if expanded):
-//!   refused at the expansion cap, at once.
+//!   refused at the expansion cap, at once;
+//! - 100,000, 200,000 and 400,000 duplicate keys (an 8 MB file at 400,000: under the file
+//!   limit), loaded and through the release `relavium validate` (issue 23: 400,000 took 42.7 s
+//!   when problems were de-duplicated by comparing whole files).
 //!
 //! `cargo bench -p relavium-bench --bench load`.
 
@@ -50,6 +53,15 @@ fn self_including(times: usize) -> String {
     let mut text = String::from("relavium: 1\nname: again\nnodes:\n");
     for i in 0..times {
         text.push_str(&format!("  s{i}:\n    workflow: self.relavium.yaml\n"));
+    }
+    text
+}
+
+/// A workflow whose top level sets `name:` `duplicates` more times (about 20 bytes each).
+fn duplicate_keys(duplicates: usize) -> String {
+    let mut text = String::from("relavium: 1\nname: d\nnodes:\n  a:\n    prompt: hi\n");
+    for _ in 0..duplicates {
+        text.push_str("name: again-and-again\n");
     }
     text
 }
@@ -136,9 +148,38 @@ fn main() {
         ms(time_load(&tree.path().join("level0.relavium.yaml"), false))
     );
 
+    // Duplicate keys: loading and the release binary's report stay linear.
+    let binary = relavium_binary();
+    for duplicates in [100_000, 200_000, 400_000] {
+        let text = duplicate_keys(duplicates);
+        let path = write(dir.path(), &format!("dup{duplicates}.relavium.yaml"), &text);
+        let load = time_load(&path, false);
+        let validate = median(
+            (0..SAMPLES)
+                .map(|_| {
+                    let started = Instant::now();
+                    let out = Command::new(&binary)
+                        .arg("validate")
+                        .arg(&path)
+                        .env("NO_COLOR", "1")
+                        .output()
+                        .expect("run relavium validate");
+                    assert_eq!(out.status.code(), Some(3));
+                    started.elapsed()
+                })
+                .collect(),
+        );
+        println!(
+            "| {duplicates} duplicate keys | {:.1} MB | {:.1} ms (validate, release binary: {:.1} ms; target ≤ 1 s at 400,000) | {:.2} µs |",
+            text.len() as f64 / 1e6,
+            ms(load),
+            ms(validate),
+            load.as_secs_f64() * 1e6 / duplicates as f64
+        );
+    }
+
     // The release binary, as a user runs it.
     let (path, size) = largest.expect("the largest file");
-    let binary = relavium_binary();
     let once = || {
         let started = Instant::now();
         let out = Command::new(&binary)

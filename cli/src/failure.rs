@@ -55,13 +55,22 @@ impl From<LoadError> for Failure {
         match error {
             LoadError::Io { .. } => Failure::new(exit::INVALID_WORKFLOW, error.to_string()),
             LoadError::Invalid { path, diagnostics } => {
-                let count = diagnostics.len();
+                let sorted = diagnostics.into_sorted();
+                let count = sorted.len();
+                let listed = &sorted[..count.min(relavium_runtime::diagnostics::MAX_LISTED)];
                 let rendered = diagnostics::render(
-                    &diagnostics.into_sorted(),
+                    listed,
                     std::io::stderr().is_terminal(),
                     output::stderr_style_enabled(),
                 );
                 let _ = write!(std::io::stderr(), "{rendered}");
+                if count > listed.len() {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "… and {} more problem(s), not shown",
+                        count - listed.len()
+                    );
+                }
                 Failure::new(
                     exit::INVALID_WORKFLOW,
                     format!("{path}: {count} problem(s) found"),

@@ -323,3 +323,59 @@ fn an_input_nested_too_deep_says_why() {
         "the value is quoted by its start only"
     );
 }
+
+/// A model's reply that would set the window title, clear the screen and print a fake
+/// "✓ completed" if a terminal executed it: every human-readable output shows it escaped.
+#[test]
+fn escape_sequences_from_a_model_are_shown_not_executed() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.yaml");
+    std::fs::write(
+        &script,
+        "otherwise: echo\nresponses:\n  - when: { node: draft }\n    text: \"notes\\e]0;owned\\a\\e[2J\\r\\e[32m✓ completed\\e[0m\"\n",
+    )
+    .unwrap();
+    let script = script.to_str().unwrap();
+    let out = relavium(
+        home.path(),
+        &[
+            "run",
+            GATED,
+            "--no-tui",
+            "--exit-on-pause",
+            "--script",
+            script,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let shown = stderr(&out);
+    let run = shown
+        .lines()
+        .find_map(|l| {
+            l.split("run ")
+                .nth(1)
+                .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+        })
+        .unwrap();
+    let is_raw =
+        |text: &str| text.contains('\u{1b}') || text.contains('\u{7}') || text.contains("\r\u{1b}");
+    assert!(
+        !is_raw(&shown),
+        "raw escapes in the progress lines: {shown:?}"
+    );
+    assert!(shown.contains("\\x1b]0;owned\\x07"), "{shown}");
+    for args in [
+        vec!["logs", run.as_str()],
+        vec!["gate", "list"],
+        vec!["status", run.as_str()],
+    ] {
+        let out = relavium(home.path(), &args);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!is_raw(&text), "{args:?} printed raw escapes: {text:?}");
+    }
+    // `--json` carries the text unchanged.
+    let out = relavium(home.path(), &["logs", &run, "--json"]);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("\\u001b]0;owned\\u0007"), "{json}");
+}

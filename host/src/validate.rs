@@ -6,6 +6,7 @@
 use relavium_actors::workspace::{
     LoadError, load_agent_file, load_agent_text, load_workflow_file, load_workflow_text,
 };
+use relavium_runtime::diagnostics::MAX_LISTED;
 use relavium_runtime::report::FileValidation;
 use relavium_runtime::{DiagnosticReport, ErrorKind, ErrorReport};
 use std::path::Path;
@@ -40,22 +41,28 @@ pub fn file_validation(path: &Path, result: Result<(), LoadError>) -> FileValida
             file,
             valid: true,
             diagnostics: Vec::new(),
+            more: 0,
             error: None,
         },
-        Err(LoadError::Invalid { diagnostics, .. }) => FileValidation {
-            file,
-            valid: false,
-            diagnostics: diagnostics
-                .into_sorted()
-                .iter()
-                .map(DiagnosticReport::from)
-                .collect(),
-            error: None,
-        },
+        Err(LoadError::Invalid { diagnostics, .. }) => {
+            let sorted = diagnostics.into_sorted();
+            FileValidation {
+                file,
+                valid: false,
+                more: sorted.len().saturating_sub(MAX_LISTED),
+                diagnostics: sorted
+                    .iter()
+                    .take(MAX_LISTED)
+                    .map(DiagnosticReport::from)
+                    .collect(),
+                error: None,
+            }
+        }
         Err(error) => FileValidation {
             file,
             valid: false,
             diagnostics: Vec::new(),
+            more: 0,
             error: Some(ErrorReport::new(
                 ErrorKind::InvalidWorkflow,
                 error.to_string(),
@@ -67,6 +74,20 @@ pub fn file_validation(path: &Path, result: Result<(), LoadError>) -> FileValida
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_lists_the_first_problems_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.relavium.yaml");
+        let mut text = String::from("relavium: 1\nname: w\nnodes:\n  a:\n    prompt: hi\n");
+        for _ in 0..MAX_LISTED + 100 {
+            text.push_str("name: again\n");
+        }
+        let report = validate(&path, Some(text));
+        assert_eq!(report.diagnostics.len(), MAX_LISTED);
+        assert_eq!(report.more, 100);
+        assert_eq!(report.diagnostics[0].start.line, 6);
+    }
 
     #[test]
     fn an_unsaved_buffer_is_checked_instead_of_the_file() {

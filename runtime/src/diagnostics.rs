@@ -180,6 +180,11 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// How many problems of one file a report lists: the first ones by position, and a count of
+/// the rest (a file with 400,000 duplicate keys gets 200 problems and "399,800 more", not 48
+/// MB of JSON).
+pub const MAX_LISTED: usize = 200;
+
 /// The problems found in a set of files, in file order then position order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics(Vec<Diagnostic>);
@@ -221,7 +226,16 @@ impl Diagnostics {
                 &b.message,
             ))
         });
-        self.0.dedup();
+        // Exact duplicates are next to each other: compared field by field, the file by name
+        // (the sort put one file's problems together).
+        self.0.dedup_by(|a, b| {
+            a.span == b.span
+                && a.code == b.code
+                && a.message == b.message
+                && a.label == b.label
+                && a.hint == b.hint
+                && a.file.name() == b.file.name()
+        });
         self.0
     }
 

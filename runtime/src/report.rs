@@ -245,11 +245,18 @@ pub struct FileValidation {
     pub file: String,
     /// Whether it is valid (no diagnostics and no error).
     pub valid: bool,
-    /// Its problems, sorted by position.
+    /// Its problems, sorted by position: the first [`crate::diagnostics::MAX_LISTED`].
     pub diagnostics: Vec<DiagnosticReport>,
+    /// How many more problems were found and are not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more: usize,
     /// Set when the file could not be read at all (then there are no diagnostics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The JSON Schema of [`ValidationReport`] (`docs/schema/validation.schema.json`).

@@ -31,7 +31,8 @@ export class Session implements vscode.Disposable {
 
   static async start(binary: string, context: vscode.ExtensionContext, channels: Channels): Promise<Session> {
     const keys = new Keys(context.secrets);
-    const client = await ServeClient.spawn(binary, (provider) => keys.get(provider), (line) => channels.server.appendLine(line));
+    const roots = (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.fsPath);
+    const client = await ServeClient.spawn(binary, (provider) => keys.get(provider), (line) => channels.server.appendLine(line), roots);
     const config = vscode.workspace.getConfiguration("relavium");
     const runs = new RunsModel(client, config.get<number>("runsShown", 30));
     const gates = new Gates(client);

@@ -70,8 +70,11 @@ export class ServeClient {
     });
   }
 
-  /** Starts `binary serve --stdio` and initializes it. */
-  static async spawn(binary: string, keys: KeySource, log: (line: string) => void): Promise<ServeClient> {
+  /**
+   * Starts `binary serve --stdio` and initializes it; the server reads workflow files only
+   * inside `roots` (the workspace folders; none: its working directory).
+   */
+  static async spawn(binary: string, keys: KeySource, log: (line: string) => void, roots: string[] = []): Promise<ServeClient> {
     const child: ChildProcessWithoutNullStreams = spawn(binary, ["serve", "--stdio"], {
       stdio: ["pipe", "pipe", "pipe"],
       env: process.env,
@@ -104,11 +107,11 @@ export class ServeClient {
         connection.dispose();
       },
     };
-    return ServeClient.over(wrapped, keys);
+    return ServeClient.over(wrapped, keys, roots);
   }
 
   /** A client over `connection` (the tests' in-memory one). */
-  static async over(connection: Connection, keys: KeySource): Promise<ServeClient> {
+  static async over(connection: Connection, keys: KeySource, roots: string[] = []): Promise<ServeClient> {
     connection.onRequest("secrets/get", async (params): Promise<SecretsGetResult> => {
       const { provider } = params as SecretsGetParams;
       return { key: (await keys(provider)) ?? null };
@@ -118,6 +121,7 @@ export class ServeClient {
       protocolVersions: [PROTOCOL_VERSION],
       client: { name: "relavium-vscode", version: "0.1.0" },
       capabilities: { secrets: true },
+      roots,
     })) as InitializeResult;
     return new ServeClient(connection, info);
   }

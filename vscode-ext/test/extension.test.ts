@@ -91,6 +91,7 @@ beforeEach(async () => {
   writeFileSync(script, "delay_ms: 30\notherwise: echo\n");
   process.env.RELAVIUM_SCRIPT = script;
   mock.configuration.path = BINARY;
+  mock.workspaceFolders = [{ uri: Uri.file(dir) }];
   ctx = context();
   await extension.activate(ctx as never);
 });

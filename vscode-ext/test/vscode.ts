@@ -129,6 +129,7 @@ export const mock = {
   clipboard: "",
   configuration: { path: "", runsShown: 30 } as Record<string, unknown>,
   workflowFiles: [] as Uri[],
+  workspaceFolders: [] as { uri: Uri }[],
   textDocuments: [] as { uri: Uri; isDirty: boolean; save(): Promise<boolean> }[],
   activeDocument: undefined as { uri: Uri; isDirty: boolean; save(): Promise<boolean> } | undefined,
   symbols: [] as unknown[],
@@ -150,6 +151,7 @@ export const mock = {
     this.clipboard = "";
     this.configuration = { path: "", runsShown: 30 };
     this.workflowFiles = [];
+    this.workspaceFolders = [];
     this.textDocuments = [];
     this.activeDocument = undefined;
     this.symbols = [];
@@ -280,6 +282,9 @@ export const commands = {
 };
 
 export const workspace = {
+  get workspaceFolders(): { uri: Uri }[] | undefined {
+    return mock.workspaceFolders.length > 0 ? mock.workspaceFolders : undefined;
+  },
   getConfiguration() {
     return {
       get<T>(key: string, fallback: T): T {

@@ -574,7 +574,7 @@ export interface ErrorReport {
  */
 export interface FileValidation {
   /**
-   * Its problems, sorted by position.
+   * Its problems, sorted by position: the first [`crate::diagnostics::MAX_LISTED`].
    */
   diagnostics: DiagnosticReport[];
   /**
@@ -585,6 +585,10 @@ export interface FileValidation {
    * The file, as given.
    */
   file: string;
+  /**
+   * How many more problems were found and are not listed.
+   */
+  more?: number;
   /**
    * Whether it is valid (no diagnostics and no error).
    */
