@@ -107,6 +107,18 @@ pub fn transport_error(error: &reqwest::Error, after_output: bool) -> LlmError {
         }
         source = e.source();
     }
+    if error.is_builder() {
+        // Nothing left the machine: the request could not be made, and never will be — a key
+        // or a setting holds what a header cannot carry (a line break pasted with a key).
+        let mut e = LlmError::new(
+            ErrorClass::Configuration,
+            format!(
+                "the request could not be made ({error}): a key or setting holds a character an HTTP header cannot carry, such as a line break"
+            ),
+        );
+        e.after_output = after_output;
+        return e;
+    }
     let class = if error.is_timeout() {
         ErrorClass::Timeout
     } else {

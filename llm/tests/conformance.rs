@@ -551,6 +551,31 @@ async fn a_missing_key_fails_before_any_request() {
 }
 
 #[tokio::test]
+async fn a_key_with_a_line_break_is_a_configuration_error_sent_nowhere() {
+    // A key pasted with its line end (issue 23: it came back as a retryable network error).
+    for adapter in adapters() {
+        let server = MockServer::start().await;
+        let mut keys = StaticSecrets::default();
+        for name in ["anthropic", "openai", "gemini"] {
+            keys.0
+                .insert(name.into(), Secret::new(format!("{KEY}\r\n")));
+        }
+        let provider = (adapter.make)(&server.url, Arc::new(keys), timeouts());
+        let items: Vec<_> = provider.stream(request()).collect().await;
+        assert!(
+            matches!(items.as_slice(), [Err(e)] if e.class == ErrorClass::Configuration && e.decision() == ErrorDecision::Fail),
+            "{}: {items:?}",
+            adapter.name
+        );
+        assert!(
+            server.requests().is_empty(),
+            "{}: nothing sent",
+            adapter.name
+        );
+    }
+}
+
+#[tokio::test]
 async fn nothing_is_sent_until_the_stream_is_polled() {
     for adapter in adapters() {
         let server = MockServer::start().await;

@@ -356,7 +356,8 @@ fn sampler(model: &LlamaModel, request: &LlmRequest) -> Result<LlamaSampler, Llm
         ));
     }
     if let Some(schema) = &request.response_schema {
-        let grammar = super::gbnf::from_schema(&schema.schema);
+        let grammar = llama_cpp_2::json_schema_to_grammar(&schema.schema.to_string())
+            .map_err(|e| invalid(format!("the response schema has no grammar: {e}")))?;
         chain.push(
             LlamaSampler::grammar(model, &grammar, "root")
                 .map_err(|e| invalid(format!("the response schema's grammar: {e}")))?,

@@ -2,7 +2,6 @@
 //! [`crate::types`] leave it.
 
 pub mod anthropic;
-pub mod gbnf;
 pub mod gemini;
 #[cfg(feature = "local")]
 pub mod local;
