@@ -660,15 +660,22 @@ impl Engine {
                 let asked = run
                     .supervisor
                     .call(
-                        |reply| SupervisorMsg::Command(command, Some(reply)),
+                        |reply| SupervisorMsg::Command(command.clone(), Some(reply)),
                         Some(std::time::Duration::from_secs(10)),
                     )
                     .await;
                 match asked {
                     Ok(ractor::rpc::CallResult::Success(true)) => Ok(Delivery::Applied),
-                    // It stopped waiting meanwhile (its deadline came): the decision recorded
-                    // is never applied, and harmless.
-                    Ok(ractor::rpc::CallResult::Success(false)) => Err(not_waiting()),
+                    // It stopped waiting meanwhile: either this very decision got there first
+                    // (the command poller delivered it from the store), or the gate's deadline
+                    // came (then the decision recorded is never applied, and harmless).
+                    Ok(ractor::rpc::CallResult::Success(false)) => {
+                        if self.resolved_by(run_id, &command).await? {
+                            Ok(Delivery::Applied)
+                        } else {
+                            Err(not_waiting())
+                        }
+                    }
                     // The supervisor just ended; whoever resumes the run applies it.
                     _ => Ok(Delivery::Recorded {
                         live_elsewhere: false,
@@ -676,6 +683,27 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Whether the gate `command` decides was resolved by that decision (its decider and
+    /// decision), per the run's recorded history.
+    async fn resolved_by(&self, run_id: &RunId, command: &RunCommand) -> Result<bool, EngineError> {
+        let RunCommand::DecideGate {
+            node_id,
+            item,
+            decision,
+            by,
+            ..
+        } = command
+        else {
+            return Ok(false);
+        };
+        self.flush().await?;
+        let events = self.read_events(run_id.clone(), 0, usize::MAX).await?;
+        Ok(events.iter().rev().any(|event| {
+            matches!(&event.kind, EventKind::GateResolved(g)
+                if &g.node_id == node_id && g.item == *item && g.decision == *decision && &g.by == by)
+        }))
     }
 
     /// Fails with [`EngineError::Finished`] when the run has ended (and `UnknownRun` when there
